@@ -1,0 +1,18 @@
+# The two commands of the README: `make run` (set up and run the site) and `make test`.
+.PHONY: run test setup services lint
+
+setup:
+	@bash deploy/bootstrap.sh
+
+run: setup
+	@bash deploy/run-embedded.sh
+
+test: setup
+	@bash deploy/test.sh
+
+services:
+	@bash deploy/services.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/python manage.py makemigrations --check --dry-run

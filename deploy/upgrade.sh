@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run after pulling a new release on a production box (as NetBox's upgrade.sh does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/bootstrap.sh
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/python manage.py collectstatic --noinput
+.venv/bin/python manage.py check --deploy --fail-level WARNING
+echo "Upgraded. Restart: systemctl restart leaderboard-web leaderboard-worker-gpu@* leaderboard-worker-cpu leaderboard-beat"

@@ -1,0 +1,86 @@
+"""Registered models: a folder on the site's model storage, with what the leaderboard shows of it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Precision(models.TextChoices):
+    FLOAT32 = "float32", "float32"
+    FLOAT16 = "float16", "float16"
+    BFLOAT16 = "bfloat16", "bfloat16"
+    INT8 = "8bit", "8bit"
+    INT4 = "4bit", "4bit"
+    GPTQ = "GPTQ", "GPTQ"
+
+
+class ModelType(models.TextChoices):
+    PRETRAINED = "pretrained", _("pretrained")
+    CONTINUOUSLY_PRETRAINED = "continuously_pretrained", _("continuously pretrained")
+    FINE_TUNED = "fine_tuned", _("fine-tuned on domain data")
+    CHAT = "chat", _("chat models (RLHF, DPO, IFT, ...)")
+    RL_TUNED = "rl_tuned", _("RL-tuned")
+
+
+class WeightType(models.TextChoices):
+    ORIGINAL = "original", _("Original")
+    ADAPTER = "adapter", _("Adapter")
+    DELTA = "delta", _("Delta")
+
+
+class RegisteredModelQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RegisteredModelQuerySet:
+        """Public models, plus private ones of the user's groups; staff see everything."""
+        if user.is_staff or user.is_superuser:
+            return self
+        if not user.is_authenticated:
+            return self.filter(private=False)
+        return self.filter(Q(private=False) | Q(owner=user) | Q(group__in=user.groups.all())).distinct()
+
+
+class RegisteredModel(models.Model):
+    """A model folder (or PEFT adapter plus its base) that was submitted for evaluation."""
+
+    display_name = models.CharField(max_length=200)
+    storage_path = models.CharField(max_length=1000, help_text=_("Folder inside one of the allowed model roots."))
+    # A git commit when the folder is a checkout, else a sha256 over config and weight files.
+    revision = models.CharField(max_length=80, blank=True)
+    revision_note = models.CharField(max_length=200, blank=True)
+    precision = models.CharField(max_length=20, choices=Precision.choices, default=Precision.BFLOAT16)
+    model_type = models.CharField(max_length=40, choices=ModelType.choices, default=ModelType.PRETRAINED)
+    weight_type = models.CharField(max_length=20, choices=WeightType.choices, default=WeightType.ORIGINAL)
+    # For adapters and deltas: the folder of the model they apply to.
+    base_model_path = models.CharField(max_length=1000, blank=True)
+    architecture = models.CharField(max_length=200, blank=True)
+    num_params = models.BigIntegerField(null=True, blank=True)
+    license = models.CharField(max_length=100, blank=True)
+    use_chat_template = models.BooleanField(default=False)
+    merged = models.BooleanField(default=False)
+    moe = models.BooleanField(default=False, verbose_name="MoE")
+    private = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    submitted_at = models.DateTimeField(default=timezone.now)
+
+    objects = RegisteredModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name", "-submitted_at"]
+        indexes = [models.Index(fields=["storage_path", "revision"], name="model_path_revision")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} @ {self.revision[:10]}" if self.revision else self.display_name
+
+    @property
+    def params_billions(self) -> float | None:
+        return round(self.num_params / 1e9, 2) if self.num_params else None
+
+    def is_visible_to(self, user) -> bool:
+        return RegisteredModel.objects.filter(pk=self.pk).visible_to(user).exists()

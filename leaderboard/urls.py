@@ -1,0 +1,11 @@
+from django.urls import path
+
+from leaderboard import views
+
+app_name = "leaderboard"
+
+urlpatterns = [
+    path("", views.leaderboard_index, name="index"),
+    path("about/", views.about, name="about"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,112 @@
+"""Evaluation runs, their transitions and their scores. The row is the source of truth for a run."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from runs.choices import ACTIVE_STATUSES, RunKind, RunStatus
+
+
+class EvaluationRun(models.Model):
+    """One evaluation of one model: a benchmark suite or an evaluator run, with its exact spec."""
+
+    kind = models.CharField(max_length=20, choices=RunKind.choices)
+    model = models.ForeignKey(
+        "leaderboard.RegisteredModel", null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
+    # Everything the executor needs, frozen at submission: suite and version, tasks and shots,
+    # sample limit, dtype, device, chat template... A re-run with the same spec is comparable.
+    spec = models.JSONField(default=dict)
+    # sha256 of the canonical spec plus the model revision: finds an identical finished run.
+    spec_hash = models.CharField(max_length=64, db_index=True, blank=True)
+    # Smoke runs (a per-task sample limit) are never ranked with full runs.
+    is_partial = models.BooleanField(default=False)
+    queue = models.CharField(max_length=40, default="gpu")
+
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    queued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker while it runs; the reaper treats an old heartbeat as a dead worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker_host = models.CharField(max_length=255, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    progress_note = models.CharField(max_length=255, blank=True)
+
+    error_message = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    # What the executor returned beyond the score rows (task configs, seeds, timings...).
+    details = models.JSONField(default=dict, blank=True)
+    # Relative to ARTIFACTS_DIR: compressed per-sample log.
+    samples_path = models.CharField(max_length=500, blank=True)
+
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-queued_at", "-pk"]
+        indexes = [
+            # "latest succeeded run per model" and its history over time.
+            models.Index(fields=["model", "status", "-finished_at"], name="run_model_status_finished"),
+            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
+            models.Index(fields=["kind", "status", "-finished_at"], name="run_kind_status_finished"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class RunEvent(models.Model):
+    """One status transition of a run, with who or what caused it."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class Score(models.Model):
+    """One metric of one task in one run, under one filter, as the evaluation library reported it."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="scores")
+    task = models.CharField(max_length=200)
+    metric = models.CharField(max_length=100)
+    # lm-eval's filter ("none", "strict-match", "flexible-extract"...); "none" when it has none.
+    filter = models.CharField(max_length=100, default="none")
+    value = models.FloatField(null=True)
+    stderr = models.FloatField(null=True, blank=True)
+    n_shot = models.IntegerField(null=True, blank=True)
+    sample_count = models.IntegerField(null=True, blank=True)
+    task_version = models.CharField(max_length=40, blank=True)
+    higher_is_better = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "task", "metric", "filter"], name="score_unique_per_run"),
+        ]
+        indexes = [models.Index(fields=["task", "metric", "filter"], name="score_task_metric")]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.metric},{self.filter} = {self.value}"
