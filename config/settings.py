@@ -193,6 +193,9 @@ RUN_QUEUES = {"benchmark": "gpu", "evaluator": "gpu"}
 # --- Product settings ----------------------------------------------------------------------
 # Submitted model paths must resolve inside one of these folders.
 MODEL_ROOTS = [Path(p).resolve() for p in envlist("MODEL_ROOTS", [str(VAR_DIR / "models")], sep=os.pathsep)]
+if "MODEL_ROOTS" not in os.environ:
+    # The embedded default's own root; configured roots are mounts the operator provides.
+    MODEL_ROOTS[0].mkdir(parents=True, exist_ok=True)
 # A folder laid out like Hugging Face dataset repos (<org>/<name>/...), read instead of the hub.
 DATASET_MIRROR = Path(os.getenv("DATASET_MIRROR", BASE_DIR.parent / "shared" / "benchmarks")).resolve()
 HARNESS_TASKS_DIR = Path(os.getenv("HARNESS_TASKS_DIR", BASE_DIR / "harness_tasks")).resolve()

@@ -7,5 +7,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("runs/", include("runs.urls")),
     path("", include("leaderboard.urls")),
 ]

@@ -13,8 +13,10 @@ from runs.models import EvaluationRun, Score
 
 
 class ScoreColumn(Protocol):
+    """A leaderboard column: which score row holds its value (see leaderboard.harness.suites)."""
+
     key: str
-    task: str
+    score_task: str
     metric: str
     filter: str
 
@@ -53,8 +55,8 @@ def leaderboard_rows(*, user, suite_name: str, columns: list[ScoreColumn], inclu
     run_finished = dict(EvaluationRun.objects.filter(pk__in=[m.latest_run_id for m in models]).values_list("pk", "finished_at"))
     rows = {m.latest_run_id: LeaderboardRow(model=m, run_id=m.latest_run_id, finished_at=run_finished.get(m.latest_run_id)) for m in models}
 
-    wanted = {(c.task, c.metric, c.filter): c.key for c in columns}
-    scores = Score.objects.filter(run_id__in=rows.keys(), task__in={c.task for c in columns}).values_list(
+    wanted = {(c.score_task, c.metric, c.filter): c.key for c in columns}
+    scores = Score.objects.filter(run_id__in=rows.keys(), task__in={c.score_task for c in columns}).values_list(
         "run_id", "task", "metric", "filter", "value", "stderr"
     )
     for run_id, task, metric, filter_name, value, stderr in scores:

@@ -63,8 +63,12 @@ def run_create(
     submitted_by=None,
     is_partial: bool = False,
     spec_hash: str | None = None,
+    enqueue: bool = True,
 ) -> EvaluationRun:
-    """Save a QUEUED run and send it to its queue once the transaction commits."""
+    """Save a QUEUED run and send it to its queue once the transaction commits.
+
+    ``enqueue=False`` is for callers that execute the run themselves (``manage.py evaluate``).
+    """
     queue = settings.RUN_QUEUES.get(kind, "cpu")
     run = EvaluationRun.objects.create(
         kind=kind,
@@ -78,8 +82,9 @@ def run_create(
         submitted_by=submitted_by,
     )
     _event_record(run_id=run.pk, from_status="", to_status=RunStatus.QUEUED, message="submitted")
-    # Enqueue after commit: a worker must never receive an id whose row it cannot see yet.
-    transaction.on_commit(lambda: run_enqueue(run=run))
+    if enqueue:
+        # After commit: a worker must never receive an id whose row it cannot see yet.
+        transaction.on_commit(lambda: run_enqueue(run=run))
     return run
 
 

@@ -1,0 +1,43 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from leaderboard.model_inspection import ModelFolderError
+from leaderboard.services import benchmark_submit, model_register
+from runs.services import run_execute
+
+
+class Command(BaseCommand):
+    help = "Run a benchmark suite on a model folder synchronously, in this process (for debugging)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("model_path")
+        parser.add_argument("--suite", default="openllm_v1")
+        parser.add_argument("--limit", type=int, default=None, help="samples per task (a smoke run, never ranked)")
+        parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+        parser.add_argument("--precision", default="bfloat16")
+        parser.add_argument("--base-model", default="", help="base model folder, for a PEFT adapter")
+        parser.add_argument("--display-name", default="")
+        parser.add_argument("--chat-template", action="store_true")
+        parser.add_argument("--force", action="store_true", help="run even if an identical run succeeded")
+
+    def handle(self, *args, **options):
+        try:
+            model = model_register(storage_path=options["model_path"], display_name=options["display_name"],
+                                   precision=options["precision"], base_model_path=options["base_model"],
+                                   use_chat_template=options["chat_template"])
+        except ModelFolderError as exc:
+            raise CommandError(str(exc)) from exc
+        submission = benchmark_submit(model=model, suite_name=options["suite"], limit=options["limit"],
+                                      device=options["device"], force=options["force"], enqueue=False)
+        run = submission.run
+        if not submission.created:
+            self.stdout.write(f"An identical run exists: #{run.pk} ({run.status}); use --force to run again.")
+            return
+        self.stdout.write(f"Run #{run.pk}: evaluating {model} on {options['suite']} ...")
+        status = run_execute(run_id=run.pk)
+        run.refresh_from_db()
+        for score in run.scores.order_by("task", "metric", "filter"):
+            stderr = f" ± {score.stderr:.4f}" if score.stderr is not None else ""
+            self.stdout.write(f"  {score.task:40} {score.metric},{score.filter:18} {score.value:.4f}{stderr}")
+        if status != "succeeded":
+            raise CommandError(f"Run #{run.pk} {status}: {run.error_message}")
+        self.stdout.write(self.style.SUCCESS(f"Run #{run.pk} succeeded."))

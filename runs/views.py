@@ -1,0 +1,40 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from runs.choices import RunStatus
+from runs.selectors import run_can_cancel, runs_visible_to
+from runs.services import run_cancel
+
+
+@require_GET
+def run_queue(request):
+    runs = runs_visible_to(request.user)
+    status = request.GET.get("status", "")
+    if status in RunStatus.values:
+        runs = runs.filter(status=status)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render(request, "runs/queue.html", {"page": page, "statuses": RunStatus.choices, "status": status})
+
+
+@require_GET
+def run_detail(request, run_id: int):
+    run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
+    template = "runs/_status.html" if request.headers.get("HX-Request") else "runs/detail.html"
+    return render(request, template, {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user),
+                                      "events": run.events.all(), "scores": run.scores.order_by("task", "metric", "filter")})
+
+
+@require_POST
+def run_cancel_view(request, run_id: int):
+    run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
+    if not run_can_cancel(run=run, user=request.user):
+        return HttpResponseForbidden(_("Only the submitter or staff can cancel this run, and only while it is queued or running."))
+    if run_cancel(run_id=run.pk, by=request.user.get_username()):
+        messages.success(request, _("Run #%(id)s was cancelled.") % {"id": run.pk})
+    else:
+        messages.info(request, _("Run #%(id)s had already finished.") % {"id": run.pk})
+    return redirect("runs:detail", run_id=run.pk)
