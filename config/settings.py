@@ -180,6 +180,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale_runs", "schedule": float(REAPER_INTERVAL_S), "options": {"queue": "cpu"}},
+    "refresh-mirror-reports": {"task": "leaderboard.refresh_mirror_reports", "schedule": 6 * 3600.0, "options": {"queue": "cpu"}},
 }
 
 # Which executor runs each kind of run; a dotted path to a callable(run, context) -> RunOutcome.

@@ -8,6 +8,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from leaderboard.forms import SubmitForm
+from leaderboard.mirror_reports import mirror_report_get
+from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
 from leaderboard.model_inspection import ModelFolderError
 from leaderboard.selectors import leaderboard_rows
 from leaderboard.services import benchmark_submit, model_register
@@ -25,11 +27,27 @@ def leaderboard_index(request):
     return render(request, "leaderboard/index.html", {"suite": suite, "columns": columns, "rows": rows})
 
 
-@require_GET
 def about(request):
-    from leaderboard.harness.suites import suite_get
+    from leaderboard.harness.suites import suite_get, suite_list
 
-    return render(request, "leaderboard/about.html", {"suite": suite_get(DEFAULT_SUITE), "mirror": settings.DATASET_MIRROR})
+    if request.method == "POST" and request.user.is_staff:
+        refresh_mirror_reports_task.apply_async(queue="cpu")
+        messages.info(request, _("The mirror is being checked on a worker; reload this page in a minute."))
+        return redirect("leaderboard:about")
+    reports = [(suite, mirror_report_get(suite_name=suite.name)) for suite in suite_list()]
+    return render(request, "leaderboard/about.html", {
+        "suite": suite_get(DEFAULT_SUITE), "mirror": settings.DATASET_MIRROR, "reports": reports,
+        "lm_eval_version": _installed_version("lm_eval"),
+    })
+
+
+def _installed_version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "?"
 
 
 @login_not_required

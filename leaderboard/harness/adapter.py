@@ -353,7 +353,7 @@ def _override_yaml(leaf: str, plan: TaskPlan, mirror_dir: Path) -> dict[str, Any
     }
     ref = plan.sources[leaf]
     if is_hub_dataset(ref.dataset_path):
-        config["dataset_path"] = str(mirror_folder(mirror_dir, ref.dataset_path).resolve())
+        config["dataset_path"] = str(mirror_folder(mirror_dir, ref.dataset_path).absolute())
     config["num_fewshot"] = request.num_fewshot
     config.update(request.overrides)
     return config
