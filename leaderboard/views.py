@@ -9,10 +9,10 @@ from django.views.decorators.http import require_GET
 
 from leaderboard.forms import SubmitForm
 from leaderboard.mirror_reports import mirror_report_get
-from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
 from leaderboard.model_inspection import ModelFolderError
 from leaderboard.selectors import leaderboard_rows
 from leaderboard.services import benchmark_submit, model_register
+from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
 
 DEFAULT_SUITE = "openllm_v1"
 

@@ -6,7 +6,7 @@ How a run reads the offline mirror (the dataset redirect)
 lm-eval loads a task's dataset, and builds its few-shot sampler, inside the Task constructor; so
 ``dataset_path`` (and ``fewshot_split``) must be right in the task config *before* the task is built.
 Patching Task objects afterwards is too late, and copying lm-eval's task YAML would fork its prompts.
-Instead, for every leaf task of a run we write a two-line override YAML into the run's own folder::
+Instead, for every leaf task of a run we write a small override YAML into the run's own folder::
 
     include: <lm-eval's registered YAML for the task>   # prompts, metrics, filters: lm-eval's own
     task: arc_challenge
@@ -20,10 +20,12 @@ override a registered task of the same name, and ``include:`` merges the origina
 (``!function`` references still resolve next to the original file). Groups (``mmlu``) are not rewritten:
 their members are looked up by name, so they pick up the overrides. The same folder serves the lm-eval
 CLI (``--include_path``), so ``reproduce_command`` re-runs exactly the task definitions the run used.
+Each request (a task, or a whole group) is evaluated by its own ``simple_evaluate`` call, so each
+score equals a single-task lm-eval run of it to the last digit (see ``evaluate_suite``).
 
 A leaf whose mirror folder (or config) is missing fails the run with ``EvaluationFailed`` before any
-model is loaded. The model is evaluated through ``lm_eval.simple_evaluate`` itself (with an HFLM
-subclass that checks for cancellation between batches), so scores equal lm-eval's to the last digit.
+model is loaded. The model is evaluated through ``lm_eval.simple_evaluate`` itself, with an HFLM
+subclass that checks for cancellation between batches and reports progress.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class HarnessResult:
         average: the suite score (plain mean of the columns), None if a column has no value.
         details: JSON-safe: ``lm_eval`` (lm-eval's results JSON minus samples: configs, versions,
             n-shot, n-samples, seeds, environment), ``suite``, ``leaf_tasks``, ``datasets``,
-            ``model_args``, ``timing`` and ``reproduce_command``.
+            ``model_args``, ``timing`` and ``reproduce_commands`` (one lm-eval CLI line per request).
         library_versions: lm_eval, transformers, torch, datasets, peft, accelerate, python.
         samples_path: the per-sample log (jsonl.gz, a ``task`` field in each line), if written.
     """
@@ -116,6 +118,14 @@ def _sample_count(raw: Mapping[str, Any], name: str) -> int | None:
     return None
 
 
+def _n_shot(raw: Mapping[str, Any], name: str) -> int | None:
+    if (n_shot := raw.get("n-shot", {}).get(name)) is not None:
+        return int(n_shot)
+    # lm-eval leaves some groups (e.g. mmlu) without n-shot: their members' count, when they agree.
+    shots = {_n_shot(raw, child) for child in raw.get("group_subtasks", {}).get(name, [])}
+    return shots.pop() if len(shots) == 1 else None
+
+
 def score_rows_from_results(raw: Mapping[str, Any]) -> list[ScoreRow]:
     """Every metric of every task and group in an lm-eval results dict, as score rows."""
     rows: list[ScoreRow] = []
@@ -134,7 +144,7 @@ def score_rows_from_results(raw: Mapping[str, Any]) -> list[ScoreRow]:
                     value=_number(value),
                     filter=filter_key,
                     stderr=_number(metrics.get(f"{metric}_stderr,{filter_key}")),
-                    n_shot=raw.get("n-shot", {}).get(name),
+                    n_shot=_n_shot(raw, name),
                     sample_count=_sample_count(raw, name),
                     task_version="" if version is None else str(version),
                     higher_is_better=bool(raw.get("higher_is_better", {}).get(name, {}).get(metric, True)),
@@ -250,6 +260,7 @@ class TaskPlan:
     sources: dict[str, DatasetRef]  # leaf -> dataset it reads
     settings: dict[str, TaskRequest]  # leaf -> the request (shots, overrides) it runs under
     custom_groups: dict[str, Path]  # group from include_path (not lm-eval's) -> its YAML
+    dataset_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # leaf -> its YAML's dataset_kwargs
 
 
 def _expand(name: str, index: Mapping[str, Any], leaves: list[str], groups: dict[str, Path | None],
@@ -320,6 +331,7 @@ def build_task_plan(requests: Iterable[TaskRequest | Sequence[Any] | Mapping[str
             plan.settings[leaf] = request
             plan.yaml_paths[leaf] = Path(entry.yaml_path).resolve()
             plan.sources[leaf] = DatasetRef(str(cfg.get("dataset_path") or ""), cfg.get("dataset_name"))
+            plan.dataset_kwargs[leaf] = dict(cfg.get("dataset_kwargs") or {})
     return plan
 
 
@@ -327,6 +339,13 @@ def task_data_sources(requests: Iterable[TaskRequest | Sequence[Any]], *,
                       include_path: Path | str | None = None) -> dict[str, DatasetRef]:
     """``{leaf task: the dataset it reads}`` for requested tasks, groups and tags (used by mirror.py)."""
     return build_task_plan(requests, include_path=include_path).sources
+
+
+def column_leaf_tasks(suite: Suite, *, include_path: Path | str | None = None) -> dict[str, list[str]]:
+    """``{column key: the lm-eval leaf tasks its value averages}`` (e.g. the 57 mmlu subjects)."""
+    plan = build_task_plan(suite.task_requests(), include_path=include_path)
+    return {column.key: [leaf for name in column.lm_eval_names for leaf in plan.leaf_tasks[name]]
+            for column in suite.columns}
 
 
 def check_mirror(plan: TaskPlan, mirror_dir: Path | str) -> None:
@@ -353,10 +372,38 @@ def _override_yaml(leaf: str, plan: TaskPlan, mirror_dir: Path) -> dict[str, Any
     }
     ref = plan.sources[leaf]
     if is_hub_dataset(ref.dataset_path):
-        config["dataset_path"] = str(mirror_folder(mirror_dir, ref.dataset_path).absolute())
+        folder = mirror_folder(mirror_dir, ref.dataset_path).absolute()
+        config["dataset_path"] = str(folder)
+        # Offline, `datasets` keys its Arrow cache by dataset name and config only, so a second
+        # mirror (or an updated copy) of openai/gsm8k would silently be served the first one's
+        # rows. A cache folder per mirror-folder fingerprint makes the rows always the files'.
+        config["dataset_kwargs"] = {**plan.dataset_kwargs.get(leaf, {}), "cache_dir": str(datasets_cache_dir(folder))}
     config["num_fewshot"] = request.num_fewshot
     config.update(request.overrides)
     return config
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(str(folder).encode())
+    for root, _dirs, files in sorted(os.walk(folder, followlinks=True)):
+        for name in sorted(files):
+            path = Path(root) / name
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def datasets_cache_dir(folder: Path) -> Path:
+    """``<HF datasets cache>/mirror-<fingerprint of the folder's file names, sizes and times>``."""
+    cache_root = os.environ.get("HF_DATASETS_CACHE") or Path(
+        os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "datasets"
+    return Path(cache_root) / f"mirror-{_folder_fingerprint(folder)}"
+
+
+def _filename(name: str) -> str:
+    return re.sub(r"[^\w.-]", "_", name)
 
 
 def write_task_overrides(plan: TaskPlan, *, mirror_dir: Path | str, tasks_dir: Path | str) -> list[Path]:
@@ -377,10 +424,10 @@ def write_task_overrides(plan: TaskPlan, *, mirror_dir: Path | str, tasks_dir: P
             old.unlink()
     header = (f"{_GENERATED_MARKER}: lm-eval's registered task (include) reading the offline\n"
               f"# dataset mirror, with this run's shots. Use with: lm_eval --include_path {tasks_dir}\n")
-    documents = {f"{leaf}.yaml": _override_yaml(leaf, plan, Path(mirror_dir)) for leaf in plan.settings}
+    documents = {f"{_filename(leaf)}.yaml": _override_yaml(leaf, plan, Path(mirror_dir)) for leaf in plan.settings}
     # A group from harness_tasks/ is re-included here so that this folder alone (the one
     # --include_path the lm-eval CLI takes) defines everything the run used.
-    documents.update({f"group__{name}.yaml": {"include": str(path), "group": name}
+    documents.update({f"group__{_filename(name)}.yaml": {"include": str(path), "group": name}
                       for name, path in plan.custom_groups.items()})
     written = []
     for filename, document in documents.items():
@@ -412,7 +459,8 @@ def _check_model_config(folder: Path) -> None:
             f"{'auto_map' if config.get('auto_map') else 'trust_remote_code'}); the leaderboard never runs "
             f"code shipped with a model. Submit a model whose architecture transformers supports."
         )
-    from transformers import CONFIG_MAPPING, __version__ as transformers_version
+    from transformers import CONFIG_MAPPING
+    from transformers import __version__ as transformers_version
 
     model_type = config.get("model_type")
     if model_type not in CONFIG_MAPPING:
@@ -506,6 +554,7 @@ def _leaderboard_hflm():
             self._should_stop = should_stop or (lambda: False)
             self._on_progress = on_progress
             self._phase, self._done, self._total, self._reported_at = "", 0, 0, 0.0
+            self.progress_prefix = ""  # names the task being evaluated in progress notes
             super().__init__(*args, **kwargs)
             self.set_cache_hook(_ProgressHook(self))
 
@@ -522,13 +571,14 @@ def _leaderboard_hflm():
             now = time.monotonic()
             if self._on_progress and (force or now - self._reported_at >= _PROGRESS_INTERVAL_S):
                 self._reported_at = now
-                self._on_progress(self._done, self._total, f"{self._phase} requests")
+                self._on_progress(self._done, self._total, f"{self.progress_prefix}{self._phase} requests")
 
         def _run_phase(self, phase: str, method: Callable[..., Any], requests: list, disable_tqdm: bool) -> Any:
             self._phase, self._done, self._total = phase, 0, len(requests)
             self._report(force=True)
             self.stop_if_asked()
-            result = method(requests, disable_tqdm=disable_tqdm)
+            # With a progress callback, lm-eval's own per-request progress bar is only log noise.
+            result = method(requests, disable_tqdm=disable_tqdm or self._on_progress is not None)
             self._done = self._total
             self._report(force=True)
             return result
@@ -574,6 +624,16 @@ def _out_of_memory(exc: BaseException, device: str) -> EvaluationFailed | None:
 # ----------------------------------------------------------------------------------------------
 # Evaluation
 # ----------------------------------------------------------------------------------------------
+
+def _release_memory(device: str) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
 
 def _write_samples(samples: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> int:
     """One jsonl.gz line per sample, its task named in the line; returns the number of lines."""
@@ -670,58 +730,76 @@ def evaluate_suite(
         loaded = run_tasks.load([request.task for request in plan.requests])
     except Exception as exc:
         raise EvaluationFailed(f"lm-eval could not build the tasks from the dataset mirror: {exc}") from exc
-    task_objects = []
+    # One simple_evaluate call per request (a task, or a whole group such as mmlu): lm-eval batches
+    # all requests of a call together, and padding to a different batch shape changes loglikelihoods
+    # in the last float digits. Per request, every score equals a single-task lm-eval run of it
+    # (reproduce_commands) to the last digit, whatever the batch size.
+    task_objects: dict[str, list[Any]] = {}
     for request in plan.requests:
         if request.task in loaded["groups"]:
-            task_objects.append(loaded["groups"][request.task])
+            task_objects[request.task] = [loaded["groups"][request.task]]
         else:  # a task, or a tag: lm-eval flattens tags into their tasks
-            task_objects += [loaded["tasks"][leaf] for leaf in plan.leaf_tasks[request.task]]
+            task_objects[request.task] = [loaded["tasks"][leaf] for leaf in plan.leaf_tasks[request.task]]
     planned_at = time.monotonic()
     stop_if_asked()
 
     report(0, 0, "loading the model")
+    merged: dict[str, Any] = {}
+    lm = out_of_memory = None
     try:
         lm = _leaderboard_hflm()(**model_args, device=device, batch_size=batch_size,
                                  should_stop=stop_requested, on_progress=on_progress)
         loaded_at = time.monotonic()
-        results = lm_eval.simple_evaluate(
-            model=lm,
-            tasks=task_objects,
-            num_fewshot=None,  # each task's shots are in its override YAML
-            batch_size=batch_size,
-            device=device,
-            limit=limit,
-            bootstrap_iters=bootstrap_iters,
-            log_samples=log_samples,
-            apply_chat_template=apply_chat_template,
-            fewshot_as_multiturn=bool(apply_chat_template),
-            task_manager=run_tasks,
-            random_seed=seeds[0],
-            numpy_random_seed=seeds[1],
-            torch_random_seed=seeds[2],
-            fewshot_random_seed=seeds[3],
-        )
+        for number, (name, objects) in enumerate(task_objects.items(), start=1):
+            stop_if_asked()
+            lm.progress_prefix = f"{name} ({number}/{len(task_objects)}): "
+            results = lm_eval.simple_evaluate(
+                model=lm,
+                tasks=objects,
+                num_fewshot=None,  # each task's shots are in its override YAML
+                batch_size=batch_size,
+                device=device,
+                limit=limit,
+                bootstrap_iters=bootstrap_iters,
+                log_samples=log_samples,
+                apply_chat_template=apply_chat_template,
+                fewshot_as_multiturn=bool(apply_chat_template),
+                task_manager=run_tasks,
+                random_seed=seeds[0],
+                numpy_random_seed=seeds[1],
+                torch_random_seed=seeds[2],
+                fewshot_random_seed=seeds[3],
+            )
+            _merge_results(merged, results)
     except (RunCancelled, EvaluationFailed):
         raise
     except Exception as exc:
-        if failure := _out_of_memory(exc, device):
-            raise failure from exc
-        raise
+        if not (out_of_memory := _out_of_memory(exc, device)):
+            raise
+    finally:
+        # The worker process outlives the run: drop the model (and its GPU memory) even on failure.
+        lm = None
+        _release_memory(device)
+    if out_of_memory:
+        # Raised outside the handler: the OOM traceback's frames would keep the model alive.
+        raise out_of_memory
     finished_at = time.monotonic()
 
-    samples = results.pop("samples", None)
+    # As the lm-eval CLI records it (we passed a model object, which lm-eval records as its path).
+    merged.setdefault("config", {}).update(model="hf", model_args=model_args)
+    samples = merged.pop("samples", None)
     written = None
     if samples is not None and samples_path is not None:
         written = Path(samples_path)
         _write_samples(samples, written)
     from lm_eval.utils import handle_non_serializable
 
-    raw = json.loads(json.dumps(results, default=handle_non_serializable))
+    raw = json.loads(json.dumps(merged, default=handle_non_serializable))
     details: dict[str, Any] = {
         "model_args": model_args,
         "tasks": [request.to_dict() for request in plan.requests],
         "datasets": {leaf: {"dataset_path": ref.dataset_path, "dataset_name": ref.dataset_name,
-                            "read_from": str(mirror_folder(mirror_dir, ref.dataset_path))
+                            "read_from": str(mirror_folder(mirror_dir, ref.dataset_path).absolute())
                             if is_hub_dataset(ref.dataset_path) else ref.dataset_path}
                      for leaf, ref in plan.sources.items()},
         "mirror_dir": str(mirror_dir),
@@ -737,12 +815,27 @@ def evaluate_suite(
                    "total_s": round(finished_at - clock, 3)},
     }
     try:
-        details["reproduce_command"] = reproduce_command(
-            model_args=model_args, tasks=[r.task for r in plan.requests], tasks_dir=tasks_dir, device=device,
-            batch_size=batch_size, limit=limit, seed=seeds, apply_chat_template=apply_chat_template)
+        details["reproduce_commands"] = {
+            request.task: reproduce_command(
+                model_args=model_args, tasks=[request.task], tasks_dir=tasks_dir, device=device,
+                batch_size=batch_size, limit=limit, seed=seeds, apply_chat_template=apply_chat_template)
+            for request in plan.requests
+        }
     except ValueError as exc:  # a path the CLI syntax cannot carry: the scores are still good
-        details["reproduce_command"] = f"(none: {exc})"
+        details["reproduce_commands"] = {}
+        details["reproduce_problem"] = str(exc)
     return _build_result(raw, suite=suite, leaf_tasks=plan.leaf_tasks, details=details, samples_path=written)
+
+
+def _merge_results(merged: dict[str, Any], results: Mapping[str, Any]) -> None:
+    """Fold one simple_evaluate result into the run's: per-task sections merge, run-wide keys
+    (model config, seeds, environment) are the same in every call and kept from the first."""
+    for key, value in results.items():
+        if key in ("results", "groups", "group_subtasks", "configs", "versions", "n-shot", "higher_is_better",
+                   "n-samples", "samples"):
+            merged.setdefault(key, {}).update(value)
+        else:
+            merged.setdefault(key, value)
 
 
 def reproduce_command(
@@ -759,7 +852,8 @@ def reproduce_command(
     """A one-line lm-eval CLI command that re-runs these tasks on the same mirror and model.
 
     The run's ``tasks_dir`` holds its override YAML (mirror paths and shots), so the CLI needs no
-    ``--num_fewshot``: every task keeps the shots the run used.
+    ``--num_fewshot``: every task keeps the shots the run used. Give one request (task or group) per
+    command to get its scores to the last digit: the CLI batches the requests of one command together.
 
     Args:
         model_args: from ``model_arguments`` (``pretrained``, ``dtype``, ``peft``...).

@@ -273,7 +273,10 @@ def suite_from_dict(data: Any, *, source: str = "<suite>", source_path: Path | N
         reference=str(data.get("reference") or "").strip(),
         source_path=source_path,
     )
-    suite.task_requests()  # rejects a task shared by columns with different shots
+    try:
+        suite.task_requests()  # rejects a task shared by columns with different shots
+    except SuiteError as exc:
+        raise _fail(source, "", str(exc)) from None
     return suite
 
 
