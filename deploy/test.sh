@@ -11,6 +11,10 @@ if [ "${CI:-}" = "true" ] || [ "${TEST_SERVICES:-}" = "1" ]; then
     export DB=${DB:-postgres}
     export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}
     export TEST_SERVICES=1
+    # The site's own database must exist for makemigrations' consistency check (tests use test_<name>).
+    db_name=${DB_NAME:-leaderboard}
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db_name'" | grep -q 1 \
+        || createdb -h 127.0.0.1 -U postgres "$db_name"
 fi
 
 # Tests never share the broker or the database of a site running on this box.

@@ -72,6 +72,7 @@ def test_override_yaml_includes_lm_evals_task_and_points_at_the_mirror(tmp_path,
     assert yaml.safe_load(text) == {
         "include": str(Path(lm_eval.__file__).parent / "tasks" / "arc" / "arc_challenge.yaml"),
         "task": "arc_challenge", "tag": [], "dataset_path": str(real_mirror / "allenai" / "ai2_arc"),
+        "dataset_kwargs": {"cache_dir": str(adapter.datasets_cache_dir(real_mirror / "allenai" / "ai2_arc"))},
         "num_fewshot": 25, "fewshot_split": "train",
     }
     assert yaml.safe_load((tmp_path / "mmlu_anatomy.yaml").read_text())["dataset_path"] == str(real_mirror / "cais/mmlu")
