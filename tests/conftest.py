@@ -56,7 +56,7 @@ def mini_mirror(tmp_path_factory):
     import pyarrow.parquet as pq
     from django.conf import settings
 
-    from tests.harness.conftest import _write_synthetic_hellaswag
+    from tests.mirror_fixtures import write_synthetic_hellaswag
 
     real = Path(settings.DATASET_MIRROR)
     if not (real / "allenai" / "ai2_arc").is_dir():
@@ -72,5 +72,5 @@ def mini_mirror(tmp_path_factory):
             out.parent.mkdir(parents=True, exist_ok=True)
             rows = 3 if parquet.name.startswith("test") else 30
             pq.write_table(pq.read_table(parquet).slice(0, rows), out)
-    _write_synthetic_hellaswag(mirror / "Rowan" / "hellaswag")
+    write_synthetic_hellaswag(mirror / "Rowan" / "hellaswag")
     return mirror
