@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from runs.ownership import OwnedQuerySet
 
 
 class Precision(models.TextChoices):
@@ -33,14 +34,8 @@ class WeightType(models.TextChoices):
     DELTA = "delta", _("Delta")
 
 
-class RegisteredModelQuerySet(models.QuerySet):
-    def visible_to(self, user) -> RegisteredModelQuerySet:
-        """Public models, plus private ones of the user's groups; staff see everything."""
-        if user.is_staff or user.is_superuser:
-            return self
-        if not user.is_authenticated:
-            return self.filter(private=False)
-        return self.filter(Q(private=False) | Q(owner=user) | Q(group__in=user.groups.all())).distinct()
+class RegisteredModelQuerySet(OwnedQuerySet):
+    pass
 
 
 class RegisteredModel(models.Model):
