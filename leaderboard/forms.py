@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.models import Group
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from leaderboard.model_inspection import ModelFolderError, model_folder_inspect
@@ -11,8 +12,16 @@ from leaderboard.models import ModelType, Precision, WeightType
 class SubmitForm(forms.Form):
     """What a user gives to queue a model: a folder on the model storage, not an upload."""
 
-    storage_path = forms.CharField(label=_("Model path"), max_length=1000,
-                                   help_text=_("A folder inside the allowed model roots (a Hugging Face model folder or a PEFT adapter)."))
+    storage_path = forms.CharField(
+        label=_("Model path"), max_length=1000,
+        help_text=_("A folder inside the allowed model roots (a Hugging Face model folder or a PEFT adapter)."),
+        # The folder is checked as soon as it is typed or picked, before anything is queued.
+        widget=forms.TextInput(attrs={
+            "hx-get": reverse_lazy("leaderboard:submit_inspect"), "hx-trigger": "change, keyup changed delay:800ms",
+            "hx-target": "#model-inspection", "hx-swap": "outerHTML", "hx-include": "[name=base_model_path]",
+            "autocomplete": "off",
+        }),
+    )
     display_name = forms.CharField(label=_("Display name"), max_length=200, required=False)
     revision_note = forms.CharField(label=_("Revision note"), max_length=200, required=False)
     precision = forms.ChoiceField(label=_("Precision"), choices=Precision.choices, initial=Precision.BFLOAT16)

@@ -79,3 +79,36 @@ class RegisteredModel(models.Model):
 
     def is_visible_to(self, user) -> bool:
         return RegisteredModel.objects.filter(pk=self.pk).visible_to(user).exists()
+
+
+class LeaderboardPreference(models.Model):
+    """What a user chose to see in the leaderboard table (the column picker), remembered across visits."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leaderboard_preference")
+    columns = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"columns of {self.user}"
+
+
+class ReferenceRow(models.Model):
+    """A row shown above the ranking but never ranked: the random baseline, or a reference model an admin keeps."""
+
+    class Kind(models.TextChoices):
+        BASELINE = "baseline", _("Baseline")
+        REFERENCE = "reference", _("Reference")
+
+    suite = models.CharField(max_length=100, default="openllm_v1")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REFERENCE)
+    label = models.CharField(max_length=200)
+    # Suite column key -> score as a fraction (as stored for runs): {"arc": 0.25, ...}.
+    values = models.JSONField(default=dict)
+    note = models.CharField(max_length=300, blank=True)
+    shown = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["suite", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_kind_display()})"

@@ -1,30 +1,90 @@
+import csv
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
 from leaderboard.mirror_reports import mirror_report_get
-from leaderboard.model_inspection import ModelFolderError
-from leaderboard.selectors import leaderboard_rows
+from leaderboard.model_browser import model_folder_list
+from leaderboard.model_inspection import ModelFolderError, model_folder_inspect
+from leaderboard.models import LeaderboardPreference, ModelType, Precision
+from leaderboard.selectors import leaderboard_page, reference_rows, visible_columns_get
 from leaderboard.services import benchmark_submit, model_register
+from leaderboard.table import PAGE_SIZES, SIZE_BUCKETS, TOGGLES, LeaderboardQuery, table_columns
 from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
 
 DEFAULT_SUITE = "openllm_v1"
 
 
+def _leaderboard_context(request):
+    from leaderboard.harness.suites import SuiteError, suite_get
+
+    try:
+        suite = suite_get(request.GET.get("suite", DEFAULT_SUITE))
+    except SuiteError:
+        raise Http404(_("No such suite.")) from None
+    columns = list(suite.columns)
+    all_columns = table_columns(suite)
+    query = LeaderboardQuery.from_querydict(request.GET, suite=suite.name,
+                                            sortable={c.key for c in all_columns if c.sort_field})
+    return suite, columns, all_columns, query
+
+
 @require_GET
 def leaderboard_index(request):
-    from leaderboard.harness.suites import suite_get
+    """The "LLM Benchmark" tab. An htmx request (filters, search, sort, paging) gets only the table."""
+    suite, columns, all_columns, query = _leaderboard_context(request)
+    page = leaderboard_page(user=request.user, query=query, columns=columns, table_columns=all_columns)
+    shown = visible_columns_get(user=request.user, query=query, table_columns=all_columns)
+    context = {
+        "suite": suite, "query": query, "page": page, "shown_columns": shown, "all_columns": all_columns,
+        "shown_keys": {c.key for c in shown}, "score_keys": {c.key for c in columns},
+        "reference_rows": reference_rows(suite_name=suite.name) if query.page == 1 else [],
+        "model_types": ModelType.choices, "precisions": Precision.choices, "size_buckets": SIZE_BUCKETS,
+        "toggles": TOGGLES, "page_sizes": PAGE_SIZES,
+    }
+    template = "leaderboard/_table.html" if request.headers.get("HX-Request") else "leaderboard/index.html"
+    return render(request, template, context)
 
-    suite = suite_get(request.GET.get("suite", DEFAULT_SUITE))
-    columns = list(suite.columns)
-    rows = leaderboard_rows(user=request.user, suite_name=suite.name, columns=columns)
-    return render(request, "leaderboard/index.html", {"suite": suite, "columns": columns, "rows": rows})
+
+@require_GET
+def leaderboard_export(request, fmt: str):
+    """The current view (filters, search, sort; every page) as CSV or JSON."""
+    suite, columns, all_columns, query = _leaderboard_context(request)
+    page = leaderboard_page(user=request.user, query=query, columns=columns, table_columns=all_columns, paginate=False)
+    records = [export_record(row, columns) for row in page.rows]
+    filename = f"leaderboard-{suite.name}"
+    if fmt == "json":
+        response = JsonResponse({"suite": suite.name, "suite_version": suite.version, "query": query.urlencode(),
+                                 "rows": records}, json_dumps_params={"ensure_ascii": False, "indent": 1})
+        response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+        return response
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    # A BOM so that Excel, which many of our users open CSVs with, reads Korean names correctly.
+    response.write("\ufeff")
+    writer = csv.DictWriter(response, fieldnames=list(records[0]) if records else export_fieldnames(columns))
+    writer.writeheader()
+    writer.writerows(records)
+    return response
+
+
+@require_POST
+def leaderboard_columns_save(request):
+    """The column picker: remember the user's columns, then show the table with them."""
+    suite, _columns, all_columns, _query = _leaderboard_context(request)
+    known = {c.key for c in all_columns}
+    chosen = [key for key in request.POST.getlist("cols") if key in known]
+    LeaderboardPreference.objects.update_or_create(user=request.user, defaults={"columns": chosen})
+    return redirect(f"{reverse('leaderboard:index')}?{request.GET.urlencode()}")
 
 
 def about(request):
@@ -57,6 +117,29 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def submit_browse(request):
+    """htmx partial: the folders of the model storage, for the submit form's path field."""
+    try:
+        listing = model_folder_list(raw_path=request.GET.get("path", ""))
+        error = ""
+    except ModelFolderError as exc:
+        listing, error = model_folder_list(), str(exc)
+    return render(request, "leaderboard/_model_browser.html", {"listing": listing, "error": error})
+
+
+@require_GET
+def submit_inspect(request):
+    """htmx partial: what the files of a folder say (architecture, size, adapter...) before anything is queued."""
+    try:
+        info = model_folder_inspect(request.GET.get("storage_path", ""),
+                                    base_model_path=request.GET.get("base_model_path", ""))
+        error = ""
+    except ModelFolderError as exc:
+        info, error = None, str(exc)
+    return render(request, "leaderboard/_model_inspection.html", {"info": info, "error": error})
 
 
 def submit(request):

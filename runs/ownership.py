@@ -15,4 +15,6 @@ class OwnedQuerySet(models.QuerySet):
             return self
         if not user.is_authenticated:
             return self.filter(private=False)
-        return self.filter(Q(private=False) | Q(owner=user) | Q(group__in=user.groups.all())).distinct()
+        # ``group`` is a foreign key, so ``group__in`` is an IN (subquery), not a join: no duplicate rows,
+        # no DISTINCT (which would stop the leaderboard from ranking with a window function).
+        return self.filter(Q(private=False) | Q(owner=user) | Q(group__in=user.groups.all()))

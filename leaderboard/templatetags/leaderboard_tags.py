@@ -14,3 +14,39 @@ def percent(value, digits=2):
     if value is None:
         return "–"
     return f"{value * 100:.{int(digits)}f}"
+
+
+@register.simple_tag
+def query_url(query, **changes):
+    """``?...`` for the current leaderboard view with some fields changed (a sort, a page)."""
+    if "sort" in changes:
+        changes.setdefault("page", 1)
+    return "?" + query.urlencode(**changes)
+
+
+@register.filter
+def sort_toggled(query, key):
+    return query.sort_toggled(key)
+
+
+@register.filter
+def size_label(num_params):
+    """#Params in billions, as the Open LLM Leaderboard shows it."""
+    if not num_params:
+        return "?"
+    billions = num_params / 1e9
+    return f"{billions:.2f}" if billions < 10 else f"{billions:.1f}"
+
+
+@register.filter
+def shows(query, toggle):
+    return query.shows(toggle)
+
+
+@register.filter
+def average_of(values, keys):
+    """Mean of a reference row's values over the suite's columns; none when one is missing."""
+    present = [values.get(key) for key in keys] if values else []
+    if not present or any(v is None for v in present):
+        return None
+    return sum(present) / len(present)
