@@ -50,3 +50,10 @@ def average_of(values, keys):
     if not present or any(v is None for v in present):
         return None
     return sum(present) / len(present)
+
+
+@register.filter
+def benchmark_description(column):
+    from leaderboard.benchmark_info import benchmark_description as describe
+
+    return describe(column)

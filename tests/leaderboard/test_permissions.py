@@ -54,9 +54,11 @@ def test_private_model_visibility(models_and_users, who, sees_private):
 @pytest.mark.parametrize(("who", "sees_private"), [("member", True), ("outsider", False), ("staff", True)])
 def test_leaderboard_page_hides_private_rows(client, models_and_users, who, sees_private):
     client.force_login(models_and_users[who])
-    html = client.get(reverse("leaderboard:index")).content.decode()
+    # Private models are hidden by default, as on the Open LLM Leaderboard; the toggle shows those the user may see.
+    html = client.get(reverse("leaderboard:index"), {"show_private": "1"}).content.decode()
     assert "org/public-model" in html
     assert ("team-a/secret-model" in html) is sees_private
+    assert "team-a/secret-model" not in client.get(reverse("leaderboard:index")).content.decode()
 
 
 def test_owner_sees_own_private_model_without_a_group():
