@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leaderboard.models import RegisteredModel
+from leaderboard.models import ReferenceRow, RegisteredModel
 
 
 @admin.register(RegisteredModel)
@@ -10,3 +10,12 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     list_filter = ("precision", "model_type", "weight_type", "private", "flagged", "deleted", "merged", "moe")
     search_fields = ("display_name", "storage_path", "architecture", "license", "revision")
     readonly_fields = ("revision", "submitted_at")
+
+
+@admin.register(ReferenceRow)
+class ReferenceRowAdmin(admin.ModelAdmin):
+    """Baseline and reference rows shown above the ranking (never ranked)."""
+
+    list_display = ("label", "kind", "suite", "shown", "position", "note")
+    list_filter = ("suite", "kind", "shown")
+    list_editable = ("shown", "position")

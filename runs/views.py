@@ -17,7 +17,12 @@ def run_queue(request):
     if status in RunStatus.values:
         runs = runs.filter(status=status)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    return render(request, "runs/queue.html", {"page": page, "statuses": RunStatus.choices, "status": status})
+    cancellable = {run.pk for run in page if run_can_cancel(run=run, user=request.user)}
+    # While a run on this page is queued or running, the table refreshes itself (htmx polling).
+    context = {"page": page, "statuses": RunStatus.choices, "status": status, "cancellable": cancellable,
+               "any_active": any(run.is_active for run in page)}
+    template = "runs/_queue_table.html" if request.headers.get("HX-Request") else "runs/queue.html"
+    return render(request, template, context)
 
 
 @require_GET

@@ -211,3 +211,9 @@ def test_query_count_does_not_grow_with_models(client, user, django_assert_max_n
     with django_assert_max_num_queries(8):
         response = client.get(reverse("leaderboard:index"), {"stderr": "1"})
     assert response.content.decode().count("bulk/m") == 40
+
+
+def test_reference_rows_are_edited_in_the_admin(client):
+    client.force_login(user_create(is_staff=True, is_superuser=True))
+    row = ReferenceRow.objects.get(kind="baseline")
+    assert client.get(reverse("admin:leaderboard_referencerow_change", args=[row.pk])).status_code == 200
