@@ -50,27 +50,15 @@ def tiny_model(tiny_model_template, model_root):
 def mini_mirror(tmp_path_factory):
     """Every dataset of the real mirror cut to a few rows (test splits to 3, others to 30), plus a
     SYNTHETIC Rowan/hellaswag: a full, rankable suite run on a tiny model then takes seconds."""
-    import shutil
     from pathlib import Path
 
-    import pyarrow.parquet as pq
     from django.conf import settings
 
-    from tests.mirror_fixtures import write_synthetic_hellaswag
+    from tests.mirror_fixtures import mirror_build
 
     real = Path(settings.DATASET_MIRROR)
     if not (real / "allenai" / "ai2_arc").is_dir():
         pytest.skip(f"the dataset mirror is not at {real}")
     mirror = tmp_path_factory.mktemp("mini_mirror")
-    for readme in real.glob("*/*/README.md"):
-        repo = readme.parent
-        target = mirror / repo.relative_to(real)
-        target.mkdir(parents=True)
-        shutil.copy(readme, target / "README.md")
-        for parquet in repo.rglob("*.parquet"):
-            out = target / parquet.relative_to(repo)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            rows = 3 if parquet.name.startswith("test") else 30
-            pq.write_table(pq.read_table(parquet).slice(0, rows), out)
-    write_synthetic_hellaswag(mirror / "Rowan" / "hellaswag")
+    mirror_build(mirror, source=real, rows=lambda parquet: 3 if parquet.name.startswith("test") else 30)
     return mirror

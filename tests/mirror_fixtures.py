@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 _HELLASWAG_WORDS = "the man woman dog ball runs jumps throws kitchen park water bike slowly quickly then".split()
@@ -41,3 +43,33 @@ def write_synthetic_hellaswag(repo: Path) -> None:
         "SYNTHETIC test fixture in the Rowan/hellaswag schema (random words). NOT HellaSwag data.\n",
         encoding="utf-8",
     )
+
+
+def mirror_build(target: Path, *, source: Path, rows: Callable[[Path], int] | None = None) -> Path:
+    """A dataset mirror at ``target``: every repo of the mirror ``source``, plus a SYNTHETIC Rowan/hellaswag
+    when ``source`` has none.
+
+    Args:
+        target: the new mirror's folder.
+        source: the real mirror (``settings.DATASET_MIRROR``).
+        rows: ``rows(parquet file) -> row count``: each file is copied cut to that many rows. Without it,
+            the repos are symlinked whole and keep their real row counts.
+    """
+    import pyarrow.parquet as pq
+
+    for readme in source.glob("*/*/README.md"):
+        repo = readme.parent
+        out = target / repo.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if rows is None:
+            out.symlink_to(repo.resolve(), target_is_directory=True)
+            continue
+        out.mkdir()
+        shutil.copy(readme, out / "README.md")
+        for parquet in repo.rglob("*.parquet"):
+            cut = out / parquet.relative_to(repo)
+            cut.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pq.read_table(parquet).slice(0, rows(parquet)), cut)
+    if not (target / "Rowan" / "hellaswag").exists():
+        write_synthetic_hellaswag(target / "Rowan" / "hellaswag")
+    return target

@@ -250,6 +250,34 @@ def task_manager(include_path: Path | str | None = None):
     return _cached_task_manager(str(folder) if folder else None, _yaml_signature(folder))
 
 
+def run_task_manager(*, include_path: Path | str | None, tasks_dir: Path | str,
+                     metadata: dict[str, Any] | None = None):
+    """A run's TaskManager: lm-eval's tasks, ``include_path``, then the run's ``tasks_dir`` (last wins).
+
+    Its index is the one ``TaskManager(include_path=[include_path, tasks_dir])`` builds, without
+    reading lm-eval's thousands of YAML files again (~9 s a run): ``task_manager(include_path)``'s
+    cached index is reused and only ``tasks_dir`` is indexed, merged on top the way lm-eval merges
+    include paths (a later path's entry replaces an earlier one of the same name). Entries are only
+    read: lm-eval's TaskFactory deep-copies a config before it builds a task from it.
+    """
+    from lm_eval.tasks import TaskManager
+
+    paths = [str(p) for p in (include_path, tasks_dir) if p]
+    run_tasks = TaskManager(include_path=str(tasks_dir), include_defaults=False, metadata=metadata)
+    derived = ("_index", "_all_tasks", "_all_subtasks", "_all_groups", "_all_tags")
+    if not all(hasattr(run_tasks, name) for name in derived):  # another lm-eval layout: index everything
+        return TaskManager(include_path=paths, metadata=metadata)
+    index = {**task_manager(include_path).task_index, **run_tasks.task_index}
+    kinds = {name: entry.kind.name for name, entry in index.items()}
+    run_tasks._index = index
+    run_tasks._all_tasks = sorted(index)
+    run_tasks._all_subtasks = sorted(name for name, kind in kinds.items() if kind in ("TASK", "PY_TASK"))
+    run_tasks._all_groups = sorted(name for name, kind in kinds.items() if kind == "GROUP")
+    run_tasks._all_tags = sorted(name for name, kind in kinds.items() if kind == "TAG")
+    run_tasks.include_path = paths
+    return run_tasks
+
+
 @dataclass
 class TaskPlan:
     """The leaf tasks behind a run's requests, and where each one's YAML and data are."""
@@ -719,12 +747,11 @@ def evaluate_suite(
     stop_if_asked()
 
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
     # This run's TaskManager: lm-eval's tasks, harness_tasks/, then the override folder (last wins).
     # metadata = model_args, as the lm-eval CLI passes it.
     report(0, 0, "loading task data from the mirror")
-    run_tasks = TaskManager(include_path=[str(p) for p in (include_path, tasks_dir) if p], metadata=dict(model_args))
+    run_tasks = run_task_manager(include_path=include_path, tasks_dir=tasks_dir, metadata=dict(model_args))
     try:
         # Built (datasets read) before the model loads, so a data problem costs no model load.
         loaded = run_tasks.load([request.task for request in plan.requests])

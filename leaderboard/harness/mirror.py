@@ -17,6 +17,7 @@ lazily) unless the caller passes ``sources``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,16 @@ def _declared_configs(folder: Path) -> list[str] | None:
     readme = folder / "README.md"
     if not readme.is_file():
         return None
-    text = readme.read_text(encoding="utf-8", errors="replace")
+    stat = readme.stat()
+    configs = _readme_configs(str(readme), stat.st_mtime_ns, stat.st_size)
+    return list(configs) if configs is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _readme_configs(readme_path: str, _mtime_ns: int, _size: int) -> tuple[str, ...] | None:
+    # Cached per file version: a run's check asks once per leaf task, and cais/mmlu's header
+    # (57 configs with their features) takes ~30 ms to parse each time.
+    text = Path(readme_path).read_text(encoding="utf-8", errors="replace")
     if not text.startswith("---"):
         return None
     header = text[3:].split("\n---", 1)[0]
@@ -124,7 +134,7 @@ def _declared_configs(folder: Path) -> list[str] | None:
     configs = meta.get("configs") if isinstance(meta, dict) else None
     if not isinstance(configs, list):
         return None
-    return [str(c.get("config_name", "default")) for c in configs if isinstance(c, dict)]
+    return tuple(str(c.get("config_name", "default")) for c in configs if isinstance(c, dict))
 
 
 def mirror_problem(mirror_dir: Path | str, ref: DatasetRef) -> str | None:

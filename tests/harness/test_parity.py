@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from leaderboard.harness.adapter import evaluate_suite, load_results_file
 from leaderboard.harness.suites import suite_from_dict, suite_get
+from tests.lm_eval_cli import lm_eval_cli_run
 
 from .conftest import HARNESS_TASKS, SUITES_DIR
 
@@ -168,16 +166,10 @@ def test_reproduce_commands_give_the_same_numbers(run, tmp_path):
     result, out, _ = run
     commands = result.details["reproduce_commands"]
     assert set(commands) == set(LEAF_TASKS)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for task in CLI_TASKS:
         command = commands[task]
         assert f"--include_path {out / 'tasks'}" in command and "--num_fewshot" not in command
-        completed = subprocess.run(
-            f"{command} --output_path {tmp_path / task} --log_samples", shell=True, cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=600,
-        )
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        [results_json] = (tmp_path / task).rglob("results_*.json")
-        cli = load_results_file(results_json, sorted((tmp_path / task).rglob("samples_*.jsonl")))
+        results_json, samples = lm_eval_cli_run(command, tmp_path / task, cwd=tmp_path)
+        cli = load_results_file(results_json, samples)
         assert cli.scores == [row for row in result.scores if row.task == task]
         assert cli.details["samples_logged"] == len(_samples_by_task(result.samples_path)[task])
