@@ -188,6 +188,11 @@ RUN_EXECUTORS = {
     "benchmark": "leaderboard.harness.executor.execute_benchmark",
     "evaluator": "evaluator.executor.execute_evaluation",
 }
+# Called with run_id=... when a run of that kind reaches a terminal status, inside the transaction
+# that stores its scores (so the leaderboard's ranking rows never disagree with the scores).
+RUN_FINISH_HOOKS = {
+    "benchmark": ["leaderboard.ranking.leaderboard_entry_refresh_for_run"],
+}
 # Which Celery queue each kind goes to: benchmark runs need a GPU worker.
 RUN_QUEUES = {"benchmark": "gpu", "evaluator": "gpu"}
 

@@ -112,3 +112,31 @@ class ReferenceRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.get_kind_display()})"
+
+
+class LeaderboardEntry(models.Model):
+    """The ranking's read model: per model and suite, the column scores of its newest full succeeded run.
+
+    Derived only, never edited: runs and their Score rows are the source of truth.
+    ``leaderboard.ranking.leaderboard_entry_refresh`` rewrites an entry when a benchmark run finishes
+    (``settings.RUN_FINISH_HOOKS``), and ``manage.py leaderboard_rebuild`` recomputes them all. It
+    exists so the leaderboard page sorts and pages one indexed table instead of computing every
+    model's latest run and six scores on each request (flat server time at thousands of models).
+    """
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="leaderboard_entries")
+    suite = models.CharField(max_length=100)
+    run = models.ForeignKey("runs.EvaluationRun", on_delete=models.CASCADE, related_name="+")
+    # Mean of the suite's columns; null when a column is missing (never ranked on a partial mean).
+    average = models.FloatField(null=True)
+    # Column key -> value / stderr, as fractions.
+    scores = models.JSONField(default=dict)
+    stderrs = models.JSONField(default=dict)
+    evaluated_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "suite"], name="leaderboard_entry_unique")]
+        indexes = [models.Index(fields=["suite", "-average"], name="leaderboard_entry_rank")]
+
+    def __str__(self) -> str:
+        return f"{self.model} on {self.suite}: {self.average}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leaderboard import views
+from leaderboard import model_views, views
 
 app_name = "leaderboard"
 
@@ -13,4 +13,7 @@ urlpatterns = [
     path("submit/browse/", views.submit_browse, name="submit_browse"),
     path("submit/inspect/", views.submit_inspect, name="submit_inspect"),
     path("healthz", views.healthz, name="healthz"),
+    path("models/<int:model_id>/", model_views.model_detail, name="model_detail"),
+    path("models/runs/<int:run_id>/samples/", model_views.run_samples, name="run_samples"),
+    path("models/compare/", model_views.compare, name="compare"),
 ]

@@ -150,7 +150,16 @@ def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: Ru
             run_log_append(run_id=run_id, text=log)
         if outcome is not None and status == RunStatus.SUCCEEDED:
             scores_store(run_id=run_id, outcome=outcome)
+        _finish_hooks_call(run_id=run_id)
     return True
+
+
+def _finish_hooks_call(*, run_id: int) -> None:
+    from django.utils.module_loading import import_string
+
+    kind = EvaluationRun.objects.filter(pk=run_id).values_list("kind", flat=True).first()
+    for path in getattr(settings, "RUN_FINISH_HOOKS", {}).get(kind, ()):
+        import_string(path)(run_id=run_id)
 
 
 def scores_store(*, run_id: int, outcome: RunOutcome) -> None:

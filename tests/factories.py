@@ -57,4 +57,9 @@ def scored_run_create(*, model, values: dict[str, float], stderr: float | None =
               filter=OPENLLM_V1_SCORE_ROWS[key][2], value=value, stderr=stderr)
         for key, value in values.items()
     ])
+    if not run.is_partial:
+        # What run_finish's hook does for a worker's run.
+        from leaderboard.ranking import leaderboard_entry_refresh
+
+        leaderboard_entry_refresh(model_id=model.pk, suite_name=suite)
     return run

@@ -219,3 +219,28 @@ def test_reference_rows_are_edited_in_the_admin(client):
     client.force_login(user_create(is_staff=True, is_superuser=True))
     row = ReferenceRow.objects.get(kind="baseline")
     assert client.get(reverse("admin:leaderboard_referencerow_change", args=[row.pk])).status_code == 200
+
+
+def test_ranking_rows_follow_runs_through_the_finish_hook(user):
+    """A run finished through the lifecycle updates the ranking; rebuild recomputes from scratch."""
+    from leaderboard.models import LeaderboardEntry
+    from leaderboard.ranking import leaderboard_rebuild
+    from runs.executors import RunOutcome, ScoreRow
+    from runs.services import run_claim, run_create, run_finish
+    from tests.factories import OPENLLM_V1_SCORE_ROWS
+
+    model = registered_model_create(display_name="x/hooked")
+    scored_run_create(model=model, values=six(0.2))
+    run = run_create(kind="benchmark", spec={"suite": "openllm_v1"}, model=model, enqueue=False)
+    assert run_claim(run_id=run.pk, worker_host="test")
+    rows = [ScoreRow(task=t, metric=m, filter=f, value=0.6, stderr=0.02) for t, m, f in OPENLLM_V1_SCORE_ROWS.values()]
+    assert run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, outcome=RunOutcome(scores=rows))
+    (row,) = page_for(user).rows
+    assert row.run_id == run.pk and row.average == pytest.approx(0.6) and row.stderrs["gsm8k"] == 0.02
+
+    run.delete()  # e.g. an admin removes a bad run: the rebuild falls back to the older one
+    assert leaderboard_rebuild() == 1
+    assert page_for(user).rows[0].average == pytest.approx(0.2)
+    LeaderboardEntry.objects.all().delete()
+    leaderboard_rebuild()
+    assert page_for(user).rows[0].average == pytest.approx(0.2)

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard.models import RegisteredModel
+from leaderboard.ranking import leaderboard_entry_refresh
 from runs.choices import RunStatus
 from runs.models import Score
 from tests.factories import registered_model_create, run_create_row, user_create
@@ -28,6 +29,7 @@ def models_and_users(team):
     for model in (public, private):
         run = run_create_row(model=model, status=RunStatus.SUCCEEDED, finished_at=timezone.now(), spec={"suite": "openllm_v1"})
         Score.objects.create(run=run, task="arc_challenge", metric="acc_norm", value=0.5)
+        leaderboard_entry_refresh(model_id=model.pk, suite_name="openllm_v1")
     return {"member": member, "outsider": outsider, "staff": staff, "public": public, "private": private}
 
 

@@ -1,0 +1,160 @@
+"""Comparing two benchmark runs: score deltas with their uncertainty, and the samples that flipped.
+
+A delta is ``b - a``. Its standard error is ``sqrt(se_a**2 + se_b**2)`` (the two runs' stderrs as
+lm-eval reported them, taken as independent); the delta is *significant* when
+``|delta| > 1.96 * se`` (a two-sided 95% test). Without both stderrs it is not judged.
+
+A sample *flipped* when it is correct in one run and incorrect in the other (``leaderboard.samples``
+decides "correct"), matched by task, lm-eval filter and ``doc_id``. Both runs use run a's
+correctness metric for a task (run b's when run a's suite does not score it), so a task is judged
+the same way on both sides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leaderboard.harness.suites import SuiteError
+from leaderboard.samples import SamplesUnavailable, correctness_metrics, sample_outcomes
+
+SIGNIFICANCE_Z = 1.96
+FLIPS_SHOWN = 200  # doc ids listed per task and direction; the counts are always complete
+
+
+@dataclass
+class ScoreDelta:
+    task: str
+    metric: str
+    filter: str
+    value_a: float | None
+    value_b: float | None
+    stderr_a: float | None = None
+    stderr_b: float | None = None
+    label: str = ""  # the suite column's label, for column rows
+    delta: float | None = None
+    delta_stderr: float | None = None
+    significant: bool | None = None
+
+
+@dataclass
+class TaskFlips:
+    task: str
+    filter: str
+    compared: int = 0  # documents judged in both runs
+    became_incorrect: list[Any] = field(default_factory=list)  # correct in a, incorrect in b
+    became_correct: list[Any] = field(default_factory=list)  # incorrect in a, correct in b
+    became_incorrect_count: int = 0
+    became_correct_count: int = 0
+
+    @property
+    def flipped(self) -> int:
+        return self.became_incorrect_count + self.became_correct_count
+
+
+@dataclass
+class RunComparison:
+    run_a: Any
+    run_b: Any
+    columns: list[ScoreDelta]
+    scores: list[ScoreDelta]
+    flips: list[TaskFlips]
+    samples_problem: str = ""
+
+
+def score_delta(*, value_a: float | None, value_b: float | None, stderr_a: float | None,
+                stderr_b: float | None) -> tuple[float | None, float | None, bool | None]:
+    """``(delta, its stderr, significant)``; see the module doc."""
+    if value_a is None or value_b is None:
+        return None, None, None
+    delta = value_b - value_a
+    if stderr_a is None or stderr_b is None:
+        return delta, None, None
+    delta_stderr = math.sqrt(stderr_a ** 2 + stderr_b ** 2)
+    return delta, delta_stderr, abs(delta) > SIGNIFICANCE_Z * delta_stderr
+
+
+def _delta(task: str, metric: str, filter: str, a: Any, b: Any, label: str = "") -> ScoreDelta:
+    delta, delta_stderr, significant = score_delta(value_a=a.value, value_b=b.value, stderr_a=a.stderr,
+                                                   stderr_b=b.stderr)
+    return ScoreDelta(task=task, metric=metric, filter=filter, value_a=a.value, value_b=b.value, stderr_a=a.stderr,
+                      stderr_b=b.stderr, label=label, delta=delta, delta_stderr=delta_stderr, significant=significant)
+
+
+def score_deltas(*, scores_a: Iterable[Any], scores_b: Iterable[Any],
+                 columns: Iterable[Any] = ()) -> tuple[list[ScoreDelta], list[ScoreDelta]]:
+    """Column rows (suite columns scored in both runs) and rows for every score present in both runs.
+
+    ``scores_*`` are Score rows (or anything with task, metric, filter, value, stderr); ``columns`` are
+    suite columns (key, label, score_task, metric, filter).
+    """
+    by_key_a = {(s.task, s.metric, s.filter): s for s in scores_a}
+    by_key_b = {(s.task, s.metric, s.filter): s for s in scores_b}
+    column_rows = []
+    for column in columns:
+        key = (column.score_task, column.metric, column.filter)
+        if key in by_key_a and key in by_key_b:
+            column_rows.append(_delta(*key, by_key_a[key], by_key_b[key], label=column.label))
+    rows = [_delta(*key, score, by_key_b[key]) for key, score in sorted(by_key_a.items()) if key in by_key_b]
+    return column_rows, rows
+
+
+def sample_flips(*, run_a, run_b, shown: int = FLIPS_SHOWN) -> list[TaskFlips]:
+    """Per (task, filter) present in both runs' sample logs: the documents whose correctness flipped.
+
+    Raises:
+        SamplesUnavailable: a run has no readable per-sample log.
+    """
+    preferred: Mapping[str, str] = {**correctness_metrics(run_b), **correctness_metrics(run_a)}
+    outcomes_a = sample_outcomes(run_a, preferred=preferred)
+    outcomes_b = sample_outcomes(run_b, preferred=preferred)
+    flips: dict[tuple[str, str], TaskFlips] = {}
+    for key, correct_a in outcomes_a.items():
+        if key not in outcomes_b:
+            continue
+        task, filter_name, doc_id = key
+        entry = flips.setdefault((task, filter_name), TaskFlips(task=task, filter=filter_name))
+        correct_b = outcomes_b[key]
+        if correct_a is None or correct_b is None:
+            continue
+        entry.compared += 1
+        if correct_a and not correct_b:
+            entry.became_incorrect_count += 1
+            if len(entry.became_incorrect) < shown:
+                entry.became_incorrect.append(doc_id)
+        elif correct_b and not correct_a:
+            entry.became_correct_count += 1
+            if len(entry.became_correct) < shown:
+                entry.became_correct.append(doc_id)
+    return list(flips.values())
+
+
+def run_suite_columns(run) -> list[Any]:
+    """The suite columns a run is read with: frozen in its spec, else the suite file of its name and version."""
+    from leaderboard.harness.executor import suite_from_spec
+    from leaderboard.harness.suites import suite_get
+
+    spec = run.spec or {}
+    try:
+        return list(suite_from_spec(spec).columns)
+    except (KeyError, TypeError, ValueError, SuiteError):
+        pass
+    try:
+        return list(suite_get(spec["suite"], version=spec.get("suite_version")).columns)
+    except (KeyError, TypeError, ValueError, SuiteError):
+        return []
+
+
+def runs_compare(*, run_a, run_b) -> RunComparison:
+    """Scores and flipped samples of two runs (Score rows are read from the database, samples from the logs)."""
+    column_rows, rows = score_deltas(scores_a=run_a.scores.all(), scores_b=run_b.scores.all(),
+                                     columns=run_suite_columns(run_a))
+    problem = ""
+    try:
+        flips = sample_flips(run_a=run_a, run_b=run_b)
+    except SamplesUnavailable as exc:
+        flips, problem = [], str(exc)
+    return RunComparison(run_a=run_a, run_b=run_b, columns=column_rows, scores=rows, flips=flips,
+                         samples_problem=problem)

@@ -1,0 +1,216 @@
+"""The model page, the per-sample browser and the comparison of two runs (as on the Open LLM Leaderboard)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from leaderboard.comparison import run_suite_columns, runs_compare
+from leaderboard.models import RegisteredModel
+from leaderboard.samples import DEFAULT_PER_PAGE, SamplesUnavailable, samples_page
+from runs.choices import RunKind, RunStatus
+from runs.models import EvaluationRun, Score
+
+COMPARE_CHOICES_LIMIT = 200
+
+
+def _visible_runs(user):
+    """Runs of models the user may see (runs without a model are not shown here)."""
+    return EvaluationRun.objects.filter(model__in=RegisteredModel.objects.visible_to(user).values("pk"))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_label(run) -> str:
+    spec = run.spec or {}
+    suite = spec.get("suite") or run.get_kind_display()
+    version = f" v{spec['suite_version']}" if spec.get("suite_version") else ""
+    when = run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else ""
+    partial = f" ({_('smoke run')})" if run.is_partial else ""
+    return f"#{run.pk} · {suite}{version} · {when}{partial}"
+
+
+def duration_text(duration) -> str:
+    """A run's duration as "1h 02m 03s", "2m 03s" or "42s"."""
+    if duration is None:
+        return ""
+    seconds = int(duration.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return _("%(h)dh %(m)02dm %(s)02ds") % {"h": hours, "m": minutes, "s": seconds}
+    if minutes:
+        return _("%(m)dm %(s)02ds") % {"m": minutes, "s": seconds}
+    return _("%(s)ds") % {"s": seconds}
+
+
+@dataclass
+class ScoreLine:
+    score: Score
+    first_of_task: bool = False
+    reproduce: str = ""
+    config_json: str = ""
+    has_samples: bool = False
+
+
+@dataclass
+class ColumnLine:
+    key: str
+    label: str
+    task: str
+    metric: str
+    filter: str
+    score: Score | None
+
+    @property
+    def value(self) -> float | None:
+        return self.score.value if self.score else None
+
+    @property
+    def stderr(self) -> float | None:
+        return self.score.stderr if self.score else None
+
+
+@dataclass
+class SuiteScores:
+    """The scores of one run shown on the model page: the suite's columns, then every Score row."""
+
+    run: EvaluationRun
+    title: str
+    columns: list[ColumnLine] = field(default_factory=list)
+    lines: list[ScoreLine] = field(default_factory=list)
+    average: Score | None = None
+    reproduce_problem: str = ""
+
+
+def _reproduce_by_task(details: dict[str, Any], columns: list[Any]) -> dict[str, str]:
+    """Score-row task -> the lm-eval command that re-runs it (a group's command for its leaves and plain mean)."""
+    commands = details.get("reproduce_commands") or {}
+    leaf_tasks = details.get("leaf_tasks") or {}
+    by_task: dict[str, str] = {}
+    for request, command in commands.items():
+        for task in [request, *leaf_tasks.get(request, [])]:
+            by_task.setdefault(task, command)
+    for column in columns:
+        command = next((commands[name] for name in column.lm_eval_names if name in commands), "")
+        if command:
+            by_task.setdefault(column.score_task, command)
+    return by_task
+
+
+def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Score]) -> SuiteScores:
+    spec = run.spec or {}
+    columns = run_suite_columns(run)
+    by_key = {(s.task, s.metric, s.filter): s for s in scores}
+    reproduce = _reproduce_by_task(details, columns)
+    configs = (details.get("lm_eval") or {}).get("configs") or {}
+    sampled = set((details.get("lm_eval") or {}).get("n-samples") or {}) if run.samples_path else set()
+    result = SuiteScores(run=run, title=spec.get("suite_title") or spec.get("suite") or run.get_kind_display(),
+                         reproduce_problem=details.get("reproduce_problem", ""))
+    for column in columns:
+        result.columns.append(ColumnLine(
+            key=column.key, label=column.label, task=column.score_task, metric=column.metric, filter=column.filter,
+            score=by_key.get((column.score_task, column.metric, column.filter))))
+    previous = None
+    for score in scores:
+        if score.metric == "average" and score.task.endswith("_average"):
+            result.average = score
+        first = score.task != previous
+        previous = score.task
+        config = configs.get(score.task) if first else None
+        result.lines.append(ScoreLine(
+            score=score, first_of_task=first, reproduce=reproduce.get(score.task, "") if first else "",
+            config_json=json.dumps(config, indent=1, ensure_ascii=False, default=str) if config else "",
+            has_samples=score.task in sampled))
+    return result
+
+
+def _latest_per_suite(runs: list[EvaluationRun]) -> dict[str, EvaluationRun]:
+    """Per suite, the newest full succeeded run (a smoke run only when the suite has no full run)."""
+    latest: dict[str, EvaluationRun] = {}
+    ordered = sorted(runs, key=lambda r: (r.is_partial, -(r.finished_at.timestamp() if r.finished_at else 0), -r.pk))
+    for run in ordered:
+        latest.setdefault((run.spec or {}).get("suite", ""), run)
+    return latest
+
+
+@require_GET
+def model_detail(request, model_id: int):
+    """A registered model: what it is, its scores per suite with how to reproduce them, its runs."""
+    model = get_object_or_404(RegisteredModel.objects.visible_to(request.user).select_related("owner", "group"),
+                              pk=model_id)
+    history = list(model.runs.defer("details", "log", "error_message").order_by("-queued_at", "-pk"))
+    succeeded = [r for r in history if r.status == RunStatus.SUCCEEDED and r.kind == RunKind.BENCHMARK]
+    shown = _latest_per_suite(succeeded)
+    picked = _int_or_none(request.GET.get("run"))
+    picked_run = next((r for r in succeeded if r.pk == picked), None)
+    if picked_run is not None:
+        shown[(picked_run.spec or {}).get("suite", "")] = picked_run
+    shown_runs = sorted(shown.values(), key=lambda r: (r.spec or {}).get("suite", ""))
+    details = dict(EvaluationRun.objects.filter(pk__in=[r.pk for r in shown_runs]).values_list("pk", "details"))
+    scores_by_run: dict[int, list[Score]] = {}
+    for score in Score.objects.filter(run__in=[r.pk for r in shown_runs]).order_by("task", "metric", "filter"):
+        scores_by_run.setdefault(score.run_id, []).append(score)
+    sections = [_suite_scores(run, details.get(run.pk) or {}, scores_by_run.get(run.pk, [])) for run in shown_runs]
+
+    others = list(
+        _visible_runs(request.user).filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED)
+        .exclude(model=model).select_related("model").defer("details", "log", "error_message")
+        .order_by("-finished_at", "-pk")[:COMPARE_CHOICES_LIMIT]
+    )
+    default_a = sections[0].run.pk if sections else None
+    compare_b = ([(r, f"{model.display_name} {run_label(r)}") for r in succeeded]
+                 + [(r, f"{r.model.display_name} {run_label(r)}") for r in others])
+    succeeded_labels = [(r, run_label(r)) for r in succeeded]
+    return render(request, "leaderboard/model_detail.html", {
+        "model": model, "sections": sections, "picked": picked_run, "succeeded": succeeded_labels,
+        "history": [(run, duration_text(run.duration)) for run in history],
+        "compare_a": succeeded_labels, "compare_b": compare_b, "default_a": default_a,
+        "default_b": next((r.pk for r, _label in compare_b if r.pk != default_a), None),
+    })
+
+
+@require_GET
+def run_samples(request, run_id: int):
+    """The per-sample browser of a run: filter by task and correct/incorrect; htmx swaps only the table."""
+    run = get_object_or_404(_visible_runs(request.user).select_related("model"), pk=run_id)
+    error = ""
+    page = None
+    try:
+        page = samples_page(
+            run=run, task=request.GET.get("task") or None, correct=request.GET.get("correct", "all"),
+            page=_int_or_none(request.GET.get("page")) or 1, filter=request.GET.get("filter", ""),
+            per_page=_int_or_none(request.GET.get("per_page")) or DEFAULT_PER_PAGE,
+            doc_id=_int_or_none(request.GET.get("doc")),
+        )
+    except SamplesUnavailable as exc:
+        error = str(exc)
+    context = {"run": run, "page": page, "error": error,
+               "correct_choices": [("all", _("All")), ("yes", _("Correct")), ("no", _("Incorrect"))]}
+    partial = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
+    return render(request, "leaderboard/_samples_table.html" if partial else "leaderboard/run_samples.html", context)
+
+
+@require_GET
+def compare(request):
+    """Two runs side by side: score deltas with their uncertainty, and the samples that flipped."""
+    visible = _visible_runs(request.user).filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED)
+    a_id, b_id = _int_or_none(request.GET.get("a")), _int_or_none(request.GET.get("b"))
+    if a_id is None or b_id is None:
+        raise Http404(_("Pick two succeeded runs to compare."))
+    run_a = get_object_or_404(visible.select_related("model"), pk=a_id)
+    run_b = get_object_or_404(visible.select_related("model"), pk=b_id)
+    comparison = runs_compare(run_a=run_a, run_b=run_b)
+    return render(request, "leaderboard/compare.html", {"comparison": comparison, "run_a": run_a, "run_b": run_b,
+                                                         "label_a": run_label(run_a), "label_b": run_label(run_b)})
