@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leaderboard import model_views, views
+from leaderboard import chart_views, model_views, views
 
 app_name = "leaderboard"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.leaderboard_index, name="index"),
     path("export.<str:fmt>", views.leaderboard_export, name="export"),
     path("columns/", views.leaderboard_columns_save, name="columns_save"),
+    path("metrics-through-time/", chart_views.metrics_through_time, name="metrics_through_time"),
     path("about/", views.about, name="about"),
     path("submit/", views.submit, name="submit"),
     path("submit/browse/", views.submit_browse, name="submit_browse"),

@@ -1,0 +1,33 @@
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from leaderboard.charts import history_figure
+from leaderboard.history import AVERAGE, score_history
+
+DEFAULT_SUITE = "openllm_v1"
+
+
+@require_GET
+def metrics_through_time(request):
+    """The "Metrics through time" tab; an htmx request (a new metric or model pick) gets only the chart."""
+    from leaderboard.harness.suites import SuiteError, suite_get
+
+    try:
+        suite = suite_get(request.GET.get("suite", DEFAULT_SUITE))
+    except SuiteError:
+        raise Http404(_("No such suite.")) from None
+    metrics = [(AVERAGE, _("Average")), *((c.key, c.label) for c in suite.columns)]
+    metric = request.GET.get("metric", AVERAGE)
+    if metric not in dict(metrics):
+        metric = AVERAGE
+    picked = [int(v) for v in request.GET.getlist("models") if v.isdigit()]
+    history = score_history(user=request.user, suite=suite, metric_key=metric, model_ids=picked or None)
+    context = {
+        "suite": suite, "metrics": metrics, "metric": metric, "history": history,
+        "shown_keys": {family.key for family in history.shown},
+        "figure_json": history_figure(history, metric_label=dict(metrics)[metric]),
+    }
+    template = "leaderboard/_metrics_chart.html" if request.headers.get("HX-Request") else "leaderboard/metrics_through_time.html"
+    return render(request, template, context)

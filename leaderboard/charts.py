@@ -1,0 +1,38 @@
+"""Plotly figures for the "Metrics through time" tab, as JSON for plotly.js (served from our static files)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from leaderboard.history import ScoreHistory
+
+
+def _hover(points) -> list[str]:
+    return [f"{p.display_name}<br>{_('revision')} {p.revision[:10]}<br>{p.value * 100:.2f}" for p in points]
+
+
+def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
+    """The best score so far (a step line) and a line per model family across its revisions."""
+    figure = go.Figure()
+    if history.best:
+        # Extend the best line to now, so the current record holder's step reaches the right edge.
+        best = [*history.best, history.best[-1]]
+        figure.add_trace(go.Scatter(
+            x=[p.at for p in history.best] + [timezone.now()], y=[p.value * 100 for p in best],
+            mode="lines+markers", line={"shape": "hv", "width": 3, "color": "#1f2933"}, name=_("Best so far"),
+            text=_hover(best), hovertemplate="%{text}<extra>" + _("best") + "</extra>",
+        ))
+    for family in history.shown:
+        figure.add_trace(go.Scatter(
+            x=[p.at for p in family.points], y=[p.value * 100 for p in family.points], mode="lines+markers",
+            name=family.label, text=_hover(family.points), hovertemplate="%{text}<extra></extra>",
+        ))
+    figure.update_layout(
+        title={"text": _("%(metric)s through time") % {"metric": metric_label}},
+        xaxis={"title": _("Evaluated")}, yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
+        hovermode="closest", template="plotly_white", height=520, margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        legend={"orientation": "h", "y": -0.18},
+    )
+    return figure.to_json()

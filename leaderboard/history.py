@@ -1,0 +1,101 @@
+"""Scores through time, for the "Metrics through time" tab: the best score so far, and each model
+family's line across its revisions. A family is one folder on the model storage (``storage_path``),
+re-submitted at new revisions.
+
+Two queries whatever the number of models and runs: the runs, then the score rows they need.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leaderboard.models import RegisteredModel
+from runs.choices import RunKind, RunStatus
+from runs.models import EvaluationRun, Score
+
+AVERAGE = "average"
+DEFAULT_FAMILIES = 10
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    at: datetime
+    value: float
+    model_id: int
+    display_name: str
+    revision: str
+
+
+@dataclass
+class Family:
+    key: str  # the storage path
+    label: str  # the newest revision's display name
+    model_ids: list[int]
+    points: list[HistoryPoint] = field(default_factory=list)
+
+    @property
+    def latest(self) -> HistoryPoint:
+        return self.points[-1]
+
+
+@dataclass
+class ScoreHistory:
+    metric_key: str
+    best: list[HistoryPoint]  # each point a new best
+    families: list[Family]  # all families with a value, best latest value first
+    shown: list[Family]  # the picked ones (or the top ones)
+
+
+def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int] | None = None,
+                  top: int = DEFAULT_FAMILIES) -> ScoreHistory:
+    """History of one column (a suite column key, or "average") over full succeeded runs of visible models.
+
+    ``model_ids`` picks families (any model of a family picks it); by default the ``top`` families by
+    their latest value are shown.
+    """
+    columns = list(suite.columns)
+    wanted = [c for c in columns if c.key == metric_key] if metric_key != AVERAGE else columns
+    if not wanted:
+        raise ValueError(f"no column {metric_key!r} in suite {suite.name}")
+    visible = RegisteredModel.objects.visible_to(user).filter(deleted=False).values("pk")
+    runs = list(
+        EvaluationRun.objects.filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED, is_partial=False,
+                                     spec__suite=suite.name, model__in=visible, finished_at__isnull=False)
+        .values_list("pk", "finished_at", "model_id", "model__display_name", "model__revision", "model__storage_path")
+        .order_by("finished_at", "pk")
+    )
+    by_key = {(c.score_task, c.metric, c.filter): c.key for c in wanted}
+    values: dict[int, dict[str, float]] = defaultdict(dict)
+    for run_id, task, metric, filter_name, value in Score.objects.filter(
+        run_id__in=[run[0] for run in runs], task__in={c.score_task for c in wanted}
+    ).values_list("run_id", "task", "metric", "filter", "value"):
+        key = by_key.get((task, metric, filter_name))
+        if key is not None and value is not None:
+            values[run_id][key] = value
+
+    best: list[HistoryPoint] = []
+    families: dict[str, Family] = {}
+    for run_id, finished_at, model_id, display_name, revision, storage_path in runs:
+        run_values = values.get(run_id, {})
+        if len(run_values) < len(wanted):
+            continue  # a run missing a column has no average, as on the leaderboard
+        value = sum(run_values.values()) / len(wanted)
+        point = HistoryPoint(at=finished_at, value=value, model_id=model_id, display_name=display_name,
+                             revision=revision)
+        family = families.setdefault(storage_path, Family(key=storage_path, label=display_name, model_ids=[]))
+        family.points.append(point)
+        family.label = display_name
+        if model_id not in family.model_ids:
+            family.model_ids.append(model_id)
+        if not best or value > best[-1].value:
+            best.append(point)
+
+    ranked = sorted(families.values(), key=lambda f: (-f.latest.value, f.label))
+    if model_ids:
+        picked = set(model_ids)
+        shown = [f for f in ranked if picked & set(f.model_ids)]
+    else:
+        shown = ranked[:top]
+    return ScoreHistory(metric_key=metric_key, best=best, families=ranked, shown=shown)

@@ -1,0 +1,99 @@
+"""Metrics through time: the best score so far, a line per model family across revisions, the picker."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from leaderboard.harness.suites import suite_get
+from leaderboard.history import score_history
+from runs.choices import RunStatus
+from tests.factories import registered_model_create, run_create_row, scored_run_create, user_create
+
+pytestmark = pytest.mark.django_db
+
+SIX = ("arc", "hellaswag", "mmlu", "truthfulqa", "winogrande", "gsm8k")
+T0 = timezone.now() - timedelta(days=30)
+
+
+def six(value, **overrides):
+    return {key: overrides.get(key, value) for key in SIX}
+
+
+def at(days):
+    return T0 + timedelta(days=days)
+
+
+@pytest.fixture
+def suite():
+    return suite_get("openllm_v1")
+
+
+@pytest.fixture
+def user():
+    return user_create()
+
+
+def test_best_so_far_and_family_lines(suite, user):
+    v1 = registered_model_create(display_name="acme/chat v1", storage_path="/models/acme-chat", revision="a" * 40)
+    v2 = registered_model_create(display_name="acme/chat v2", storage_path="/models/acme-chat", revision="b" * 40)
+    other = registered_model_create(display_name="lab/base", storage_path="/models/lab-base")
+    scored_run_create(model=v1, values=six(0.40), finished_at=at(1))
+    scored_run_create(model=other, values=six(0.50), finished_at=at(2))
+    scored_run_create(model=v2, values=six(0.45), finished_at=at(3))
+    scored_run_create(model=v2, values=six(0.60), finished_at=at(4))
+    # Never drawn: a smoke run, a failed run, a deleted model's run.
+    scored_run_create(model=other, values=six(0.99), finished_at=at(5), is_partial=True)
+    run_create_row(model=other, status=RunStatus.FAILED, finished_at=at(6))
+    scored_run_create(model=registered_model_create(deleted=True), values=six(0.98), finished_at=at(7))
+
+    history = score_history(user=user, suite=suite)
+    assert [round(p.value, 2) for p in history.best] == [0.40, 0.50, 0.60]
+    assert [p.display_name for p in history.best] == ["acme/chat v1", "lab/base", "acme/chat v2"]
+    family = history.families[0]
+    assert family.key == "/models/acme-chat" and family.label == "acme/chat v2"
+    assert [round(p.value, 2) for p in family.points] == [0.40, 0.45, 0.60]
+    assert [p.at for p in family.points] == sorted(p.at for p in family.points)
+    assert [f.label for f in history.families] == ["acme/chat v2", "lab/base"]
+
+    gsm8k = score_history(user=user, suite=suite, metric_key="gsm8k")
+    assert gsm8k.metric_key == "gsm8k" and len(gsm8k.families) == 2
+    picked = score_history(user=user, suite=suite, model_ids=[other.pk])
+    assert [f.label for f in picked.shown] == ["lab/base"]
+
+
+def test_private_models_of_others_and_incomplete_runs_are_left_out(suite, user):
+    secret = registered_model_create(private=True, owner=user_create())
+    scored_run_create(model=secret, values=six(0.9), finished_at=at(1))
+    partial_columns = registered_model_create()
+    scored_run_create(model=partial_columns, values={"arc": 0.9}, finished_at=at(2))
+    assert score_history(user=user, suite=suite).families == []
+    assert len(score_history(user=user, suite=suite, metric_key="arc").families) == 1
+
+
+def test_query_count_does_not_grow_with_models(suite, user, django_assert_num_queries):
+    for n in range(5):
+        scored_run_create(model=registered_model_create(), values=six(n / 10), finished_at=at(n))
+    with django_assert_num_queries(2):
+        few = score_history(user=user, suite=suite)
+    for n in range(45):
+        scored_run_create(model=registered_model_create(), values=six(n / 100), finished_at=at(n))
+    with django_assert_num_queries(2):
+        many = score_history(user=user, suite=suite)
+    assert len(few.families) == 5 and len(many.families) == 50 and len(many.shown) == 10
+
+
+def test_page_serves_plotly_from_static_and_the_partial_redraws(client, user):
+    scored_run_create(model=registered_model_create(display_name="acme/plotted"), values=six(0.5), finished_at=at(1))
+    client.force_login(user)
+    html = client.get(reverse("leaderboard:metrics_through_time")).content.decode()
+    assert "/static/vendor/plotly.min.js" in html and "cdn" not in html.lower()
+    assert 'id="mtt-figure"' in html and "acme/plotted" in html
+    partial = client.get(reverse("leaderboard:metrics_through_time"), {"metric": "gsm8k"},
+                         headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in partial
+    figure = json.loads(json.loads(partial.split('type="application/json">')[1].split("</script>")[0]))
+    assert figure["layout"]["title"]["text"] == "GSM8K through time"
+    assert {trace["name"] for trace in figure["data"]} == {"Best so far", "acme/plotted"}
