@@ -22,8 +22,10 @@ def metrics_through_time(request):
     metric = request.GET.get("metric", AVERAGE)
     if metric not in dict(metrics):
         metric = AVERAGE
-    picked = [int(v) for v in request.GET.getlist("models") if v.isdigit()]
-    history = score_history(user=request.user, suite=suite, metric_key=metric, model_ids=picked or None)
+    # No ``models`` in the URL: the top families. The form always sends an empty ``models``, so unticking
+    # every box draws none instead of falling back to the top ones.
+    picked = [int(v) for v in request.GET.getlist("models") if v.isdigit()] if "models" in request.GET else None
+    history = score_history(user=request.user, suite=suite, metric_key=metric, model_ids=picked)
     context = {
         "suite": suite, "metrics": metrics, "metric": metric, "history": history,
         "shown_keys": {family.key for family in history.shown},

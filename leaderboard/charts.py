@@ -22,6 +22,7 @@ def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
         figure.add_trace(go.Scatter(
             x=[p.at for p in history.best] + [timezone.now()], y=[p.value * 100 for p in best],
             mode="lines+markers", line={"shape": "hv", "width": 3, "color": "#1f2933"}, name=_("Best so far"),
+            marker={"size": [7] * len(history.best) + [0]},  # no dot on the "now" end
             text=_hover(best), hovertemplate="%{text}<extra>" + _("best") + "</extra>",
         ))
     for family in history.shown:

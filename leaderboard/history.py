@@ -34,6 +34,7 @@ class Family:
     label: str  # the newest revision's display name
     model_ids: list[int]
     points: list[HistoryPoint] = field(default_factory=list)
+    latest_average: float | None = None  # the suite average of its newest run that has every column
 
     @property
     def latest(self) -> HistoryPoint:
@@ -52,24 +53,28 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
                   top: int = DEFAULT_FAMILIES) -> ScoreHistory:
     """History of one column (a suite column key, or "average") over full succeeded runs of visible models.
 
-    ``model_ids`` picks families (any model of a family picks it); by default the ``top`` families by
-    their latest value are shown.
+    ``model_ids`` picks families (any model of a family picks it; an empty list picks none); when it is
+    None, the ``top`` families by their latest suite average are shown.
     """
     columns = list(suite.columns)
-    wanted = [c for c in columns if c.key == metric_key] if metric_key != AVERAGE else columns
-    if not wanted:
+    if metric_key != AVERAGE and metric_key not in {c.key for c in columns}:
         raise ValueError(f"no column {metric_key!r} in suite {suite.name}")
     visible = RegisteredModel.objects.visible_to(user).filter(deleted=False).values("pk")
+    runs_qs = EvaluationRun.objects.filter(
+        kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED, is_partial=False, spec__suite=suite.name,
+        model__in=visible, finished_at__isnull=False,
+    )
     runs = list(
-        EvaluationRun.objects.filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED, is_partial=False,
-                                     spec__suite=suite.name, model__in=visible, finished_at__isnull=False)
-        .values_list("pk", "finished_at", "model_id", "model__display_name", "model__revision", "model__storage_path")
+        runs_qs.values_list("pk", "finished_at", "model_id", "model__display_name", "model__revision",
+                            "model__storage_path")
         .order_by("finished_at", "pk")
     )
-    by_key = {(c.score_task, c.metric, c.filter): c.key for c in wanted}
+    # Every column's score, even for one column's chart: the families are ranked by their average.
+    # The runs go in as a subquery, not a list of ids, so no database limit on bound parameters is met.
+    by_key = {(c.score_task, c.metric, c.filter): c.key for c in columns}
     values: dict[int, dict[str, float]] = defaultdict(dict)
     for run_id, task, metric, filter_name, value in Score.objects.filter(
-        run_id__in=[run[0] for run in runs], task__in={c.score_task for c in wanted}
+        run__in=runs_qs.values("pk"), task__in={c.score_task for c in columns}
     ).values_list("run_id", "task", "metric", "filter", "value"):
         key = by_key.get((task, metric, filter_name))
         if key is not None and value is not None:
@@ -79,12 +84,18 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
     families: dict[str, Family] = {}
     for run_id, finished_at, model_id, display_name, revision, storage_path in runs:
         run_values = values.get(run_id, {})
-        if len(run_values) < len(wanted):
-            continue  # a run missing a column has no average, as on the leaderboard
-        value = sum(run_values.values()) / len(wanted)
+        # A run missing a column has no average, as on the leaderboard.
+        average = sum(run_values.values()) / len(columns) if len(run_values) == len(columns) else None
+        value = average if metric_key == AVERAGE else run_values.get(metric_key)
+        if average is None and value is None:
+            continue
+        family = families.setdefault(storage_path, Family(key=storage_path, label=display_name, model_ids=[]))
+        if average is not None:
+            family.latest_average = average
+        if value is None:
+            continue
         point = HistoryPoint(at=finished_at, value=value, model_id=model_id, display_name=display_name,
                              revision=revision)
-        family = families.setdefault(storage_path, Family(key=storage_path, label=display_name, model_ids=[]))
         family.points.append(point)
         family.label = display_name
         if model_id not in family.model_ids:
@@ -92,8 +103,11 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
         if not best or value > best[-1].value:
             best.append(point)
 
-    ranked = sorted(families.values(), key=lambda f: (-f.latest.value, f.label))
-    if model_ids:
+    ranked = sorted(
+        (f for f in families.values() if f.points),
+        key=lambda f: (f.latest_average is None, -(f.latest_average or 0.0), -f.latest.value, f.label),
+    )
+    if model_ids is not None:
         picked = set(model_ids)
         shown = [f for f in ranked if picked & set(f.model_ids)]
     else:

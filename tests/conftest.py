@@ -62,3 +62,17 @@ def mini_mirror(tmp_path_factory):
     mirror = tmp_path_factory.mktemp("mini_mirror")
     mirror_build(mirror, source=real, rows=lambda parquet: 3 if parquet.name.startswith("test") else 30)
     return mirror
+
+
+@pytest.fixture
+def suite_worker(settings, mini_mirror):
+    """A real Celery worker process, taking runs from the broker and evaluating suites on the cut-down mirror."""
+    import signal
+
+    from tests.workers import WorkerProcess, queues_purge
+
+    settings.DATASET_MIRROR = mini_mirror
+    queues_purge()
+    process = WorkerProcess("suite-worker")
+    yield process
+    process.kill(signal.SIGTERM)

@@ -1,13 +1,15 @@
 // Draw the figure the server built (JSON in #mtt-figure) with our own plotly.js, on load and after
-// every htmx swap of the chart (a new metric or a new pick of models).
+// every htmx swap of the chart (a new metric or a new pick of models) and back/forward.
 (function () {
   function draw() {
     var holder = document.getElementById("mtt-figure");
     var plot = document.getElementById("mtt-plot");
     if (!holder || !plot || !window.Plotly) return;
     var figure = JSON.parse(JSON.parse(holder.textContent));
+    if (!plot._fullLayout) plot.innerHTML = "";  // a page from htmx's history cache holds a stale drawing
     window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false});
   }
   document.addEventListener("DOMContentLoaded", draw);
   document.addEventListener("htmx:afterSettle", draw);
+  document.addEventListener("htmx:historyRestore", draw);
 })();

@@ -4,7 +4,6 @@ open its page and a sample, compare two runs, open the chart, switch to Korean. 
 to var/screenshots/."""
 
 import re
-import signal
 
 import pytest
 from playwright.sync_api import expect
@@ -13,20 +12,10 @@ from runs.choices import RunStatus
 from runs.models import EvaluationRun
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import user_create
-from tests.workers import WorkerProcess, queues_purge
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 RUN_TIMEOUT_MS = 900_000
-
-
-@pytest.fixture
-def worker(settings, mini_mirror):
-    settings.DATASET_MIRROR = mini_mirror
-    queues_purge()
-    process = WorkerProcess("browser")
-    yield process
-    process.kill(signal.SIGTERM)
 
 
 def submit_tiny_model(page, *, display_name: str, limit: int | None = None, shot: str | None = None) -> int:
@@ -58,7 +47,7 @@ def watch_run_finish(page, run_id: int, worker) -> None:
         raise AssertionError(f"run {run_id} {run.status}: {run.error_message}\n{worker.output()[-3000:]}") from None
 
 
-def test_walkthrough(page, worker, tiny_model):
+def test_walkthrough(page, suite_worker, tiny_model):
     user_create(username="alice")  # password "pw"
     page.goto("/")
     screenshot(page, "01-login")
@@ -67,13 +56,13 @@ def test_walkthrough(page, worker, tiny_model):
     run_id = submit_tiny_model(page, display_name="acme/tiny-llama-walkthrough", shot="02-submit")
     expect(page.locator("#run-status .status")).to_have_attribute("data-status", re.compile("queued|running|succeeded"))
     screenshot(page, "03-run-queued")
-    watch_run_finish(page, run_id, worker)
+    watch_run_finish(page, run_id, suite_worker)
     expect(page.locator("#run-scores")).to_contain_text("arc_challenge")
     screenshot(page, "04-run-succeeded")
 
     # A second, smoke run of the same model: partial, so it is never ranked, but it can be compared.
     smoke_id = submit_tiny_model(page, display_name="acme/tiny-llama-walkthrough", limit=2)
-    watch_run_finish(page, smoke_id, worker)
+    watch_run_finish(page, smoke_id, suite_worker)
     page.goto("/runs/")
     expect(page.locator("body")).to_contain_text("acme/tiny-llama-walkthrough")
     screenshot(page, "05-queue")

@@ -2,7 +2,6 @@
 scores the tiny model on the (cut-down) mirror, and the leaderboard row shows the scores."""
 
 import re
-import signal
 
 import pytest
 from django.urls import reverse
@@ -10,23 +9,14 @@ from django.urls import reverse
 from runs.choices import RunStatus
 from runs.models import EvaluationRun, Score
 from tests.factories import user_create
-from tests.workers import WorkerProcess, queues_purge, wait_for
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SIX_COLUMNS = ("arc_challenge", "hellaswag", "truthfulqa_mc2", "winogrande", "gsm8k")
 
 
-@pytest.fixture
-def worker(settings, mini_mirror):
-    settings.DATASET_MIRROR = mini_mirror
-    queues_purge()
-    process = WorkerProcess("full-path")
-    yield process
-    process.kill(signal.SIGTERM)
-
-
-def test_submit_run_and_rank(client, worker, tiny_model):
+def test_submit_run_and_rank(client, suite_worker, tiny_model):
     user = user_create()
     client.force_login(user)
     response = client.post(reverse("leaderboard:submit"), {
@@ -39,7 +29,7 @@ def test_submit_run_and_rank(client, worker, tiny_model):
     assert not run.is_partial
 
     wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status not in (RunStatus.QUEUED, RunStatus.RUNNING),
-             900, "the worker to finish the suite", worker)
+             900, "the worker to finish the suite", suite_worker)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, f"{run.status}: {run.error_message}\n{run.log[-3000:]}"
     assert run.library_versions["lm_eval"] == "0.4.13"

@@ -4,6 +4,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -62,6 +65,24 @@ def test_best_so_far_and_family_lines(suite, user):
     assert gsm8k.metric_key == "gsm8k" and len(gsm8k.families) == 2
     picked = score_history(user=user, suite=suite, model_ids=[other.pk])
     assert [f.label for f in picked.shown] == ["lab/base"]
+    assert score_history(user=user, suite=suite, model_ids=[]).shown == []
+
+
+def test_metric_select_draws_that_column_and_keeps_the_ranking_by_average(suite, user):
+    strong = registered_model_create(display_name="strong/avg")
+    math = registered_model_create(display_name="math/only")
+    scored_run_create(model=strong, values=six(0.70, gsm8k=0.20), finished_at=at(1))
+    scored_run_create(model=math, values=six(0.30, gsm8k=0.90), finished_at=at(2))
+
+    history = score_history(user=user, suite=suite, metric_key="gsm8k")
+    assert [(p.display_name, p.value) for p in history.best] == [("strong/avg", 0.20), ("math/only", 0.90)]
+    assert [f.label for f in history.families] == ["strong/avg", "math/only"]  # by latest average
+    assert [f.points[0].value for f in history.families] == [0.20, 0.90]
+    assert round(history.families[0].latest_average, 4) == round((0.70 * 5 + 0.20) / 6, 4)
+    assert [round(p.value, 4) for p in score_history(user=user, suite=suite).best] == [
+        round((0.70 * 5 + 0.20) / 6, 4)]
+    with pytest.raises(ValueError):
+        score_history(user=user, suite=suite, metric_key="nope")
 
 
 def test_private_models_of_others_and_incomplete_runs_are_left_out(suite, user):
@@ -85,8 +106,31 @@ def test_query_count_does_not_grow_with_models(suite, user, django_assert_num_qu
     assert len(few.families) == 5 and len(many.families) == 50 and len(many.shown) == 10
 
 
+def test_page_query_count_does_not_grow_with_models(client, user):
+    client.force_login(user)
+    url = reverse("leaderboard:metrics_through_time")
+    for n in range(5):
+        scored_run_create(model=registered_model_create(), values=six(n / 10), finished_at=at(n))
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for n in range(45):
+        scored_run_create(model=registered_model_create(), values=six(n / 100), finished_at=at(n))
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(url).content.decode()
+    assert len(many) == len(few) <= 6
+    assert html.count('name="models" value="') == 51  # the empty one and one per family
+
+
+def test_plotly_is_vendored_in_static():
+    path = finders.find("vendor/plotly.min.js")
+    assert path is not None
+    with open(path, encoding="utf-8") as handle:
+        assert "plotly.js v" in handle.read(300)
+
+
 def test_page_serves_plotly_from_static_and_the_partial_redraws(client, user):
-    scored_run_create(model=registered_model_create(display_name="acme/plotted"), values=six(0.5), finished_at=at(1))
+    plotted = registered_model_create(display_name="acme/plotted", revision="0123456789abcdef" * 2 + "01234567")
+    scored_run_create(model=plotted, values=six(0.5), finished_at=at(1))
     client.force_login(user)
     html = client.get(reverse("leaderboard:metrics_through_time")).content.decode()
     assert "/static/vendor/plotly.min.js" in html and "cdn" not in html.lower()
@@ -97,3 +141,12 @@ def test_page_serves_plotly_from_static_and_the_partial_redraws(client, user):
     figure = json.loads(json.loads(partial.split('type="application/json">')[1].split("</script>")[0]))
     assert figure["layout"]["title"]["text"] == "GSM8K through time"
     assert {trace["name"] for trace in figure["data"]} == {"Best so far", "acme/plotted"}
+    assert figure["data"][0]["line"]["shape"] == "hv" and figure["data"][0]["y"][0] == pytest.approx(50)
+    hover = figure["data"][1]["text"][0]
+    assert "acme/plotted" in hover and "0123456789<" in hover and "0123456789a" not in hover and "50.00" in hover
+    # Unticking every model (the form sends an empty ``models``) draws none; an unknown metric is the Average.
+    partial = client.get(reverse("leaderboard:metrics_through_time"), {"metric": "nope", "models": ""},
+                         headers={"HX-Request": "true"}).content.decode()
+    figure = json.loads(json.loads(partial.split('type="application/json">')[1].split("</script>")[0]))
+    assert [trace["name"] for trace in figure["data"]] == ["Best so far"]
+    assert figure["layout"]["title"]["text"] == "Average through time"
