@@ -8,25 +8,19 @@ metric are ``runs.Score`` rows (task "evaluator"), like benchmark scores.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from runs.ownership import OwnedQuerySet
+from runs.ownership import Owned
 
 
-class GoldenDataset(models.Model):
+class GoldenDataset(Owned):
     """A named golden Q&A set; its rows live in immutable versions."""
 
     name = models.CharField(_("name"), max_length=200)
     description = models.TextField(_("description"), blank=True)
-    private = models.BooleanField(_("private"), default=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
-
-    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "pk"]
@@ -83,7 +77,7 @@ class EndpointKind(models.TextChoices):
     LOCAL = "local", _("Local model folder (loaded on a worker)")
 
 
-class LLMEndpoint(models.Model):
+class LLMEndpoint(Owned):
     """An LLM inside the network: a judge, or a model under test (vLLM, TGI, Ollama, a local folder...)."""
 
     name = models.CharField(_("name"), max_length=200, unique=True)
@@ -100,15 +94,10 @@ class LLMEndpoint(models.Model):
     max_concurrency = models.PositiveIntegerField(_("concurrent requests"), default=8)
     max_retries = models.PositiveIntegerField(_("retries"), default=2)
     is_judge = models.BooleanField(_("usable as judge"), default=True)
-    private = models.BooleanField(default=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     last_check_message = models.TextField(blank=True)
-
-    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from runs.ownership import OwnedQuerySet
+from runs.ownership import Owned
 
 
 class Precision(models.TextChoices):
@@ -34,11 +33,7 @@ class WeightType(models.TextChoices):
     DELTA = "delta", _("Delta")
 
 
-class RegisteredModelQuerySet(OwnedQuerySet):
-    pass
-
-
-class RegisteredModel(models.Model):
+class RegisteredModel(Owned):
     """A model folder (or PEFT adapter plus its base) that was submitted for evaluation."""
 
     display_name = models.CharField(max_length=200)
@@ -57,14 +52,9 @@ class RegisteredModel(models.Model):
     use_chat_template = models.BooleanField(default=False)
     merged = models.BooleanField(default=False)
     moe = models.BooleanField(default=False, verbose_name="MoE")
-    private = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
     deleted = models.BooleanField(default=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     submitted_at = models.DateTimeField(default=timezone.now)
-
-    objects = RegisteredModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["display_name", "-submitted_at"]
@@ -76,9 +66,6 @@ class RegisteredModel(models.Model):
     @property
     def params_billions(self) -> float | None:
         return round(self.num_params / 1e9, 2) if self.num_params else None
-
-    def is_visible_to(self, user) -> bool:
-        return RegisteredModel.objects.filter(pk=self.pk).visible_to(user).exists()
 
 
 class LeaderboardPreference(models.Model):
