@@ -31,11 +31,10 @@ def sort_toggled(query, key):
 
 @register.filter
 def size_label(num_params):
-    """#Params in billions, as the Open LLM Leaderboard shows it."""
+    """#Params in billions, three significant digits (a tiny test model is 0.000105, not 0.00)."""
     if not num_params:
         return "?"
-    billions = num_params / 1e9
-    return f"{billions:.2f}" if billions < 10 else f"{billions:.1f}"
+    return f"{num_params / 1e9:.3g}"
 
 
 @register.filter
