@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from evaluator.datasets import RowData
 from evaluator.models import DatasetRow, DatasetVersion, EvaluatorRun, GoldenDataset
@@ -61,3 +63,81 @@ def dataset_version_edit(*, version: DatasetVersion, edits: dict[int, RowData | 
     rows.extend(additions)
     return dataset_version_create(dataset=version.dataset, rows=rows, source=f"edited from v{version.number}",
                                   note=note, created_by=edited_by)
+
+
+class EvaluationSetupError(ValueError):
+    """A run that cannot work as set up; ``problems`` are sentences for the form."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(" ".join(problems))
+
+
+def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metric_keys: Sequence[str],
+                      target_model=None, target_endpoint=None, judge=None, embedding=None, preset: str = "",
+                      custom_criteria: Sequence[dict] = (), prompt_template: str | None = None,
+                      submitted_by=None):
+    """Check the set-up against the dataset's rows, freeze it into a spec, and queue the run."""
+    from evaluator.endpoints import endpoint_spec
+    from evaluator.generation import DEFAULT_PROMPT_TEMPLATE, default_embedding_path, prompt_template_check
+    from evaluator.metrics import METRICS, metric_needs_embeddings, metric_needs_judge
+    from evaluator.models import EvaluatorRun, TargetKind
+    from runs.services import run_create
+
+    problems: list[str] = []
+    keys = list(dict.fromkeys(metric_keys))
+    unknown = [key for key in keys if key not in METRICS]
+    if unknown:
+        problems.append(_("Unknown metrics: %(keys)s.") % {"keys": ", ".join(unknown)})
+    if not keys and not custom_criteria:
+        problems.append(_("Pick at least one metric or write a criterion."))
+    criteria = [dict(c) for c in custom_criteria]
+    for criterion in criteria:
+        criterion.setdefault("key", "custom:" + slugify(criterion.get("name", ""))[:60])
+        if not criterion.get("name") or not criterion.get("definition"):
+            problems.append(_("A custom criterion needs a name and a definition."))
+    needs_judge = [key for key in keys if key in METRICS and metric_needs_judge(key)] + [c["key"] for c in criteria]
+    if needs_judge and judge is None:
+        problems.append(_("These metrics need a judge LLM: %(keys)s.") % {"keys": ", ".join(needs_judge)})
+    rows = list(dataset_version.rows.values_list("reference", "contexts", "response"))
+    for need, index, label in (("reference", 0, _("a reference answer")), ("contexts", 1, _("retrieved contexts"))):
+        wanting = [key for key in keys if key in METRICS and need in METRICS[key].needs]
+        missing = sum(1 for row in rows if not row[index])
+        if wanting and missing == len(rows):
+            problems.append(_("No row has %(what)s, which %(keys)s need.") % {"what": label, "keys": ", ".join(wanting)})
+    if target_kind == TargetKind.PRECOMPUTED and any(not row[2] for row in rows):
+        problems.append(_("%(n)s rows have no response; pick a model under test, or upload responses.")
+                        % {"n": sum(1 for row in rows if not row[2])})
+    if target_kind == TargetKind.ENDPOINT and target_endpoint is None:
+        problems.append(_("Pick the endpoint of the model under test."))
+    if target_kind == TargetKind.REGISTERED_MODEL and target_model is None:
+        problems.append(_("Pick the registered model under test."))
+    template = prompt_template or DEFAULT_PROMPT_TEMPLATE
+    try:
+        prompt_template_check(template)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise EvaluationSetupError(problems)
+
+    if target_kind == TargetKind.ENDPOINT:
+        target = {"kind": "endpoint", "endpoint": endpoint_spec(target_endpoint)}
+    elif target_kind == TargetKind.REGISTERED_MODEL:
+        target = {"kind": "registered_model", "model_id": target_model.pk, "model_path": target_model.storage_path,
+                  "model_name": target_model.display_name}
+    else:
+        target = {"kind": "precomputed"}
+    needs_embeddings = any(metric_needs_embeddings(key) for key in keys)
+    spec = {
+        "dataset_version_id": dataset_version.pk, "dataset": dataset_version.dataset.name,
+        "dataset_version": dataset_version.number, "target": target,
+        "judge": endpoint_spec(judge) if judge is not None else None,
+        "embedding_path": ((embedding.path if embedding else "") or default_embedding_path()) if needs_embeddings else None,
+        "metrics": keys, "custom_criteria": criteria, "preset": preset, "prompt_template": template,
+    }
+    with transaction.atomic():
+        run = run_create(kind="evaluator", spec=spec, model=target_model, submitted_by=submitted_by)
+        EvaluatorRun.objects.create(run=run, dataset_version=dataset_version, target_kind=target_kind,
+                                    target_model=target_model, target_endpoint=target_endpoint, judge=judge,
+                                    embedding=embedding, preset=preset, metrics=keys)
+    return run

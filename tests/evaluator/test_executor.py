@@ -1,0 +1,105 @@
+"""An evaluator run end to end through the run lifecycle: real ragas against the loopback judge, an
+OpenAI-compatible model under test (also on loopback), results stored per sample, aggregates as scores."""
+
+import pytest
+
+from evaluator.datasets import RowData
+from evaluator.models import LLMEndpoint, MetricScore, SampleResult, TargetKind
+from evaluator.services import EvaluationSetupError, dataset_create, evaluation_submit
+from runs.choices import RunStatus
+from runs.models import EvaluationRun, Score
+from runs.services import run_execute
+from tests.evaluator.loopback_judge import LoopbackJudge
+from tests.factories import user_create
+
+pytestmark = pytest.mark.django_db
+
+ROWS = [
+    RowData(question="연차 휴가는 며칠인가요?", reference="15일", contexts=("입사 1년 후 15일의 연차가 주어진다.",),
+            response="15일입니다.", tags=("hr",)),
+    RowData(question="What is the VPN address?", reference="vpn.example.internal",
+            contexts=("The VPN is at vpn.example.internal.",), response="vpn.example.internal", tags=("it",)),
+    RowData(question="Who approves expenses?", reference="The team lead", contexts=("Team leads approve expenses.",),
+            response="Your manager's manager.", tags=("hr", "finance")),
+]
+
+
+@pytest.fixture
+def dataset():
+    return dataset_create(name="Company FAQ", rows=ROWS, owner=user_create())
+
+
+def endpoint(judge, name="judge", **fields):
+    return LLMEndpoint.objects.create(name=name, base_url=judge.base_url, model_name=judge.model, timeout_s=10,
+                                      max_retries=0, **fields)
+
+
+def test_precomputed_responses_scored_by_the_judge(dataset):
+    with LoopbackJudge() as judge:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                metric_keys=["exact_match", "faithfulness", "answer_accuracy"], judge=endpoint(judge))
+        assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED, EvaluationRun.objects.get(pk=run.pk).error_message
+        assert judge.calls > 0
+    assert SampleResult.objects.filter(run=run).count() == 3
+    scores = MetricScore.objects.filter(sample__run=run)
+    assert scores.count() == 9
+    exact = {s.sample.row.position: s.value for s in scores.filter(metric="exact_match")}
+    assert exact == {1: 0.0, 2: 1.0, 3: 0.0}
+    for score in scores.filter(metric__in=["faithfulness", "answer_accuracy"]):
+        assert score.unscored_reason or 0.0 <= score.value <= 1.0
+    aggregates = {s.metric: s for s in Score.objects.filter(run=run, task="evaluator")}
+    assert aggregates["exact_match"].value == pytest.approx(1 / 3) and aggregates["exact_match"].sample_count == 3
+
+
+def test_model_under_test_answers_through_an_endpoint(dataset):
+    with LoopbackJudge() as judge, LoopbackJudge(model="model-under-test") as target:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.ENDPOINT,
+                                target_endpoint=endpoint(target, "target", is_judge=False),
+                                metric_keys=["rouge_l", "faithfulness"], judge=endpoint(judge))
+        assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED, EvaluationRun.objects.get(pk=run.pk).error_message
+        assert target.calls == 3
+    responses = list(SampleResult.objects.filter(run=run).values_list("response", flat=True))
+    assert all(response for response in responses) and responses != [row.response for row in ROWS]
+
+
+def test_garbage_from_the_judge_is_kept_as_unscored_with_the_raw_output(dataset):
+    with LoopbackJudge(garbage=1.0) as judge:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                metric_keys=["faithfulness", "exact_match"], judge=endpoint(judge))
+        assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    faithfulness = MetricScore.objects.filter(sample__run=run, metric="faithfulness")
+    assert faithfulness.count() == 3 and all(s.value is None and s.unscored_reason for s in faithfulness)
+    aggregate = Score.objects.get(run=run, metric="faithfulness")
+    assert aggregate.value is None and aggregate.sample_count == 0
+    assert MetricScore.objects.filter(sample__run=run, metric="exact_match", value__isnull=False).count() == 3
+
+
+def test_a_dead_judge_fails_the_run_with_a_clear_message(dataset):
+    with LoopbackJudge() as judge:
+        dead = endpoint(judge)
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                            metric_keys=["faithfulness"], judge=dead)
+    assert run_execute(run_id=run.pk) == RunStatus.FAILED
+    run.refresh_from_db()
+    assert "judge" in run.error_message.lower() and dead.base_url.split("//")[1].split("/")[0] in run.error_message
+
+
+def test_a_missing_secret_fails_the_run_naming_it(dataset, monkeypatch):
+    monkeypatch.delenv("JUDGE_KEY_FOR_TEST", raising=False)
+    with LoopbackJudge() as judge:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                metric_keys=["faithfulness"], judge=endpoint(judge, api_key_secret="JUDGE_KEY_FOR_TEST"))
+        assert run_execute(run_id=run.pk) == RunStatus.FAILED
+    assert "JUDGE_KEY_FOR_TEST" in EvaluationRun.objects.get(pk=run.pk).error_message
+
+
+def test_set_up_problems_are_refused_before_queueing():
+    no_responses = dataset_create(name="Bare", rows=[RowData(question="Q?")])
+    with pytest.raises(EvaluationSetupError) as caught:
+        evaluation_submit(dataset_version=no_responses.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                          metric_keys=["faithfulness", "answer_accuracy", "nonsense"])
+    message = str(caught.value)
+    for part in ("Unknown metrics: nonsense", "need a judge", "No row has a reference answer", "No row has retrieved contexts",
+                 "1 rows have no response"):
+        assert part in message, message
+    assert not EvaluationRun.objects.exists()
