@@ -8,5 +8,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("runs/", include("runs.urls")),
+    path("evaluator/", include("evaluator.urls")),
     path("", include("leaderboard.urls")),
 ]

@@ -103,7 +103,7 @@ def _decode(content: bytes) -> str:
     raise DatasetFileError([RowProblem(None, "", _("The file is neither UTF-8 nor CP949 text."))])
 
 
-def _split_text_list(value: str) -> list[str]:
+def split_text_list(value: str) -> list[str]:
     text = value.strip()
     if not text:
         return []
@@ -115,14 +115,14 @@ def _split_text_list(value: str) -> list[str]:
     return [part.strip() for part in re.split(r"\n?\s*\|\|\|\s*\n?", text) if part.strip()]
 
 
-def _tags(value: Any) -> list[str]:
+def tags_parse(value: Any) -> list[str]:
     if isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
             raise ValueError(_("tags must be strings"))
         return [item.strip() for item in value if item.strip()]
     text = str(value or "").strip()
     if text.startswith("["):
-        return _tags(json.loads(text))
+        return tags_parse(json.loads(text))
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -163,7 +163,7 @@ def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabu
         elif raw_contexts is not None and not tabular and not isinstance(raw_contexts, str):
             raise ValueError(_("a list of strings was expected"))
         elif raw_contexts is not None:
-            contexts = _split_text_list(_text(raw_contexts))
+            contexts = split_text_list(_text(raw_contexts))
     except ValueError as exc:
         problem("contexts", _("cannot be read: %(error)s") % {"error": exc})
     contexts += [_text(v) for _k, v in sorted(record.get("_context_columns", {}).items()) if _text(v)]
@@ -172,7 +172,7 @@ def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabu
 
     tags: list[str] = []
     try:
-        tags = _tags(record.get("tags"))
+        tags = tags_parse(record.get("tags"))
     except ValueError as exc:
         problem("tags", _("cannot be read: %(error)s") % {"error": exc})
     if len(problems) > start:

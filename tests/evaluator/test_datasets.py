@@ -73,7 +73,7 @@ def test_xlsx_with_context_columns():
     ("a.txt", b"question\nQ\n", ["Unsupported file type"]),
     ("a.csv", b"", ["The file is empty"]),
     ("a.xlsx", b"not a workbook", ["The Excel file cannot be read"]),
-    ("a.csv", "question\n".encode() + "\x80\xff".encode("latin-1") * 3, ["neither UTF-8 nor CP949"]),
+    ("a.csv", b"question\n" + "\x80\xff".encode("latin-1") * 3, ["neither UTF-8 nor CP949"]),
 ])
 def test_problems_name_the_row_and_field(filename, content, expected):
     if not expected:

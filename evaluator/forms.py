@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from evaluator.metrics import METRICS, PRESET_LABELS, PRESETS
+from evaluator.models import DatasetVersion, EmbeddingModel, LLMEndpoint, TargetKind
+from leaderboard.models import RegisteredModel
+
+
+class DatasetUploadForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    private = forms.BooleanField(label=_("Private to my group"), required=False)
+    file = forms.FileField(label=_("File (CSV, JSONL or Excel)"))
+
+
+class DatasetVersionUploadForm(forms.Form):
+    file = forms.FileField(label=_("File (CSV, JSONL or Excel)"))
+    note = forms.CharField(label=_("What changed"), max_length=300, required=False)
+
+
+class RowEditForm(forms.Form):
+    """One row edited in the page; saving makes a new version."""
+
+    position = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    question = forms.CharField(label=_("Question"), widget=forms.Textarea(attrs={"rows": 2}))
+    reference = forms.CharField(label=_("Reference answer"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    contexts = forms.CharField(label=_("Contexts (one per block, separated by a line with |||)"), required=False,
+                               widget=forms.Textarea(attrs={"rows": 4}))
+    response = forms.CharField(label=_("Response (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    tags = forms.CharField(label=_("Tags (comma-separated)"), required=False)
+    delete = forms.BooleanField(label=_("Delete this row"), required=False)
+
+
+class EndpointForm(forms.ModelForm):
+    class Meta:
+        model = LLMEndpoint
+        fields = ["name", "kind", "base_url", "model_name", "api_key_secret", "local_path", "temperature", "max_tokens",
+                  "timeout_s", "max_concurrency", "max_retries", "is_judge", "private"]
+        help_texts = {
+            "base_url": _("An OpenAI-compatible API inside your network, e.g. http://vllm.internal:8000/v1 (vLLM, TGI, Ollama...)."),
+            "api_key_secret": _("Not the key: the name of an environment variable on the workers, or the path of a "
+                                "secret file (/run/secrets/...), that holds it. Leave empty if the endpoint needs none."),
+            "local_path": _("For a local model: a folder inside the allowed model roots, loaded on a worker."),
+        }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "openai" and not (data.get("base_url") and data.get("model_name")):
+            raise forms.ValidationError(_("An OpenAI-compatible endpoint needs a base URL and a model name."))
+        if data.get("kind") == "local":
+            from leaderboard.model_inspection import ModelFolderError, allowed_path_resolve
+
+            try:
+                data["local_path"] = str(allowed_path_resolve(data.get("local_path", "")))
+            except ModelFolderError as exc:
+                self.add_error("local_path", str(exc))
+        return data
+
+
+class EvaluationRunForm(forms.Form):
+    dataset_version = forms.ModelChoiceField(label=_("Dataset version"), queryset=DatasetVersion.objects.none())
+    target_kind = forms.ChoiceField(label=_("Model under test"), choices=TargetKind.choices, widget=forms.RadioSelect,
+                                    initial=TargetKind.PRECOMPUTED)
+    target_model = forms.ModelChoiceField(label=_("Registered model"), queryset=RegisteredModel.objects.none(), required=False)
+    target_endpoint = forms.ModelChoiceField(label=_("Endpoint"), queryset=LLMEndpoint.objects.none(), required=False)
+    judge = forms.ModelChoiceField(label=_("Judge LLM"), queryset=LLMEndpoint.objects.none(), required=False)
+    embedding = forms.ModelChoiceField(label=_("Embedding model"), queryset=EmbeddingModel.objects.all(), required=False,
+                                       empty_label=_("all-MiniLM-L6-v2 (packaged)"))
+    preset = forms.ChoiceField(label=_("Preset"), choices=list(PRESET_LABELS.items()), initial="qa")
+    metrics = forms.MultipleChoiceField(label=_("Metrics"), choices=[(k, m.label) for k, m in METRICS.items()],
+                                        widget=forms.CheckboxSelectMultiple, required=False)
+    criterion_name = forms.CharField(label=_("Custom criterion: name"), required=False, max_length=100)
+    criterion_definition = forms.CharField(label=_("Custom criterion: definition"), required=False,
+                                           widget=forms.Textarea(attrs={"rows": 2}))
+    criterion_kind = forms.ChoiceField(label=_("Custom criterion: kind"), choices=[("aspect", _("yes / no")), ("rubric", _("1–5 rubric"))],
+                                       initial="aspect", required=False)
+    prompt_template = forms.CharField(label=_("Prompt template for the model under test"), widget=forms.Textarea(attrs={"rows": 6}),
+                                      required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        from evaluator.models import GoldenDataset
+
+        datasets = GoldenDataset.objects.visible_to(user).values("pk")
+        self.fields["dataset_version"].queryset = DatasetVersion.objects.filter(dataset__in=datasets).select_related("dataset")
+        self.fields["dataset_version"].label_from_instance = lambda v: f"{v.dataset.name} v{v.number} ({v.row_count})"
+        self.fields["target_model"].queryset = RegisteredModel.objects.visible_to(user).filter(deleted=False)
+        endpoints = LLMEndpoint.objects.visible_to(user)
+        self.fields["target_endpoint"].queryset = endpoints
+        self.fields["judge"].queryset = endpoints.filter(is_judge=True)
+        if not self.is_bound:
+            self.initial.setdefault("metrics", PRESETS["qa"])
+
+    def criteria(self) -> list[dict]:
+        data = self.cleaned_data
+        if not data.get("criterion_name"):
+            return []
+        return [{"name": data["criterion_name"], "definition": data.get("criterion_definition", ""),
+                 "kind": data.get("criterion_kind") or "aspect"}]
+
+

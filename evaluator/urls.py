@@ -1,0 +1,19 @@
+from django.urls import path
+
+from evaluator import views
+
+app_name = "evaluator"
+
+urlpatterns = [
+    path("", views.evaluator_index, name="index"),
+    path("datasets/new/", views.dataset_new, name="dataset_new"),
+    path("datasets/<int:dataset_id>/", views.dataset_detail, name="dataset"),
+    path("endpoints/new/", views.endpoint_new, name="endpoint_new"),
+    path("endpoints/<int:endpoint_id>/check/", views.endpoint_check_view, name="endpoint_check"),
+    path("runs/new/", views.run_new, name="run_new"),
+    path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("runs/<int:run_id>/samples/", views.run_samples, name="run_samples"),
+    path("runs/<int:run_id>/export.<str:fmt>", views.run_export, name="run_export"),
+    path("scores/<int:score_id>/review/", views.score_review, name="score_review"),
+    path("compare/", views.runs_compare_view, name="compare"),
+]

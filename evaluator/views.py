@@ -1,0 +1,259 @@
+import csv
+import json
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from evaluator.datasets import DatasetFileError, RowData, dataset_file_parse
+from evaluator.forms import DatasetUploadForm, DatasetVersionUploadForm, EndpointForm, EvaluationRunForm, RowEditForm
+from evaluator.metrics import METRICS, PRESETS
+from evaluator.models import DatasetVersion, GoldenDataset, JudgeReview, LLMEndpoint, MetricScore
+from evaluator.selectors import datasets_visible_to, run_results, runs_compare, sample_results_page
+from evaluator.services import (
+    EvaluationSetupError,
+    dataset_create,
+    dataset_version_create,
+    dataset_version_edit,
+    dataset_version_is_locked,
+    evaluation_submit,
+)
+from runs.choices import RunKind
+from runs.selectors import run_can_cancel, runs_visible_to
+
+
+def _evaluator_runs(user):
+    return runs_visible_to(user).filter(kind=RunKind.EVALUATOR).select_related("evaluator__dataset_version__dataset")
+
+
+@require_GET
+def evaluator_index(request):
+    return render(request, "evaluator/index.html", {
+        "datasets": datasets_visible_to(request.user),
+        "endpoints": LLMEndpoint.objects.visible_to(request.user),
+        "runs": _evaluator_runs(request.user)[:20],
+    })
+
+
+def _parse_upload(form, field="file"):
+    upload = form.cleaned_data[field]
+    try:
+        return dataset_file_parse(filename=upload.name, content=upload.read()), None
+    except DatasetFileError as exc:
+        return None, exc.problems
+
+
+def dataset_new(request):
+    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    problems = []
+    if request.method == "POST" and form.is_valid():
+        parsed, problems = _parse_upload(form)
+        if parsed is not None:
+            dataset = dataset_create(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
+                                     rows=parsed.rows, owner=request.user, private=form.cleaned_data["private"],
+                                     group=request.user.groups.first() if form.cleaned_data["private"] else None,
+                                     source=form.cleaned_data["file"].name)
+            for warning in parsed.warnings:
+                messages.warning(request, warning)
+            messages.success(request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)})
+            return redirect("evaluator:dataset", dataset_id=dataset.pk)
+    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems})
+
+
+def _dataset_for(request, dataset_id):
+    return get_object_or_404(GoldenDataset.objects.visible_to(request.user), pk=dataset_id)
+
+
+def dataset_detail(request, dataset_id: int):
+    dataset = _dataset_for(request, dataset_id)
+    versions = list(dataset.versions.all())
+    if not versions:
+        raise Http404
+    version = next((v for v in versions if str(v.number) == request.GET.get("v")), versions[0])
+    upload_form = DatasetVersionUploadForm(request.POST or None, request.FILES or None, prefix="upload")
+    edit_form = RowEditForm(request.POST or None, prefix="edit")
+    problems = []
+    if request.method == "POST" and "upload-file" in request.FILES and upload_form.is_valid():
+        parsed, problems = _parse_upload(upload_form)
+        if parsed is not None:
+            new = dataset_version_create(dataset=dataset, rows=parsed.rows, source=upload_form.cleaned_data["file"].name,
+                                         note=upload_form.cleaned_data["note"], created_by=request.user)
+            messages.success(request, _("Version %(n)s created.") % {"n": new.number})
+            return redirect(f"{request.path}?v={new.number}")
+    elif request.method == "POST" and "edit-question" in request.POST and edit_form.is_valid():
+        new = _row_edit_apply(version, edit_form.cleaned_data, request.user)
+        messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
+        return redirect(f"{request.path}?v={new.number}")
+
+    rows = version.rows.all()
+    query = request.GET.get("q", "").strip()
+    tag = request.GET.get("tag", "").strip()
+    if query:
+        rows = rows.filter(Q(question__icontains=query) | Q(reference__icontains=query) | Q(tags__icontains=query))
+    if tag:
+        rows = rows.filter(tags__icontains=tag)
+    tag_counts: dict[str, int] = {}
+    for tags in version.rows.values_list("tags", flat=True):
+        for name in tags or []:
+            tag_counts[name] = tag_counts.get(name, 0) + 1
+    page = Paginator(rows.order_by("position"), 25).get_page(request.GET.get("page"))
+    context = {"dataset": dataset, "version": version, "versions": versions, "page": page, "query": query, "tag": tag,
+               "tag_counts": sorted(tag_counts.items(), key=lambda item: (-item[1], item[0])),
+               "locked": dataset_version_is_locked(version=version), "upload_form": upload_form,
+               "edit_form": edit_form, "problems": problems}
+    template = "evaluator/_dataset_rows.html" if request.headers.get("HX-Request") else "evaluator/dataset_detail.html"
+    return render(request, template, context)
+
+
+def _row_edit_apply(version: DatasetVersion, data: dict, user) -> DatasetVersion:
+    from evaluator.datasets import split_text_list, tags_parse
+
+    row = RowData(question=data["question"].strip(), reference=data["reference"].strip(),
+                  contexts=tuple(split_text_list(data["contexts"])), response=data["response"].strip(),
+                  tags=tuple(tags_parse(data["tags"])))
+    position = data.get("position")
+    if position:
+        return dataset_version_edit(version=version, edits={position: None if data["delete"] else row}, edited_by=user)
+    return dataset_version_edit(version=version, edits={}, additions=[row], edited_by=user)
+
+
+def endpoint_new(request):
+    form = EndpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        endpoint = form.save(commit=False)
+        endpoint.owner = request.user
+        endpoint.save()
+        messages.success(request, _("Registered %(name)s.") % {"name": endpoint.name})
+        return redirect("evaluator:index")
+    return render(request, "evaluator/endpoint_new.html", {"form": form})
+
+
+@require_POST
+def endpoint_check_view(request, endpoint_id: int):
+    """The "test connection" button: one tiny call (or, for a local folder, its config), saved on the row."""
+    from evaluator.endpoints import SecretMissing, endpoint_spec, llm_config
+    from evaluator.generation import endpoint_check
+
+    endpoint = get_object_or_404(LLMEndpoint.objects.visible_to(request.user), pk=endpoint_id)
+    try:
+        ok, message = endpoint_check(llm_config(endpoint_spec(endpoint)))
+    except SecretMissing as exc:
+        ok, message = False, str(exc)
+    LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=timezone.now(), last_check_ok=ok,
+                                                      last_check_message=message[:2000])
+    return render(request, "evaluator/_endpoint_check.html", {"ok": ok, "message": message, "endpoint": endpoint})
+
+
+def run_new(request):
+    initial = {}
+    if request.GET.get("dataset_version"):
+        initial["dataset_version"] = request.GET["dataset_version"]
+    form = EvaluationRunForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        metrics = data["metrics"] or ([] if data["preset"] == "custom" else PRESETS[data["preset"]])
+        try:
+            run = evaluation_submit(
+                dataset_version=data["dataset_version"], target_kind=data["target_kind"], metric_keys=metrics,
+                target_model=data["target_model"], target_endpoint=data["target_endpoint"], judge=data["judge"],
+                embedding=data["embedding"], preset=data["preset"], custom_criteria=form.criteria(),
+                prompt_template=data["prompt_template"] or None, submitted_by=request.user,
+            )
+        except EvaluationSetupError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, _("Queued evaluation run #%(id)s.") % {"id": run.pk})
+            return redirect("evaluator:run", run_id=run.pk)
+    from evaluator.generation import DEFAULT_PROMPT_TEMPLATE
+
+    return render(request, "evaluator/run_new.html", {"form": form, "presets_json": json.dumps(PRESETS),
+                                                       "default_template": DEFAULT_PROMPT_TEMPLATE})
+
+
+def _run_for(request, run_id):
+    return get_object_or_404(_evaluator_runs(request.user), pk=run_id)
+
+
+@require_GET
+def run_detail(request, run_id: int):
+    run = _run_for(request, run_id)
+    context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "results": run_results(run=run),
+               "other_runs": _evaluator_runs(request.user).filter(
+                   evaluator__dataset_version_id=run.evaluator.dataset_version_id).exclude(pk=run.pk)[:50]}
+    context.update(_samples_context(request, run))
+    return render(request, "evaluator/run_detail.html", context)
+
+
+def _samples_context(request, run):
+    tag, metric = request.GET.get("tag", ""), request.GET.get("metric", "")
+    only_unscored = request.GET.get("unscored") == "1"
+    page = sample_results_page(run=run, tag=tag, metric=metric, only_unscored=only_unscored, page=request.GET.get("page") or 1)
+    reviews = {r.score_id: r for r in JudgeReview.objects.filter(score__sample__in=list(page.object_list), reviewer=request.user)}
+    return {"samples": page, "tag": tag, "metric": metric, "only_unscored": only_unscored, "my_reviews": reviews,
+            "metric_keys": list(run.spec.get("metrics", [])) + [c["key"] for c in run.spec.get("custom_criteria", [])]}
+
+
+@require_GET
+def run_samples(request, run_id: int):
+    run = _run_for(request, run_id)
+    return render(request, "evaluator/_samples.html", {"run": run, **_samples_context(request, run)})
+
+
+@require_GET
+def run_export(request, run_id: int, fmt: str):
+    run = _run_for(request, run_id)
+    samples = sample_results_page(run=run, per_page=100_000).object_list
+    records = []
+    for sample in samples:
+        record = {"row": sample.row.position, "question": sample.row.question, "reference": sample.row.reference,
+                  "contexts": sample.row.contexts, "tags": sample.row.tags, "response": sample.response,
+                  "generation_error": sample.generation_error}
+        for score in sample.metric_scores.all():
+            record[score.metric] = score.value
+            record[f"{score.metric}_reason"] = score.reason
+            record[f"{score.metric}_unscored_reason"] = score.unscored_reason
+        records.append(record)
+    if fmt == "json":
+        return JsonResponse({"run": run.pk, "spec": run.spec, "samples": records}, json_dumps_params={"ensure_ascii": False})
+    if fmt != "csv":
+        raise Http404
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="evaluation-{run.pk}.csv"'
+    response.write("\ufeff")
+    fields = list(dict.fromkeys(key for record in records for key in record))
+    writer = csv.DictWriter(response, fieldnames=fields)
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in record.items()})
+    return response
+
+
+@require_POST
+def score_review(request, score_id: int):
+    """A reviewer marks a judge score right or wrong (htmx: returns the review buttons)."""
+    score = get_object_or_404(MetricScore.objects.select_related("sample__run"), pk=score_id)
+    if not _evaluator_runs(request.user).filter(pk=score.sample.run_id).exists():
+        raise Http404
+    review, _created = JudgeReview.objects.update_or_create(
+        score=score, reviewer=request.user, defaults={"agrees": request.POST.get("agrees") == "1", "at": timezone.now()})
+    return render(request, "evaluator/_review.html", {"score": score, "review": review})
+
+
+@require_GET
+def runs_compare_view(request):
+    run_a = _run_for(request, request.GET.get("a") or 0)
+    run_b = _run_for(request, request.GET.get("b") or 0)
+    if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
+        messages.error(request, _("Only runs on the same dataset version can be compared."))
+        return redirect("evaluator:run", run_id=run_a.pk)
+    deltas, changed = runs_compare(run_a=run_a, run_b=run_b)
+    return render(request, "evaluator/compare.html", {"run_a": run_a, "run_b": run_b, "deltas": deltas,
+                                                      "better": [c for c in changed if c[3] > c[2]],
+                                                      "worse": [c for c in changed if c[3] < c[2]],
+                                                      "labels": {k: m.label for k, m in METRICS.items()}})
