@@ -103,3 +103,19 @@ def test_set_up_problems_are_refused_before_queueing():
                  "1 rows have no response"):
         assert part in message, message
     assert not EvaluationRun.objects.exists()
+
+
+@pytest.mark.slow
+def test_a_registered_local_model_answers_on_the_worker(dataset, tiny_model):
+    """The model under test is a registered model folder: it generates on the worker with the prompt template."""
+    from tests.factories import registered_model_create
+
+    model = registered_model_create(display_name="acme/tiny", storage_path=str(tiny_model))
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.REGISTERED_MODEL,
+                            target_model=model, metric_keys=["rouge_l", "chrf"],
+                            prompt_template="질문: {question}\n문맥:\n{contexts}\n답:")
+    assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED, EvaluationRun.objects.get(pk=run.pk).error_message
+    results = SampleResult.objects.filter(run=run)
+    assert results.count() == 3
+    assert all(r.response or r.generation_error for r in results)
+    assert EvaluationRun.objects.get(pk=run.pk).model_id == model.pk
