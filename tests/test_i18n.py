@@ -68,6 +68,10 @@ def test_compiled_catalogue_is_up_to_date():
     ("leaderboard:submit", "모델 제출", "Submit a model"),
     ("leaderboard:metrics_through_time", "그릴 모델", "Models to draw"),
     ("runs:queue", "아직 실행이 없습니다.", "No runs yet."),
+    ("evaluator:index", "골든 데이터셋", "Golden datasets"),
+    ("evaluator:dataset_new", "골든 데이터셋 등록", "Register a golden dataset"),
+    ("evaluator:endpoint_new", "LLM 엔드포인트 등록", "Register an LLM endpoint"),
+    ("evaluator:run_new", "평가 대상 모델", "Model under test"),
 ])
 def test_pages_speak_korean(client, url_name, korean, english):
     client.force_login(user_create())
