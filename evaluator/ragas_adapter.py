@@ -1,0 +1,749 @@
+"""The only module that imports ragas: judge metrics and embedding metrics for the evaluator.
+
+How a run goes (``score_with_ragas``):
+- one event loop (on a worker thread, see async_jobs), one ``AsyncOpenAI`` client for the judge, one
+  ``asyncio.Semaphore(max_concurrency)`` around every chat call, and a pool of 2 x max_concurrency
+  workers taking (sample, metric) jobs in sample order: metrics that make several calls per sample keep
+  the semaphore full, and results arrive sample by sample rather than metric by metric;
+- the client is ``AsyncOpenAI(base_url, api_key, timeout=timeout_s, max_retries=max_retries)``: openai
+  retries 408/409/429/5xx, timeouts and dropped connections with backoff, so transient errors are retried
+  there, inside one semaphore slot. A local model folder gets the same client over an in-process
+  transport (local_llm);
+- ragas gets ``llm_factory(model, provider="openai", client=...)`` wrapped in ``JudgeLLM`` and, for the
+  embedding metrics, ``HuggingFaceEmbeddings`` on a local sentence-transformers folder: never a default.
+
+Where the judge's raw text comes from: instructor (under ragas) raises on a parse failure, and several
+ragas metrics (answer accuracy, response groundedness) catch that and return NaN, so the exception is
+not always ours to see. The client's ``chat.completions.create`` is therefore wrapped before
+``llm_factory`` patches it: the wrapper records every answer's text, and every failure, into a per-job
+``CallLog`` held in a context variable (each job runs in its own asyncio task). ``JudgeLLM`` adds the
+schema name when a parse fails. A job whose value is missing (exception, NaN) becomes unscored with the
+last recorded failure as its reason and the last raw text as ``raw_output``.
+
+Korean: ragas 0.4.3's prompts are English; ``BasePrompt.adapt(language, llm)`` can translate their
+few-shot examples, but only by asking the judge itself, per run and per prompt, and a poor translation
+would silently change the metric. Instead every judge call carries a system message
+(``JUDGE_SYSTEM_PROMPT``, passed as llm_factory's ``system_prompt``; instructor appends its JSON-schema
+instruction to it) telling the judge to read Korean as it is and to write free text in the question's
+language. The input JSON that ragas builds keeps Korean unescaped (pydantic), and the answers are parsed
+as UTF-8 JSON, so Korean passes both ways (tests/evaluator/test_scoring.py checks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# ragas sends usage analytics to a server outside the network unless told not to; this must be set
+# before ragas is imported (it caches the flag), and nothing else in the project imports ragas.
+os.environ["RAGAS_DO_NOT_TRACK"] = "true"
+
+from evaluator.async_jobs import JobState, run_jobs  # noqa: E402
+from evaluator.metrics import CUSTOM_PREFIX, METRICS  # noqa: E402
+from evaluator.scoring_types import CustomCriterion, EvalSample, LLMConfig, SampleScore, ScoringError  # noqa: E402
+
+# One INFO line per judge call (httpx) and a progress bar per embedding batch (sentence-transformers)
+# would flood the worker's log on a 600-call run.
+for _noisy in ("httpx", "sentence_transformers"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+# Instruction for every judge call: ragas prompts are English, our questions are often Korean.
+JUDGE_SYSTEM_PROMPT = (
+    "You are a careful, impartial evaluator. The question, answer, contexts and reference may be written "
+    "in Korean or another language: read them as they are and do not translate them; when you quote or "
+    "extract statements, keep their original language. Write free-text fields (reasons, statements, "
+    "questions, feedback) in the language of the question. Keep the JSON keys and the allowed values "
+    "exactly as the schema gives them."
+)
+
+COHERENCE_DEFINITION = (
+    "The response is coherent: its sentences are well organised and logically connected, it does not "
+    "contradict itself, and it is easy to follow as an answer to the question."
+)
+
+# After this many judge calls failing in a row (after openai's own retries), the judge is taken as down
+# and the remaining jobs are marked unscored at once instead of each waiting for its own timeouts.
+BREAKER_MIN = 8
+
+_current_log: contextvars.ContextVar[CallLog | None] = contextvars.ContextVar("evaluator_call_log", default=None)
+
+
+class JudgeUnavailable(Exception):
+    """Raised instead of calling the judge again once this job (or the run) has a final transport failure."""
+
+
+@dataclass
+class CallLog:
+    """What one (sample, metric) job's judge calls returned or raised."""
+
+    raw: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    fatal: str = ""  # a transport failure after retries: further calls of this job are not made
+    calls: int = 0
+
+
+@dataclass
+class JudgeStats:
+    calls: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    consecutive_failures: int = 0
+    broken: str = ""
+
+
+class JudgeSession:
+    """One run's judge: client, semaphore, counters; builds the ragas LLM."""
+
+    def __init__(self, config: LLMConfig, *, client, max_concurrency: int):
+        self.config = config
+        self.client = client
+        self.semaphore = asyncio.Semaphore(max(1, max_concurrency))
+        self.stats = JudgeStats()
+        self.breaker = max(BREAKER_MIN, 2 * max(1, max_concurrency))
+        post = _direct_create(client, client.chat.completions.create)
+
+        async def create(*args, **kwargs):
+            return await self._recorded_call(post, *args, **kwargs)
+
+        # instructor takes ``client.chat.completions.create`` when llm_factory patches the client, so the
+        # wrapper must be in place first. (``chat`` and ``completions`` are cached per client instance.)
+        client.chat.completions.create = create
+
+    async def _recorded_call(self, original, *args, **kwargs):
+        import openai
+
+        log = _current_log.get()
+        self._refuse_if_down(log)
+        async with self.semaphore:
+            self._refuse_if_down(log)  # the breaker may have tripped while this call waited for a slot
+            self.stats.calls += 1
+            self.stats.in_flight += 1
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
+            if log is not None:
+                log.calls += 1
+            try:
+                response = await original(*args, **kwargs)
+            except openai.APIError as exc:
+                message = describe_transport_error(exc, self.config)
+                if log is not None:
+                    log.failures.append(message)
+                    log.fatal = message
+                self.stats.consecutive_failures += 1
+                if self.stats.consecutive_failures >= self.breaker and not self.stats.broken:
+                    self.stats.broken = (
+                        f"not tried: the judge failed {self.stats.consecutive_failures} calls in a row "
+                        f"(last: {message})"
+                    )
+                raise
+            finally:
+                self.stats.in_flight -= 1
+        self.stats.consecutive_failures = 0
+        if log is not None:
+            try:
+                log.raw.append(response.choices[0].message.content or "")
+            except (AttributeError, IndexError):
+                log.raw.append("")
+        return response
+
+    def _refuse_if_down(self, log: CallLog | None) -> None:
+        if log is not None and not log.fatal and self.stats.broken:
+            log.fatal = self.stats.broken
+        if self.stats.broken or (log is not None and log.fatal):
+            raise JudgeUnavailable(log.fatal if log is not None else self.stats.broken)
+
+    def ragas_llm(self):
+        from ragas.llms import llm_factory
+
+        name = self.config.model_name or os.path.basename(self.config.local_path.rstrip("/")) or "judge"
+        inner = llm_factory(
+            name,
+            provider="openai",
+            client=self.client,
+            temperature=self.config.temperature,
+            max_tokens=self.config.max_tokens,
+            system_prompt=JUDGE_SYSTEM_PROMPT,
+        )
+        return _judge_llm_class()(inner)
+
+    async def aclose(self) -> None:
+        try:
+            await self.client.close()
+        except Exception:  # closing is best effort; the loop ends right after
+            pass
+
+
+# Request keys that openai's ``create`` treats as options rather than body: any of them, and the call
+# goes through ``create`` unchanged.
+_OPTION_KEYS = {"extra_headers", "extra_query", "extra_body", "timeout", "stream"}
+
+
+def _direct_create(client, original):
+    """POST the chat request as built by instructor, skipping openai's per-call parameter transform.
+
+    openai's ``create`` walks the whole request (every message) against its TypedDict annotations to
+    rename aliased keys; our requests (model, messages of plain strings, temperature, top_p, max_tokens,
+    response_format) have none, and the walk cost about a fifth of the scorer's CPU per judge call in
+    benchmarks/evaluator_judge.py. Retries, timeouts and response parsing are openai's as before.
+    """
+    from openai.types.chat import ChatCompletion
+
+    async def post(*args, **kwargs):
+        if args or _OPTION_KEYS & kwargs.keys():
+            return await original(*args, **kwargs)
+        body = {key: value for key, value in kwargs.items() if value is not None and not _is_omitted(value)}
+        return await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+
+    return post
+
+
+def _is_omitted(value) -> bool:
+    return type(value).__name__ in {"NotGiven", "Omit"}
+
+
+def _schema_model(response_model, cache: dict[type, type]):
+    """instructor's OpenAISchema subclass of ``response_model``, made once and with its JSON schema cached.
+
+    instructor builds this subclass (pydantic ``create_model``) and regenerates its JSON schema on every
+    call; both are the same for every call of a metric, and together cost about a quarter of the
+    scorer's CPU per judge call. Parsed answers are still instances of ``response_model``.
+    """
+    cached = cache.get(response_model)
+    if cached is not None:
+        return cached
+    try:
+        from instructor.function_calls import OpenAISchema, openai_schema
+    except ImportError:  # another instructor layout: let it do its own work
+        return response_model
+    if issubclass(response_model, OpenAISchema):
+        return response_model
+    model = _with_cached_schema(openai_schema(response_model))
+    cache[response_model] = model
+    return model
+
+
+def _with_cached_schema(model):
+    """Make ``model.model_json_schema()`` (no arguments, as instructor and ragas call it) return a cached dict."""
+    schema = model.model_json_schema()
+    original = model.model_json_schema
+
+    def model_json_schema(*args, **kwargs):
+        return schema if not args and not kwargs else original(*args, **kwargs)
+
+    model.model_json_schema = model_json_schema
+    return model
+
+
+_PROMPT_OUTPUT_MODELS: dict[type, type] = {}
+
+
+def _cache_prompt_schemas(metric) -> None:
+    """Give the metric's ragas prompts an output model whose JSON schema is computed once.
+
+    ``BasePrompt.to_string`` puts ``output_model.model_json_schema()`` into every prompt; pydantic
+    regenerates it on each call (about a tenth of the scorer's CPU per judge call). The replacement is a
+    same-named subclass with no new fields, so the schema text the judge sees is unchanged.
+    """
+    try:
+        from ragas.prompt.metrics.base_prompt import BasePrompt
+    except ImportError:
+        return
+    for prompt in list(vars(metric).values()):
+        if not isinstance(prompt, BasePrompt) or not isinstance(getattr(prompt, "output_model", None), type):
+            continue
+        base = prompt.output_model
+        cached = _PROMPT_OUTPUT_MODELS.get(base)
+        if cached is None:
+            cached = _with_cached_schema(type(base.__name__, (base,), {"__module__": base.__module__, "__doc__": base.__doc__}))
+            if cached.model_json_schema() != base.model_json_schema():  # the judge must see the same schema
+                cached = base
+            _PROMPT_OUTPUT_MODELS[base] = cached
+        prompt.output_model = cached
+
+
+def _judge_llm_class():
+    from ragas.llms.base import InstructorBaseRagasLLM
+
+    class JudgeLLM(InstructorBaseRagasLLM):
+        """The ragas LLM from llm_factory, noting each parsed answer and each failure in the job's log."""
+
+        def __init__(self, inner):
+            self.inner = inner
+            # Per run, not per process: custom criteria bring new response classes with every run.
+            self.schema_models: dict[type, type] = {}
+
+        def generate(self, prompt, response_model):
+            raise TypeError("the evaluator calls the judge asynchronously only")
+
+        async def agenerate(self, prompt, response_model):
+            log = _current_log.get()
+            try:
+                result = await self.inner.agenerate(prompt, _schema_model(response_model, self.schema_models))
+            except Exception as exc:
+                if log is not None and not isinstance(exc, JudgeUnavailable) and not log.fatal:
+                    log.failures.append(describe_failure(exc, response_model))
+                raise
+            if log is not None:
+                log.outputs.append(result)
+            return result
+
+    return JudgeLLM
+
+
+# -- describing failures ---------------------------------------------------------------------------------
+
+def describe_transport_error(exc: Exception, config: LLMConfig) -> str:
+    import openai
+
+    attempts = 1 + max(0, config.max_retries)
+    where = config.base_url or config.local_path
+    if isinstance(exc, openai.APITimeoutError):
+        return f"the judge did not answer within {config.timeout_s:g} s ({attempts} attempts)"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {cause}" if cause else ""
+        return f"cannot connect to the judge at {where} ({attempts} attempts){detail}"
+    if isinstance(exc, openai.APIStatusError):
+        message = _status_message(exc)
+        retried = f" after {attempts} attempts" if exc.status_code >= 500 or exc.status_code == 429 else ""
+        return f"the judge answered HTTP {exc.status_code}{retried}: {message}"
+    return f"judge call failed: {type(exc).__name__}: {exc}"
+
+
+def _status_message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+        if isinstance(error, str):
+            return error[:300]
+    return str(getattr(exc, "message", exc))[:300]
+
+
+def describe_failure(exc: Exception, response_model) -> str:
+    """A clear sentence for a judge answer that could not be used."""
+    from json import JSONDecodeError
+
+    from pydantic import ValidationError
+
+    schema = getattr(response_model, "__name__", "the expected schema")
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 5:
+        if isinstance(cause, JSONDecodeError):
+            return f"judge output is not valid JSON for {schema}"
+        if isinstance(cause, ValidationError):
+            errors = cause.errors()
+            if any(e.get("type") in {"json_invalid", "json_type"} for e in errors):
+                return f"judge output is not valid JSON for {schema}"
+            first = errors[0] if errors else {}
+            location = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
+            return f"judge output does not match the {schema} schema: {location}: {first.get('msg', cause)}"
+        if type(cause).__name__ == "IncompleteOutputException":
+            return f"judge output for {schema} was cut off at max_tokens; raise the judge's max tokens"
+        cause = cause.__cause__ or (cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None)
+        seen += 1
+    return f"judge call failed for {schema}: {type(exc).__name__}: {exc}"
+
+
+# -- reasons ---------------------------------------------------------------------------------------------
+
+def _reason_lines(obj: Any, lines: list[str]) -> None:
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump()
+    if isinstance(obj, dict):
+        text = obj.get("reason") or obj.get("feedback")
+        if isinstance(text, str) and text.strip():
+            head = obj.get("statement")
+            verdict = next((obj[k] for k in ("verdict", "attributed", "value", "score") if k in obj), None)
+            label = " ".join(
+                part for part in (head if isinstance(head, str) else "", f"[{verdict}]" if verdict is not None else "") if part
+            )
+            lines.append(f"{label}: {text.strip()}" if label else text.strip())
+        for key, value in obj.items():
+            if key not in {"reason", "feedback"}:
+                _reason_lines(value, lines)
+    elif isinstance(obj, list):
+        for item in obj:
+            _reason_lines(item, lines)
+
+
+def reason_from_outputs(outputs: list[Any], limit: int = 2000) -> str:
+    """The judge's reasoning gathered from its parsed answers (reasons, feedback, or what it generated)."""
+    lines: list[str] = []
+    for output in outputs:
+        _reason_lines(output, lines)
+    if not lines:
+        for output in outputs:
+            data = output.model_dump() if hasattr(output, "model_dump") else output
+            if isinstance(data, dict):
+                if isinstance(data.get("question"), str):
+                    lines.append(f"generated question: {data['question']}")
+                if isinstance(data.get("statements"), list):
+                    lines.extend(f"statement: {s}" for s in data["statements"] if isinstance(s, str))
+    text = "\n".join(dict.fromkeys(line for line in lines if line))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _aspect_prompt(name: str, definition: str) -> str:
+    return (
+        "Judge whether the response below meets the criterion. Answer \"yes\" if it does and \"no\" if it "
+        "does not, with a short reason.\n"
+        f"Criterion ({_escape_braces(name)}): {_escape_braces(definition)}\n\n"
+        "Question: {user_input}\n"
+        "Contexts: {contexts}\n"
+        "Reference answer: {reference}\n"
+        "Response: {response}\n"
+    )
+
+
+@dataclass
+class MetricOutcome:
+    value: float | None
+    reason: str = ""
+    unscored_reason: str = ""
+
+
+class MetricRunner:
+    """Calls one ragas metric for one sample and turns its result into a 0..1 value."""
+
+    def __init__(self, key: str, llm, embeddings, criterion: CustomCriterion | None = None):
+        self.key = key
+        self.criterion = criterion
+        self.kind = "numeric"
+        from ragas.metrics import DiscreteMetric
+        from ragas.metrics.collections import (
+            AnswerAccuracy,
+            AnswerCorrectness,
+            AnswerRelevancy,
+            ContextPrecision,
+            ContextRecall,
+            DomainSpecificRubrics,
+            Faithfulness,
+            ResponseGroundedness,
+        )
+
+        # max_retries on the dual-judge metrics: ragas re-asks an invalid rating up to N times; one
+        # second chance is enough (transport errors are retried by openai, not here).
+        if key == "faithfulness":
+            self.metric = Faithfulness(llm=llm)
+        elif key == "response_groundedness":
+            self.metric = ResponseGroundedness(llm=llm, max_retries=2)
+        elif key == "answer_relevancy":
+            self.metric = AnswerRelevancy(llm=llm, embeddings=embeddings)
+        elif key == "context_precision":
+            self.metric = ContextPrecision(llm=llm)
+        elif key == "context_recall":
+            self.metric = ContextRecall(llm=llm)
+        elif key == "answer_correctness":
+            self.metric = AnswerCorrectness(llm=llm, embeddings=embeddings)
+        elif key == "answer_accuracy":
+            self.metric = AnswerAccuracy(llm=llm, max_retries=2)
+        elif key == "coherence":
+            self.kind = "aspect"
+            self.metric = DiscreteMetric(
+                name="coherence", prompt=_aspect_prompt("coherence", COHERENCE_DEFINITION), allowed_values=["yes", "no"]
+            )
+        elif criterion is not None and criterion.kind == "rubric":
+            self.kind = "rubric"
+            rubric = {str(k): v for k, v in (criterion.rubric or {}).items() if str(v).strip()}
+            if not rubric:
+                rubric = {
+                    "1": f"Does not meet the criterion at all: {criterion.definition}",
+                    "3": f"Partly meets the criterion: {criterion.definition}",
+                    "5": f"Fully meets the criterion: {criterion.definition}",
+                }
+            self.metric = DomainSpecificRubrics(
+                llm=llm,
+                rubrics={f"score{k}_description": v for k, v in sorted(rubric.items())},
+                name=key,
+            )
+            self.metric.scoring_prompt.instruction += (
+                f"\nCriterion ({criterion.name}): {criterion.definition}\n"
+                "Give an integer score from 1 to 5.\n"
+            )
+        elif criterion is not None:
+            self.kind = "aspect"
+            self.metric = DiscreteMetric(
+                name=key, prompt=_aspect_prompt(criterion.name, criterion.definition), allowed_values=["yes", "no"]
+            )
+        else:
+            raise ScoringError(f"unknown metric {key!r}")
+        self.llm = llm
+        _cache_prompt_schemas(self.metric)
+
+    async def run(self, sample: EvalSample) -> MetricOutcome:
+        q, r, ref, ctx = sample.question, sample.response, sample.reference, list(sample.contexts)
+        key = self.key
+        if self.kind == "aspect":
+            # Prompt.format substitutes these once (str.format): braces inside them need no escaping.
+            result = await self.metric.ascore(
+                llm=self.llm,
+                user_input=q,
+                response=r,
+                reference=ref or "(none)",
+                contexts="\n".join(f"[{i}] {c}" for i, c in enumerate(ctx, 1)) or "(none)",
+            )
+            verdict = str(result.value).strip().lower()
+            if verdict not in {"yes", "no"}:
+                return MetricOutcome(None, unscored_reason=f"the judge answered {result.value!r}, not yes/no")
+            return MetricOutcome(1.0 if verdict == "yes" else 0.0, reason=str(result.reason or ""))
+        if self.kind == "rubric":
+            result = await self.metric.ascore(
+                user_input=q, response=r, retrieved_contexts=ctx or None, reference=ref or None
+            )
+            score = result.value
+            if score is None or (isinstance(score, float) and math.isnan(score)):
+                return MetricOutcome(None)
+            if not 1 <= float(score) <= 5:
+                return MetricOutcome(None, unscored_reason=f"the judge gave score {score:g}, outside 1..5")
+            return MetricOutcome((float(score) - 1.0) / 4.0, reason=str(result.reason or ""))
+        if key == "faithfulness":
+            result = await self.metric.ascore(user_input=q, response=r, retrieved_contexts=ctx)
+        elif key == "response_groundedness":
+            result = await self.metric.ascore(response=r, retrieved_contexts=ctx)
+        elif key == "answer_relevancy":
+            result = await self.metric.ascore(user_input=q, response=r)
+        elif key == "context_precision":
+            result = await self.metric.ascore(user_input=q, reference=ref, retrieved_contexts=ctx)
+        elif key == "context_recall":
+            result = await self.metric.ascore(user_input=q, retrieved_contexts=ctx, reference=ref)
+        else:  # answer_correctness, answer_accuracy
+            result = await self.metric.ascore(user_input=q, response=r, reference=ref)
+        value = result.value
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return MetricOutcome(None)
+        return MetricOutcome(min(1.0, max(0.0, float(value))), reason=str(result.reason or ""))
+
+
+# -- embeddings ------------------------------------------------------------------------------------------
+
+def load_embeddings(path: str):
+    """ragas HuggingFaceEmbeddings on a local sentence-transformers folder (never a hub name)."""
+    if not path or not os.path.isdir(path):
+        raise ScoringError(f"the embedding model folder {path or '(none)'} does not exist")
+    return _load_embeddings(os.path.realpath(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_embeddings(path: str):
+    # Kept per worker process: loading sentence-transformers and the model takes seconds, runs reuse it.
+    from ragas.embeddings import HuggingFaceEmbeddings
+
+    from evaluator.local_llm import resolve_device
+
+    try:
+        return HuggingFaceEmbeddings(model=path, device=resolve_device())
+    except Exception as exc:  # a folder that is not a sentence-transformers model
+        raise ScoringError(f"cannot load the embedding model from {path}: {exc}") from exc
+
+
+def semantic_similarity_scores(samples: Sequence[EvalSample], embeddings) -> list[float]:
+    """Cosine similarity of each response with its reference, one batched encode for the run."""
+    import numpy as np
+
+    responses = embeddings.embed_texts([s.response for s in samples])
+    references = embeddings.embed_texts([s.reference for s in samples])
+    a = np.asarray(responses, dtype=float)
+    b = np.asarray(references, dtype=float)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    sims = (a * b).sum(axis=1) / np.where(norms == 0, 1.0, norms)
+    return [min(1.0, max(0.0, float(s))) for s in sims]
+
+
+# -- the judge client ------------------------------------------------------------------------------------
+
+def build_judge_client(config: LLMConfig):
+    """An AsyncOpenAI client for the judge: the endpoint, or a local folder behind an in-process transport."""
+    import httpx
+    from openai import AsyncOpenAI
+
+    if config.kind == "local":
+        from evaluator.local_llm import LocalChatModel, local_openai_client
+
+        try:
+            model = LocalChatModel(config.local_path)
+        except Exception as exc:
+            raise ScoringError(f"cannot load the local judge model from {config.local_path}: {exc}") from exc
+        return local_openai_client(
+            model, timeout_s=config.timeout_s, max_retries=config.max_retries, max_tokens=config.max_tokens
+        )
+    if not config.base_url:
+        raise ScoringError("the judge endpoint has no base URL")
+    from openai import DefaultAsyncHttpxClient
+
+    # Connections sized to the semaphore: httpcore checks every pooled connection on each request, and
+    # more connections than calls in flight is only overhead.
+    connections = max(1, config.max_concurrency) + 1
+    return AsyncOpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key or "not-needed",  # local servers (vLLM, Ollama) accept any key
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+        http_client=DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        ),
+    )
+
+
+async def preflight(client, config: LLMConfig) -> None:
+    """Fail the run early when the judge cannot be reached, rejects the key, or does not serve the model."""
+    import openai
+
+    if config.kind == "local":
+        return
+    try:
+        page = await client.with_options(timeout=min(config.timeout_s, 15.0), max_retries=0).models.list()
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise ScoringError(describe_transport_error(exc, dataclasses.replace(config, max_retries=0, timeout_s=min(config.timeout_s, 15.0)))) from exc
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise ScoringError(f"the judge at {config.base_url} rejected the API key (HTTP {exc.status_code})") from exc
+    except openai.APIError:
+        return  # no /models route: some servers lack it; the chat calls will tell
+    ids = [m.id for m in getattr(page, "data", []) or []]
+    if ids and config.model_name and config.model_name not in ids:
+        raise ScoringError(
+            f"the judge at {config.base_url} does not serve model {config.model_name!r}; "
+            f"it serves: {', '.join(ids[:10])}"
+        )
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Job:
+    sample: EvalSample
+    key: str
+
+
+def score_with_ragas(
+    samples: Sequence[EvalSample],
+    jobs: Sequence[tuple[EvalSample, str]],
+    *,
+    judge: LLMConfig | None,
+    embedding_path: str | None,
+    criteria: dict[str, CustomCriterion],
+    on_progress: Callable[[int, int, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress_offset: int = 0,
+    progress_total: int | None = None,
+) -> list[SampleScore]:
+    """Score ``jobs`` ((sample, metric key) pairs of judge or embedding metrics); one SampleScore each."""
+    needs_embeddings = any(key in {"answer_relevancy", "answer_correctness", "semantic_similarity"} for _, key in jobs)
+    embeddings = load_embeddings(embedding_path or "") if needs_embeddings else None
+    judge_jobs = [_Job(s, k) for s, k in jobs if k != "semantic_similarity"]
+    similarity_jobs = [s for s, k in jobs if k == "semantic_similarity"]
+    if judge_jobs and judge is None:
+        raise ScoringError("these metrics need a judge LLM: " + ", ".join(sorted({j.key for j in judge_jobs})))
+
+    total = progress_total if progress_total is not None else len(jobs)
+
+    async def main(state: JobState) -> list[SampleScore]:
+        state.advance(count=progress_offset)
+        results: list[SampleScore] = []
+        if similarity_jobs:
+            sims = await asyncio.to_thread(semantic_similarity_scores, similarity_jobs, embeddings)
+            results.extend(
+                SampleScore(sample_id=s.sample_id, metric="semantic_similarity", value=v)
+                for s, v in zip(similarity_jobs, sims, strict=True)
+            )
+            state.advance("semantic similarity", count=len(similarity_jobs))
+        if judge_jobs:
+            results.extend(await _judge_jobs(judge_jobs, judge, embeddings, criteria, state))
+        return results
+
+    return run_jobs(main, total=total, on_progress=on_progress, should_stop=should_stop)
+
+
+async def _judge_jobs(jobs, judge: LLMConfig, embeddings, criteria, state: JobState) -> list[SampleScore]:
+    client = build_judge_client(judge)
+    session = JudgeSession(judge, client=client, max_concurrency=judge.max_concurrency)
+    try:
+        await preflight(client, judge)
+        llm = session.ragas_llm()
+        runners: dict[str, MetricRunner] = {}
+        for job in jobs:
+            if job.key not in runners:
+                runners[job.key] = MetricRunner(job.key, llm, embeddings, criteria.get(job.key))
+        results: dict[int, SampleScore] = {}
+        queue: asyncio.Queue = asyncio.Queue()
+        for index, job in enumerate(jobs):
+            queue.put_nowait((index, job))
+        n_samples = len({job.sample.sample_id for job in jobs})
+        order = {}
+        for job in jobs:
+            order.setdefault(job.sample.sample_id, len(order) + 1)
+
+        async def worker() -> None:
+            while not state.stopping:
+                try:
+                    index, job = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                if session.stats.broken:
+                    results[index] = _unscored(job, session.stats.broken)
+                else:
+                    results[index] = await _run_job(runners[job.key], job)
+                state.advance(f"{job.key} · sample {order[job.sample.sample_id]}/{n_samples}")
+
+        workers = [asyncio.create_task(worker()) for _ in range(max(2, 2 * judge.max_concurrency))]
+        pending = set(workers)
+        while pending:
+            _done, pending = await asyncio.wait(pending, timeout=0.2)
+            if state.stopping and pending:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                break
+        out = []
+        for index, job in enumerate(jobs):
+            out.append(results.get(index) or _unscored(job, "run cancelled before this sample was scored"))
+        return out
+    finally:
+        await session.aclose()
+
+
+def _unscored(job: _Job, reason: str, raw: str = "") -> SampleScore:
+    return SampleScore(sample_id=job.sample.sample_id, metric=job.key, value=None, unscored_reason=reason, raw_output=raw)
+
+
+async def _run_job(runner: MetricRunner, job: _Job) -> SampleScore:
+    log = CallLog()
+    token = _current_log.set(log)
+    try:
+        try:
+            outcome = await runner.run(job.sample)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reason = log.fatal or (log.failures[-1] if log.failures else f"{type(exc).__name__}: {exc}")
+            return _unscored(job, reason, raw=log.raw[-1] if log.raw else "")
+    finally:
+        _current_log.reset(token)
+    if outcome.value is None:
+        reason = outcome.unscored_reason or log.fatal or (log.failures[-1] if log.failures else "")
+        if not reason:
+            reason = f"the judge's answers gave {job.key} no value (ragas returned NaN)"
+        return _unscored(job, reason, raw=log.raw[-1] if log.raw else "")
+    reason = outcome.reason or reason_from_outputs(log.outputs)
+    return SampleScore(sample_id=job.sample.sample_id, metric=job.key, value=outcome.value, reason=reason)
+
+
+def metric_keys_known(keys: Sequence[str], criteria: dict[str, CustomCriterion]) -> list[str]:
+    """The keys that are neither catalogue metrics nor this run's custom criteria."""
+    return [k for k in keys if k not in METRICS and not (k.startswith(CUSTOM_PREFIX) and k in criteria)]
