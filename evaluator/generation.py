@@ -84,18 +84,24 @@ def build_client(config: LLMConfig):
     ), config.model_name
 
 
-def describe_error(exc: Exception, config: LLMConfig) -> str:
+def describe_error(exc: Exception, config: LLMConfig, *, who: str = "") -> str:
+    """One sentence for a failed call to an LLM endpoint. ``who`` ("the judge") names the caller's endpoint in the
+    sentence; without it the sentence names the URL (the model under test, "test connection")."""
     import openai
 
     attempts = 1 + max(0, config.max_retries)
     where = config.base_url or config.local_path
     if isinstance(exc, openai.APITimeoutError):
-        return f"no answer within {config.timeout_s:g} s ({attempts} attempts)"
+        return f"{who + ' did not answer' if who else 'no answer'} within {config.timeout_s:g} s ({attempts} attempts)"
     if isinstance(exc, openai.APIConnectionError):
-        return f"cannot connect to {where} ({attempts} attempts): {_root_cause(exc)}"
+        target = f"{who} at {where}" if who else where
+        return f"cannot connect to {target} ({attempts} attempts): {_root_cause(exc)}"
     if isinstance(exc, openai.APIStatusError):
+        retried = f" after {attempts} attempts" if exc.status_code >= 500 or exc.status_code == 429 else ""
+        if who:
+            return f"{who} answered HTTP {exc.status_code}{retried}: {_status_text(exc)}"
         return f"HTTP {exc.status_code} from {where}: {_status_text(exc)}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"{who + ' call failed' if who else 'call failed'}: {type(exc).__name__}: {exc}"
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -112,6 +118,8 @@ def _status_text(exc) -> str:
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])[:300]
+        if isinstance(error, str):
+            return error[:300]
     return str(getattr(exc, "message", exc))[:300]
 
 

@@ -301,32 +301,9 @@ def _judge_llm_class():
 # -- describing failures ---------------------------------------------------------------------------------
 
 def describe_transport_error(exc: Exception, config: LLMConfig) -> str:
-    import openai
+    from evaluator.generation import describe_error
 
-    attempts = 1 + max(0, config.max_retries)
-    where = config.base_url or config.local_path
-    if isinstance(exc, openai.APITimeoutError):
-        return f"the judge did not answer within {config.timeout_s:g} s ({attempts} attempts)"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f": {cause}" if cause else ""
-        return f"cannot connect to the judge at {where} ({attempts} attempts){detail}"
-    if isinstance(exc, openai.APIStatusError):
-        message = _status_message(exc)
-        retried = f" after {attempts} attempts" if exc.status_code >= 500 or exc.status_code == 429 else ""
-        return f"the judge answered HTTP {exc.status_code}{retried}: {message}"
-    return f"judge call failed: {type(exc).__name__}: {exc}"
-
-
-def _status_message(exc) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-    return str(getattr(exc, "message", exc))[:300]
+    return describe_error(exc, config, who="the judge")
 
 
 def describe_failure(exc: Exception, response_model) -> str:
