@@ -95,3 +95,15 @@ def _follow(thread: threading.Thread, state: JobState, on_progress, should_stop)
             last_stop_check = now
             if should_stop():
                 state.stop.set()
+
+
+async def tasks_wait(tasks, state) -> None:
+    """Wait for ``tasks``; when the run is asked to stop, cancel the ones still pending and return."""
+    pending = set(tasks)
+    while pending:
+        _done, pending = await asyncio.wait(pending, timeout=0.2)
+        if state.stopping and pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            return

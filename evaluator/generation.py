@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evaluator.async_jobs import JobState, run_jobs
+from evaluator.async_jobs import JobState, run_jobs, tasks_wait
 from evaluator.scoring_types import EvalSample, GeneratedResponse, LLMConfig
 
 DEFAULT_PROMPT_TEMPLATE = (
@@ -165,15 +165,7 @@ def generate_responses(
             state.advance(f"generating · sample {index + 1}/{len(samples)}")
 
         try:
-            tasks = [asyncio.create_task(one(i, s)) for i, s in enumerate(samples)]
-            pending = set(tasks)
-            while pending:
-                _done, pending = await asyncio.wait(pending, timeout=0.2)
-                if state.stopping and pending:
-                    for task in pending:
-                        task.cancel()
-                    await asyncio.gather(*pending, return_exceptions=True)
-                    break
+            await tasks_wait([asyncio.create_task(one(i, s)) for i, s in enumerate(samples)], state)
         finally:
             await client.close()
         return [

@@ -46,7 +46,7 @@ from typing import Any
 # before ragas is imported (it caches the flag), and nothing else in the project imports ragas.
 os.environ["RAGAS_DO_NOT_TRACK"] = "true"
 
-from evaluator.async_jobs import JobState, run_jobs  # noqa: E402
+from evaluator.async_jobs import JobState, run_jobs, tasks_wait  # noqa: E402
 from evaluator.metrics import CUSTOM_PREFIX, METRICS  # noqa: E402
 from evaluator.scoring_types import CustomCriterion, EvalSample, LLMConfig, SampleScore, ScoringError  # noqa: E402
 
@@ -678,15 +678,7 @@ async def _judge_jobs(jobs, judge: LLMConfig, embeddings, criteria, state: JobSt
                     results[index] = await _run_job(runners[job.key], job)
                 state.advance(f"{job.key} · sample {order[job.sample.sample_id]}/{n_samples}")
 
-        workers = [asyncio.create_task(worker()) for _ in range(max(2, 2 * judge.max_concurrency))]
-        pending = set(workers)
-        while pending:
-            _done, pending = await asyncio.wait(pending, timeout=0.2)
-            if state.stopping and pending:
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-                break
+        await tasks_wait([asyncio.create_task(worker()) for _ in range(max(2, 2 * judge.max_concurrency))], state)
         out = []
         for index, job in enumerate(jobs):
             out.append(results.get(index) or _unscored(job, "run cancelled before this sample was scored"))
