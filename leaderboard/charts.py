@@ -10,7 +10,8 @@ from leaderboard.history import ScoreHistory
 
 
 def _hover(points) -> list[str]:
-    return [f"{p.display_name}<br>{_('revision')} {p.revision[:10]}<br>{p.value * 100:.2f}" for p in points]
+    revision = _("revision")  # outside the f-string, where makemessages can find it
+    return [f"{p.display_name}<br>{revision} {p.revision[:10]}<br>{p.value * 100:.2f}" for p in points]
 
 
 def history_figure(history: ScoreHistory, *, metric_label: str) -> str:

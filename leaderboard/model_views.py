@@ -37,7 +37,8 @@ def run_label(run) -> str:
     suite = spec.get("suite") or run.get_kind_display()
     version = f" v{spec['suite_version']}" if spec.get("suite_version") else ""
     when = run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else ""
-    partial = f" ({_('smoke run')})" if run.is_partial else ""
+    smoke = _("smoke run")  # outside the f-string, where makemessages can find it
+    partial = f" ({smoke})" if run.is_partial else ""
     return f"#{run.pk} · {suite}{version} · {when}{partial}"
 
 
