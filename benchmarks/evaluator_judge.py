@@ -121,7 +121,13 @@ def main() -> None:
                 finally:
                     profiler.disable()
 
-            async_jobs.asyncio = type("asyncio_profiled", (), {"run": staticmethod(profiled_run)})
+            # async_jobs uses asyncio for more than run(): a stand-in module with only run() replaced.
+            import types
+
+            profiled = types.ModuleType("asyncio_profiled")
+            profiled.__dict__.update(vars(asyncio))
+            profiled.run = profiled_run
+            async_jobs.asyncio = profiled
         gc_pauses: list[float] = []
         gc_started: list[float] = []
 
