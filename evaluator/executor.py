@@ -65,6 +65,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         raise EvaluationFailed(f"Cannot run: {exc}.") from exc
 
     generation_errors: dict[str, str] = {}
+    timings = {}
     if target is not None:
         context.log(f"Generating {len(samples)} responses with {target.model_name or target.local_path}")
         generated = generate_responses(samples, target=target, prompt_template=spec["prompt_template"],
@@ -73,6 +74,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         by_id = {g.sample_id: g for g in generated}
         samples = [replace(s, response=by_id[s.sample_id].response) for s in samples]
         generation_errors = {g.sample_id: g.error for g in generated if g.error}
+        timings["generation_s"] = round(time.monotonic() - started, 2)
         context.raise_if_cancelled()
         if len(generation_errors) == len(samples):
             raise EvaluationFailed(f"The model under test gave no response at all; first error: "
@@ -83,6 +85,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
                                 rubric=c.get("rubric") or {}) for c in spec.get("custom_criteria", [])]
     keys = metric_keys + [c.key for c in criteria]
     answered = [s for s in samples if s.sample_id not in generation_errors]
+    scoring_started = time.monotonic()
     try:
         scores = score_samples(answered, keys, judge=judge, embedding_path=spec.get("embedding_path"),
                                custom_criteria=criteria,
@@ -91,6 +94,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     except ScoringError as exc:
         raise EvaluationFailed(str(exc)) from exc
     context.raise_if_cancelled()
+    timings["scoring_s"] = round(time.monotonic() - scoring_started, 2)
     for sample_id, error in generation_errors.items():
         scores += [SampleScore(sample_id=sample_id, metric=key, value=None,
                                unscored_reason=f"the model under test gave no response: {error}") for key in keys]
@@ -115,7 +119,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     context.log(", ".join(f"{key}: {len(per_metric[key])} scored, {unscored[key]} unscored" for key in keys))
     return RunOutcome(scores=rows_out, details={
         "samples": len(samples), "scored": {k: len(v) for k, v in per_metric.items()}, "unscored": unscored,
-        "generation_errors": len(generation_errors), "seconds": round(time.monotonic() - started, 2),
+        "generation_errors": len(generation_errors), **timings, "seconds": round(time.monotonic() - started, 2),
     })
 
 

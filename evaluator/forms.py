@@ -1,11 +1,29 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from evaluator.metrics import METRICS, PRESET_LABELS, PRESETS
 from evaluator.models import DatasetVersion, EmbeddingModel, LLMEndpoint, TargetKind
 from leaderboard.models import RegisteredModel
+
+CRITERION_SLOTS = 3
+_RUBRIC_LINE = re.compile(r"^\s*([1-5])\s*[:.)=-]\s*(.+?)\s*$")
+
+
+def rubric_parse(text: str) -> dict[str, str]:
+    """``1: wrong`` ... ``5: perfect``, one per line, into {"1": "wrong", ...}; ValueError names a bad line."""
+    rubric = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _RUBRIC_LINE.match(line)
+        if not match:
+            raise ValueError(_("Rubric line %(n)s should read like “3: partly right”.") % {"n": number})
+        rubric[match.group(1)] = match.group(2)
+    return rubric
 
 
 class DatasetUploadForm(forms.Form):
@@ -71,17 +89,25 @@ class EvaluationRunForm(forms.Form):
     preset = forms.ChoiceField(label=_("Preset"), choices=list(PRESET_LABELS.items()), initial="qa")
     metrics = forms.MultipleChoiceField(label=_("Metrics"), choices=[(k, m.label) for k, m in METRICS.items()],
                                         widget=forms.CheckboxSelectMultiple, required=False)
-    criterion_name = forms.CharField(label=_("Custom criterion: name"), required=False, max_length=100)
-    criterion_definition = forms.CharField(label=_("Custom criterion: definition"), required=False,
-                                           widget=forms.Textarea(attrs={"rows": 2}))
-    criterion_kind = forms.ChoiceField(label=_("Custom criterion: kind"), choices=[("aspect", _("yes / no")), ("rubric", _("1–5 rubric"))],
-                                       initial="aspect", required=False)
     prompt_template = forms.CharField(label=_("Prompt template for the model under test"), widget=forms.Textarea(attrs={"rows": 6}),
                                       required=False)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         from evaluator.models import GoldenDataset
+
+        # Up to three custom criteria, each a name, a definition, a kind, and for a rubric its score lines.
+        for i in range(1, CRITERION_SLOTS + 1):
+            self.fields[f"criterion_{i}_name"] = forms.CharField(label=_("Name"), required=False, max_length=100)
+            self.fields[f"criterion_{i}_definition"] = forms.CharField(
+                label=_("Definition"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                help_text=_("What the judge checks, e.g. “The answer is polite and uses formal Korean (존댓말).”"))
+            self.fields[f"criterion_{i}_kind"] = forms.ChoiceField(
+                label=_("Kind"), choices=[("aspect", _("yes / no")), ("rubric", _("1–5 rubric"))], initial="aspect",
+                required=False)
+            self.fields[f"criterion_{i}_rubric"] = forms.CharField(
+                label=_("Rubric (for 1–5)"), required=False, widget=forms.Textarea(attrs={"rows": 5}),
+                help_text=_("One line per score, e.g. “1: wrong”, “3: partly right”, “5: fully right”. Empty: a generic rubric."))
 
         datasets = GoldenDataset.objects.visible_to(user).values("pk")
         self.fields["dataset_version"].queryset = DatasetVersion.objects.filter(dataset__in=datasets).select_related("dataset")
@@ -93,11 +119,56 @@ class EvaluationRunForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("metrics", PRESETS["qa"])
 
+    def criterion_slots(self):
+        """The criterion fields grouped per slot, for the template."""
+        return [[self[f"criterion_{i}_{part}"] for part in ("name", "definition", "kind", "rubric")]
+                for i in range(1, CRITERION_SLOTS + 1)]
+
+    def clean(self):
+        data = super().clean()
+        criteria = []
+        for i in range(1, CRITERION_SLOTS + 1):
+            name = (data.get(f"criterion_{i}_name") or "").strip()
+            definition = (data.get(f"criterion_{i}_definition") or "").strip()
+            if not name and not definition:
+                continue
+            if not name or not definition:
+                self.add_error(f"criterion_{i}_name" if not name else f"criterion_{i}_definition",
+                               _("A custom criterion needs both a name and a definition."))
+                continue
+            kind = data.get(f"criterion_{i}_kind") or "aspect"
+            criterion = {"name": name, "definition": definition, "kind": kind}
+            if kind == "rubric":
+                try:
+                    criterion["rubric"] = rubric_parse(data.get(f"criterion_{i}_rubric") or "")
+                except ValueError as exc:
+                    self.add_error(f"criterion_{i}_rubric", str(exc))
+            criteria.append(criterion)
+        data["criteria"] = criteria
+        return data
+
     def criteria(self) -> list[dict]:
-        data = self.cleaned_data
-        if not data.get("criterion_name"):
-            return []
-        return [{"name": data["criterion_name"], "definition": data.get("criterion_definition", ""),
-                 "kind": data.get("criterion_kind") or "aspect"}]
+        return self.cleaned_data.get("criteria", [])
 
 
+class EmbeddingForm(forms.ModelForm):
+    class Meta:
+        model = EmbeddingModel
+        fields = ["name", "path"]
+        help_texts = {"path": _("A sentence-transformers folder inside the allowed model roots. Empty: the packaged "
+                                "all-MiniLM-L6-v2 (English; for Korean text register a multilingual model).")}
+
+    def clean_path(self):
+        raw = (self.cleaned_data.get("path") or "").strip()
+        if not raw:
+            return ""
+        from leaderboard.model_inspection import ModelFolderError, allowed_path_resolve
+
+        try:
+            folder = allowed_path_resolve(raw)
+        except ModelFolderError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if not ((folder / "modules.json").is_file() or (folder / "config.json").is_file()):
+            raise forms.ValidationError(_("%(path)s has neither modules.json nor config.json: not a "
+                                          "sentence-transformers or Hugging Face model folder.") % {"path": folder})
+        return str(folder)

@@ -7,10 +7,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 
 from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
-from evaluator.models import GoldenDataset, JudgeReview, MetricScore, SampleResult
+from evaluator.models import DatasetRow, DatasetVersion, GoldenDataset, JudgeReview, MetricScore, SampleResult
 
 Z_95 = 1.96
 
@@ -25,10 +25,34 @@ class MetricSummary:
     mean: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+    ci_method: str = ""  # "wilson" (yes/no metrics) or "t" (graded), see confidence_interval
 
     @property
     def total(self) -> int:
         return self.scored + self.unscored
+
+
+def confidence_interval(values: list[float]) -> tuple[float | None, float | None, str]:
+    """A 95% interval for the mean of 0..1 scores, and the method's name for the page.
+
+    Yes/no metrics (every value 0 or 1) get the Wilson score interval, which stays sensible near 0% and
+    100% and for small n; graded metrics get Student's t interval of the mean, clipped to 0..1. Under two
+    samples there is no interval.
+    """
+    n = len(values)
+    if n == 0:
+        return None, None, ""
+    mean = sum(values) / n
+    if all(v in (0.0, 1.0) for v in values):
+        centre = (mean + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
+        half = Z_95 * math.sqrt(mean * (1 - mean) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
+        return max(0.0, centre - half), min(1.0, centre + half), "wilson"
+    if n < 2:
+        return None, None, ""
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, n - 1)) * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+    return max(0.0, mean - half), min(1.0, mean + half), "t"
 
 
 def _summary(key: str, values: list[float], unscored: int, custom_labels: dict[str, str]) -> MetricSummary:
@@ -36,13 +60,8 @@ def _summary(key: str, values: list[float], unscored: int, custom_labels: dict[s
     summary = MetricSummary(key=key, label=str(info.label) if info else custom_labels.get(key, key),
                             description=str(info.description) if info else "", scored=len(values), unscored=unscored)
     if values:
-        mean = sum(values) / len(values)
-        # Normal approximation of the mean's 95% interval (t would be wider for a handful of samples;
-        # with under 2 there is no interval), clipped to the metric's 0..1 range.
-        half = Z_95 * math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values)) if len(values) > 1 else None
-        summary.mean = mean
-        if half is not None:
-            summary.ci_low, summary.ci_high = max(0.0, mean - half), min(1.0, mean + half)
+        summary.mean = sum(values) / len(values)
+        summary.ci_low, summary.ci_high, summary.ci_method = confidence_interval(values)
     return summary
 
 
@@ -88,17 +107,34 @@ def run_results(*, run) -> RunResults:
                       reviewed=reviews["n"], agreed=reviews["agreed"])
 
 
+def row_ids_with_tag(*, version_id: int, tag: str) -> list[int]:
+    """Rows of a version carrying ``tag`` (exact, case-insensitive). Matched here rather than with a JSON
+    lookup: SQLite stores Korean tags \\u-escaped, so a text search in the database would miss them."""
+    wanted = tag.strip().casefold()
+    return [pk for pk, tags in DatasetRow.objects.filter(version_id=version_id).values_list("pk", "tags")
+            if any(str(t).casefold() == wanted for t in tags or [])]
+
+
+def run_tags(*, run) -> list[str]:
+    """The tags of the run's dataset rows, for the filter."""
+    tags = set()
+    for row_tags in DatasetRow.objects.filter(version_id=run.evaluator.dataset_version_id).values_list("tags", flat=True):
+        tags.update(row_tags or [])
+    return sorted(tags)
+
+
 def sample_results_page(*, run, tag: str = "", metric: str = "", only_unscored: bool = False, page: int = 1,
                         per_page: int = 25):
-    """A page of the per-sample table with its scores (and the viewer's reviews) prefetched: three queries."""
+    """A page of the per-sample table with its scores and their reviews prefetched: a handful of queries,
+    whatever the page size."""
     samples = SampleResult.objects.filter(run=run).select_related("row").order_by("row__position")
     if tag:
-        samples = samples.filter(row__tags__icontains=tag)
+        samples = samples.filter(row_id__in=row_ids_with_tag(version_id=run.evaluator.dataset_version_id, tag=tag))
     if only_unscored:
-        unscored = Q(metric_scores__value__isnull=True) | ~Q(metric_scores__unscored_reason="")
+        unscored = MetricScore.objects.filter(sample__run=run).filter(Q(value__isnull=True) | ~Q(unscored_reason=""))
         if metric:
-            unscored &= Q(metric_scores__metric=metric)
-        samples = samples.filter(unscored).distinct()
+            unscored = unscored.filter(metric=metric)
+        samples = samples.filter(pk__in=unscored.values("sample_id"))
     scores = MetricScore.objects.order_by("metric").prefetch_related("reviews")
     if metric:
         scores = scores.filter(metric=metric)
@@ -106,8 +142,40 @@ def sample_results_page(*, run, tag: str = "", metric: str = "", only_unscored: 
     return Paginator(samples, per_page).get_page(page)
 
 
+def dataset_rows_page(*, version, query: str = "", tag: str = "", page=1, per_page: int = 25):
+    """A page of a version's rows matching a search (question, reference, tags) and a tag; and the tag counts."""
+    rows = version.rows.all()
+    tag_counts: dict[str, int] = defaultdict(int)
+    folded = query.casefold()
+    with_query_tag, with_tag = [], []
+    for pk, tags in version.rows.values_list("pk", "tags"):
+        for name in tags or []:
+            tag_counts[name] += 1
+        if folded and any(folded in str(t).casefold() for t in tags or []):
+            with_query_tag.append(pk)
+        if tag and any(str(t).casefold() == tag.casefold() for t in tags or []):
+            with_tag.append(pk)
+    if query:
+        rows = rows.filter(Q(question__icontains=query) | Q(reference__icontains=query) | Q(pk__in=with_query_tag))
+    if tag:
+        rows = rows.filter(pk__in=with_tag)
+    counts = sorted(tag_counts.items(), key=lambda item: (-item[1], item[0]))
+    return Paginator(rows.order_by("position"), per_page).get_page(page), counts
+
+
+def dataset_can_edit(*, dataset, user) -> bool:
+    """Adding versions is for the dataset's owner, its group and staff (an unowned dataset: anyone)."""
+    if user.is_staff or user.is_superuser or dataset.owner_id is None or dataset.owner_id == user.pk:
+        return True
+    return dataset.group_id is not None and user.groups.filter(pk=dataset.group_id).exists()
+
+
 def datasets_visible_to(user):
-    return GoldenDataset.objects.visible_to(user).annotate(version_count=Count("versions")).order_by("name")
+    latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
+    return GoldenDataset.objects.visible_to(user).annotate(
+        version_count=Count("versions"), latest_number=Subquery(latest.values("number")[:1]),
+        latest_rows=Subquery(latest.values("row_count")[:1]),
+    ).order_by("name")
 
 
 @dataclass

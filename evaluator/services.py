@@ -13,9 +13,36 @@ from evaluator.datasets import RowData
 from evaluator.models import DatasetRow, DatasetVersion, EvaluatorRun, GoldenDataset
 
 
+class DatasetVersionLocked(ValueError):
+    """A run used this version: its rows are what the run's results refer to, so it stays as it is."""
+
+
 def dataset_version_is_locked(*, version: DatasetVersion) -> bool:
-    """Used by a run. (No service ever updates a version's rows; this tells the pages to say so.)"""
+    """Used by a run. No service updates a version's rows in place (editing makes a new version); the few
+    that would remove or relabel one check this first."""
     return EvaluatorRun.objects.filter(dataset_version=version).exists()
+
+
+def _version_assert_unlocked(version: DatasetVersion) -> None:
+    if dataset_version_is_locked(version=version):
+        raise DatasetVersionLocked(_("Version %(n)s of %(name)s is used by an evaluation run and cannot be changed "
+                                     "or deleted; edit it to make a new version.")
+                                   % {"n": version.number, "name": version.dataset.name})
+
+
+@transaction.atomic
+def dataset_version_note_set(*, version: DatasetVersion, note: str) -> None:
+    _version_assert_unlocked(version)
+    DatasetVersion.objects.filter(pk=version.pk).update(note=note[:300])
+
+
+@transaction.atomic
+def dataset_version_delete(*, version: DatasetVersion) -> None:
+    """Delete an unused version (a mistaken upload). The dataset keeps its other versions and numbers."""
+    _version_assert_unlocked(version)
+    if version.dataset.versions.count() == 1:
+        raise DatasetVersionLocked(_("A dataset keeps at least one version."))
+    version.delete()
 
 
 @transaction.atomic
@@ -92,10 +119,18 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
     if not keys and not custom_criteria:
         problems.append(_("Pick at least one metric or write a criterion."))
     criteria = [dict(c) for c in custom_criteria]
-    for criterion in criteria:
-        criterion.setdefault("key", "custom:" + slugify(criterion.get("name", ""))[:60])
+    taken: set[str] = set(keys)
+    for index, criterion in enumerate(criteria, start=1):
         if not criterion.get("name") or not criterion.get("definition"):
             problems.append(_("A custom criterion needs a name and a definition."))
+        if criterion.get("kind", "aspect") not in ("aspect", "rubric"):
+            problems.append(_("A custom criterion is a yes/no aspect or a 1–5 rubric."))
+        # Korean names keep their letters in the key; two criteria with one name still get two keys.
+        key = criterion.get("key") or "custom:" + (slugify(criterion.get("name", ""), allow_unicode=True)[:60] or str(index))
+        while key in taken:
+            key += f"-{index}"
+        taken.add(key)
+        criterion["key"] = key
     needs_judge = [key for key in keys if key in METRICS and metric_needs_judge(key)] + [c["key"] for c in criteria]
     if needs_judge and judge is None:
         problems.append(_("These metrics need a judge LLM: %(keys)s.") % {"keys": ", ".join(needs_judge)})

@@ -1,8 +1,9 @@
 import csv
 import json
+from dataclasses import replace
 
 from django.contrib import messages
-from django.core.paginator import Paginator
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,11 +11,35 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from evaluator.datasets import DatasetFileError, RowData, dataset_file_parse
-from evaluator.forms import DatasetUploadForm, DatasetVersionUploadForm, EndpointForm, EvaluationRunForm, RowEditForm
+from evaluator.datasets import MAX_BYTES, MAX_ROWS, DatasetFileError, RowData, dataset_file_parse
+from evaluator.forms import (
+    DatasetUploadForm,
+    DatasetVersionUploadForm,
+    EmbeddingForm,
+    EndpointForm,
+    EvaluationRunForm,
+    RowEditForm,
+)
 from evaluator.metrics import METRICS, PRESETS
-from evaluator.models import DatasetVersion, GoldenDataset, JudgeReview, LLMEndpoint, MetricScore
-from evaluator.selectors import datasets_visible_to, run_results, runs_compare, sample_results_page
+from evaluator.models import (
+    DatasetRow,
+    DatasetVersion,
+    EmbeddingModel,
+    GoldenDataset,
+    JudgeReview,
+    LLMEndpoint,
+    MetricScore,
+    TargetKind,
+)
+from evaluator.selectors import (
+    dataset_can_edit,
+    dataset_rows_page,
+    datasets_visible_to,
+    run_results,
+    run_tags,
+    runs_compare,
+    sample_results_page,
+)
 from evaluator.services import (
     EvaluationSetupError,
     dataset_create,
@@ -23,12 +48,21 @@ from evaluator.services import (
     dataset_version_is_locked,
     evaluation_submit,
 )
+from leaderboard.models import RegisteredModel
 from runs.choices import RunKind
+from runs.models import EvaluationRun
 from runs.selectors import run_can_cancel, runs_visible_to
 
 
 def _evaluator_runs(user):
-    return runs_visible_to(user).filter(kind=RunKind.EVALUATOR).select_related("evaluator__dataset_version__dataset")
+    """Evaluator runs the user may see: their dataset is visible to them (a private dataset's runs stay with
+    its team), and so is the registered model under test, if any."""
+    runs = EvaluationRun.objects.filter(kind=RunKind.EVALUATOR).select_related(
+        "submitted_by", "model", "evaluator__dataset_version__dataset")
+    if user.is_staff or user.is_superuser:
+        return runs
+    return runs.filter(evaluator__dataset_version__dataset__in=GoldenDataset.objects.visible_to(user).values("pk")).filter(
+        Q(model__isnull=True) | Q(model__in=RegisteredModel.objects.visible_to(user).values("pk")))
 
 
 @require_GET
@@ -36,8 +70,13 @@ def evaluator_index(request):
     return render(request, "evaluator/index.html", {
         "datasets": datasets_visible_to(request.user),
         "endpoints": LLMEndpoint.objects.visible_to(request.user),
+        "embeddings": EmbeddingModel.objects.all(),
         "runs": _evaluator_runs(request.user)[:20],
     })
+
+
+CHECK_TIMEOUT_S = 10.0
+_LIMITS = {"mb": MAX_BYTES // 2**20, "rows": MAX_ROWS}
 
 
 def _parse_upload(form, field="file"):
@@ -62,7 +101,7 @@ def dataset_new(request):
                 messages.warning(request, warning)
             messages.success(request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)})
             return redirect("evaluator:dataset", dataset_id=dataset.pk)
-    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems})
+    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems, "limits": _LIMITS})
 
 
 def _dataset_for(request, dataset_id):
@@ -75,6 +114,8 @@ def dataset_detail(request, dataset_id: int):
     if not versions:
         raise Http404
     version = next((v for v in versions if str(v.number) == request.GET.get("v")), versions[0])
+    if request.method == "POST" and not dataset_can_edit(dataset=dataset, user=request.user):
+        raise PermissionDenied
     upload_form = DatasetVersionUploadForm(request.POST or None, request.FILES or None, prefix="upload")
     edit_form = RowEditForm(request.POST or None, prefix="edit")
     problems = []
@@ -90,24 +131,33 @@ def dataset_detail(request, dataset_id: int):
         messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
         return redirect(f"{request.path}?v={new.number}")
 
-    rows = version.rows.all()
     query = request.GET.get("q", "").strip()
     tag = request.GET.get("tag", "").strip()
-    if query:
-        rows = rows.filter(Q(question__icontains=query) | Q(reference__icontains=query) | Q(tags__icontains=query))
-    if tag:
-        rows = rows.filter(tags__icontains=tag)
-    tag_counts: dict[str, int] = {}
-    for tags in version.rows.values_list("tags", flat=True):
-        for name in tags or []:
-            tag_counts[name] = tag_counts.get(name, 0) + 1
-    page = Paginator(rows.order_by("position"), 25).get_page(request.GET.get("page"))
+    page, tag_counts = dataset_rows_page(version=version, query=query, tag=tag, page=request.GET.get("page") or 1)
     context = {"dataset": dataset, "version": version, "versions": versions, "page": page, "query": query, "tag": tag,
-               "tag_counts": sorted(tag_counts.items(), key=lambda item: (-item[1], item[0])),
-               "locked": dataset_version_is_locked(version=version), "upload_form": upload_form,
-               "edit_form": edit_form, "problems": problems}
+               "tag_counts": tag_counts,
+               "locked": dataset_version_is_locked(version=version),
+               "can_edit": dataset_can_edit(dataset=dataset, user=request.user), "upload_form": upload_form,
+               "edit_form": edit_form, "problems": problems, "limits": _LIMITS}
     template = "evaluator/_dataset_rows.html" if request.headers.get("HX-Request") else "evaluator/dataset_detail.html"
     return render(request, template, context)
+
+
+@require_GET
+def dataset_row_form(request, dataset_id: int, number: int, position: int = 0):
+    """The in-page row editor (htmx): a row's form prefilled, or an empty one to add a row."""
+    dataset = _dataset_for(request, dataset_id)
+    if not dataset_can_edit(dataset=dataset, user=request.user):
+        raise PermissionDenied
+    version = get_object_or_404(dataset.versions, number=number)
+    initial = {}
+    if position:
+        row = get_object_or_404(version.rows, position=position)
+        initial = {"position": row.position, "question": row.question, "reference": row.reference,
+                   "contexts": "\n|||\n".join(row.contexts), "response": row.response, "tags": ", ".join(row.tags)}
+    form = RowEditForm(prefix="edit", initial=initial)
+    return render(request, "evaluator/_row_form.html", {"dataset": dataset, "version": version, "edit_form": form,
+                                                         "position": position})
 
 
 def _row_edit_apply(version: DatasetVersion, data: dict, user) -> DatasetVersion:
@@ -120,6 +170,21 @@ def _row_edit_apply(version: DatasetVersion, data: dict, user) -> DatasetVersion
     if position:
         return dataset_version_edit(version=version, edits={position: None if data["delete"] else row}, edited_by=user)
     return dataset_version_edit(version=version, edits={}, additions=[row], edited_by=user)
+
+
+def embedding_new(request):
+    form = EmbeddingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        embedding = form.save()
+        messages.success(request, _("Registered %(name)s.") % {"name": embedding.name})
+        return redirect("evaluator:index")
+    from evaluator.generation import default_embedding_path
+
+    try:
+        default_path = default_embedding_path()
+    except Exception as exc:  # the package missing: say so on the page rather than fail it
+        default_path = str(exc)
+    return render(request, "evaluator/embedding_new.html", {"form": form, "default_path": default_path})
 
 
 def endpoint_new(request):
@@ -141,7 +206,9 @@ def endpoint_check_view(request, endpoint_id: int):
 
     endpoint = get_object_or_404(LLMEndpoint.objects.visible_to(request.user), pk=endpoint_id)
     try:
-        ok, message = endpoint_check(llm_config(endpoint_spec(endpoint)))
+        config = llm_config(endpoint_spec(endpoint))
+        # In the web request: a short timeout, so a dead endpoint answers the button in seconds.
+        ok, message = endpoint_check(replace(config, timeout_s=min(config.timeout_s, CHECK_TIMEOUT_S)))
     except SecretMissing as exc:
         ok, message = False, str(exc)
     LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=timezone.now(), last_check_ok=ok,
@@ -154,6 +221,15 @@ def run_new(request):
     if request.GET.get("dataset_version"):
         initial["dataset_version"] = request.GET["dataset_version"]
     form = EvaluationRunForm(request.POST or None, user=request.user, initial=initial)
+    # "Responses already in the dataset" is offered only for versions whose every row has one.
+    versions = form.fields["dataset_version"].queryset
+    without_responses = sorted(set(DatasetRow.objects.filter(version__in=versions.values("pk"), response="")
+                                   .values_list("version_id", flat=True)))
+    if not form.is_bound:
+        chosen = initial.get("dataset_version") or (versions.order_by("-created_at").values_list("pk", flat=True).first())
+        form.initial["dataset_version"] = chosen
+        if chosen and int(chosen) in without_responses:
+            form.initial["target_kind"] = TargetKind.ENDPOINT
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         metrics = data["metrics"] or ([] if data["preset"] == "custom" else PRESETS[data["preset"]])
@@ -172,8 +248,10 @@ def run_new(request):
             return redirect("evaluator:run", run_id=run.pk)
     from evaluator.generation import DEFAULT_PROMPT_TEMPLATE
 
-    return render(request, "evaluator/run_new.html", {"form": form, "presets_json": json.dumps(PRESETS),
-                                                       "default_template": DEFAULT_PROMPT_TEMPLATE})
+    return render(request, "evaluator/run_new.html", {
+        "form": form, "presets": PRESETS, "without_responses": without_responses,
+        "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_infos": METRICS,
+    })
 
 
 def _run_for(request, run_id):
@@ -184,10 +262,22 @@ def _run_for(request, run_id):
 def run_detail(request, run_id: int):
     run = _run_for(request, run_id)
     context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "results": run_results(run=run),
+               # The shared run page (log, events) follows the runs app's own visibility rule.
+               "run_page_visible": runs_visible_to(request.user).filter(pk=run.pk).exists(),
                "other_runs": _evaluator_runs(request.user).filter(
                    evaluator__dataset_version_id=run.evaluator.dataset_version_id).exclude(pk=run.pk)[:50]}
     context.update(_samples_context(request, run))
     return render(request, "evaluator/run_detail.html", context)
+
+
+@require_GET
+def run_status(request, run_id: int):
+    """The polled status (htmx). When the run has ended, the page reloads itself to show the results."""
+    run = _run_for(request, run_id)
+    response = render(request, "evaluator/_status.html", {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user)})
+    if request.headers.get("HX-Request") and not run.is_active:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def _samples_context(request, run):
@@ -195,8 +285,10 @@ def _samples_context(request, run):
     only_unscored = request.GET.get("unscored") == "1"
     page = sample_results_page(run=run, tag=tag, metric=metric, only_unscored=only_unscored, page=request.GET.get("page") or 1)
     reviews = {r.score_id: r for r in JudgeReview.objects.filter(score__sample__in=list(page.object_list), reviewer=request.user)}
+    labels = {key: str(METRICS[key].label) if key in METRICS else key for key in run.spec.get("metrics", [])}
+    labels.update({c["key"]: c["name"] for c in run.spec.get("custom_criteria", [])})
     return {"samples": page, "tag": tag, "metric": metric, "only_unscored": only_unscored, "my_reviews": reviews,
-            "metric_keys": list(run.spec.get("metrics", [])) + [c["key"] for c in run.spec.get("custom_criteria", [])]}
+            "metric_labels": labels, "run_tags": run_tags(run=run)}
 
 
 @require_GET

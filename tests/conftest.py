@@ -26,6 +26,16 @@ def _isolated_storage(settings, tmp_path):
     return model_root
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request in Korean activates it for the thread, and
+    Django leaves it active after the response."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def model_root(settings):
     return settings.MODEL_ROOTS[0]

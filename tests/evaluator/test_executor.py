@@ -30,8 +30,8 @@ def dataset():
 
 
 def endpoint(judge, name="judge", **fields):
-    return LLMEndpoint.objects.create(name=name, base_url=judge.base_url, model_name=judge.model, timeout_s=10,
-                                      max_retries=0, **fields)
+    return LLMEndpoint.objects.create(**{"name": name, "base_url": judge.base_url, "model_name": judge.model,
+                                         "timeout_s": 10, "max_retries": 0, **fields})
 
 
 def test_precomputed_responses_scored_by_the_judge(dataset):
@@ -74,6 +74,42 @@ def test_garbage_from_the_judge_is_kept_as_unscored_with_the_raw_output(dataset)
     assert MetricScore.objects.filter(sample__run=run, metric="exact_match", value__isnull=False).count() == 3
 
 
+def test_some_unscored_samples_are_counted_not_averaged_as_zero(dataset):
+    with LoopbackJudge(garbage=0.5) as judge:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                metric_keys=["answer_accuracy", "coherence"], judge=endpoint(judge))
+        assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED, EvaluationRun.objects.get(pk=run.pk).error_message
+    run.refresh_from_db()
+    unscored_total = 0
+    for key in ("answer_accuracy", "coherence"):
+        scores = MetricScore.objects.filter(sample__run=run, metric=key)
+        scored = [s.value for s in scores if s.value is not None and not s.unscored_reason]
+        unscored = scores.count() - len(scored)
+        unscored_total += unscored
+        aggregate = Score.objects.get(run=run, metric=key)
+        assert aggregate.sample_count == len(scored) == run.details["scored"][key]
+        assert run.details["unscored"][key] == unscored
+        if scored:
+            assert aggregate.value == pytest.approx(sum(scored) / len(scored))
+    assert unscored_total > 0, "a judge answering garbage half the time must leave some samples unscored"
+    assert run.details["seconds"] >= run.details["scoring_s"] >= 0
+
+
+def test_a_retried_run_replaces_its_rows(dataset, tmp_path):
+    """Executing the same run twice (a worker died after storing) leaves one set of rows, not two."""
+    from evaluator.executor import execute_evaluation
+    from runs.executors import RunContext
+
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                            metric_keys=["exact_match", "chrf"])
+    first = execute_evaluation(run, RunContext(run_id=run.pk, artifacts_dir=tmp_path))
+    ids = set(MetricScore.objects.filter(sample__run=run).values_list("pk", flat=True))
+    second = execute_evaluation(run, RunContext(run_id=run.pk, artifacts_dir=tmp_path))
+    assert SampleResult.objects.filter(run=run).count() == 3 and MetricScore.objects.filter(sample__run=run).count() == 6
+    assert ids.isdisjoint(MetricScore.objects.filter(sample__run=run).values_list("pk", flat=True))
+    assert [(r.metric, r.value, r.sample_count) for r in first.scores] == [(r.metric, r.value, r.sample_count) for r in second.scores]
+
+
 def test_a_dead_judge_fails_the_run_with_a_clear_message(dataset):
     with LoopbackJudge() as judge:
         dead = endpoint(judge)
@@ -105,6 +141,17 @@ def test_set_up_problems_are_refused_before_queueing():
     assert not EvaluationRun.objects.exists()
 
 
+def test_a_judge_that_hangs_leaves_samples_unscored_with_the_timeout(dataset):
+    """Reachable but silent past the timeout: the run finishes, each sample unscored saying why (not a 0)."""
+    with LoopbackJudge(mode="hang", hang_s=5) as judge:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                metric_keys=["answer_accuracy"], judge=endpoint(judge, timeout_s=1))
+        assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    scores = MetricScore.objects.filter(sample__run=run)
+    assert scores.count() == 3 and all(s.value is None and "within 1 s" in s.unscored_reason for s in scores)
+    assert Score.objects.get(run=run, metric="answer_accuracy").sample_count == 0
+
+
 @pytest.mark.slow
 def test_a_registered_local_model_answers_on_the_worker(dataset, tiny_model):
     """The model under test is a registered model folder: it generates on the worker with the prompt template."""
@@ -119,3 +166,29 @@ def test_a_registered_local_model_answers_on_the_worker(dataset, tiny_model):
     assert results.count() == 3
     assert all(r.response or r.generation_error for r in results)
     assert EvaluationRun.objects.get(pk=run.pk).model_id == model.pk
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_takes_an_evaluator_run_from_the_broker():
+    """Submitted as the page does (queued on commit), run by a real Celery worker with real ragas."""
+    import signal
+
+    from tests.workers import WorkerProcess, queues_purge, wait_for
+
+    queues_purge()
+    dataset = dataset_create(name="Company FAQ", rows=ROWS, owner=user_create())
+    worker = WorkerProcess("evaluator-worker", settings_module="tests.worker_settings")
+    try:
+        with LoopbackJudge() as judge:
+            run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                    metric_keys=["answer_accuracy", "rouge_l"], judge=endpoint(judge))
+            wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status in (RunStatus.SUCCEEDED, RunStatus.FAILED),
+                     120, "the worker to finish the evaluator run", worker)
+            assert judge.calls > 0
+    finally:
+        worker.kill(signal.SIGTERM)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error_message
+    assert run.worker_host and MetricScore.objects.filter(sample__run=run).count() == 6
+    assert Score.objects.get(run=run, metric="rouge_l").sample_count == 3
