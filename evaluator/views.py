@@ -1,11 +1,10 @@
-import csv
 import json
 from dataclasses import replace
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,6 +49,7 @@ from evaluator.services import (
 )
 from leaderboard.models import RegisteredModel
 from runs.choices import RunKind
+from runs.csv_export import csv_response
 from runs.models import EvaluationRun
 from runs.selectors import run_can_cancel, runs_visible_to
 
@@ -315,15 +315,9 @@ def run_export(request, run_id: int, fmt: str):
         return JsonResponse({"run": run.pk, "spec": run.spec, "samples": records}, json_dumps_params={"ensure_ascii": False})
     if fmt != "csv":
         raise Http404
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="evaluation-{run.pk}.csv"'
-    response.write("\ufeff")
     fields = list(dict.fromkeys(key for record in records for key in record))
-    writer = csv.DictWriter(response, fieldnames=fields)
-    writer.writeheader()
-    for record in records:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in record.items()})
-    return response
+    return csv_response(f"evaluation-{run.pk}.csv", fields, (
+        {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in record.items()} for record in records))
 
 
 @require_POST

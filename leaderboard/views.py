@@ -1,10 +1,9 @@
-import csv
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -20,6 +19,7 @@ from leaderboard.selectors import leaderboard_page, reference_rows, visible_colu
 from leaderboard.services import benchmark_submit, model_register
 from leaderboard.table import PAGE_SIZES, SIZE_BUCKETS, TOGGLES, LeaderboardQuery, table_columns
 from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
+from runs.csv_export import csv_response
 
 DEFAULT_SUITE = "openllm_v1"
 
@@ -67,14 +67,7 @@ def leaderboard_export(request, fmt: str):
                                  "rows": records}, json_dumps_params={"ensure_ascii": False, "indent": 1})
         response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
         return response
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    # A BOM so that Excel, which many of our users open CSVs with, reads Korean names correctly.
-    response.write("\ufeff")
-    writer = csv.DictWriter(response, fieldnames=list(records[0]) if records else export_fieldnames(columns))
-    writer.writeheader()
-    writer.writerows(records)
-    return response
+    return csv_response(f"{filename}.csv", list(records[0]) if records else export_fieldnames(columns), records)
 
 
 @require_POST

@@ -247,3 +247,24 @@ def test_local_endpoint_must_be_inside_the_model_roots(client, user, tmp_path, t
     endpoint = LLMEndpoint.objects.get(name="tiny")
     checked = client.post(reverse("evaluator:endpoint_check", args=[endpoint.pk])).content.decode()
     assert 'data-check="ok"' in checked and "weights load on a worker" in checked
+
+
+def test_csv_export_keeps_spreadsheet_formulas_inert(client, user):
+    """A shared golden set can carry "=HYPERLINK(...)"; the export must not hand it to Excel as a formula."""
+    upload(client, "question,reference,response\n"
+                   "\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-15,-15\n"
+                   "@SUM(A1),+1,plain\n")
+    version = GoldenDataset.objects.get().latest_version
+    response = client.post(reverse("evaluator:run_new"), {
+        "dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
+        "prompt_template": ""})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    run_id = EvaluationRun.objects.latest("pk").pk
+    assert run_execute(run_id=run_id) == RunStatus.SUCCEEDED
+    exported = client.get(reverse("evaluator:run_export", args=[run_id, "csv"])).content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [r["question"] for r in rows] == ["'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(A1)"]
+    assert [r["reference"] for r in rows] == ["'-15", "'+1"] and rows[0]["exact_match"] == "1.0"
+    # JSON is for programs: values stay as they were entered.
+    data = json.loads(client.get(reverse("evaluator:run_export", args=[run_id, "json"])).content)
+    assert data["samples"][1]["question"] == "@SUM(A1)"

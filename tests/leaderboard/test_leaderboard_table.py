@@ -244,3 +244,15 @@ def test_ranking_rows_follow_runs_through_the_finish_hook(user):
     LeaderboardEntry.objects.all().delete()
     leaderboard_rebuild()
     assert page_for(user).rows[0].average == pytest.approx(0.2)
+
+
+def test_csv_export_keeps_spreadsheet_formulas_inert(client, user):
+    """A license or a name typed as "=..." reaches Excel as text; negative numbers stay numbers."""
+    model = registered_model_create(display_name="=cmd|' /C calc'!A0", license="@license")
+    scored_run_create(model=model, values=six(0.5))
+    client.force_login(user)
+    rows = list(csv.DictReader(io.StringIO(
+        client.get(reverse("leaderboard:export", args=["csv"])).content.decode("utf-8-sig"))))
+    row = next(r for r in rows if r["model_id"] == str(model.pk))
+    assert row["model"] == "'=cmd|' /C calc'!A0" and row["license"] == "'@license"
+    assert float(row["average"]) == pytest.approx(50.0)
