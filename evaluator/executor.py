@@ -24,7 +24,7 @@ from evaluator.endpoints import SecretMissing, llm_config
 from evaluator.generation import generate_responses
 from evaluator.models import DatasetRow, MetricScore, SampleResult
 from evaluator.scoring import score_samples
-from evaluator.scoring_types import CustomCriterion, EvalSample, LLMConfig, SampleScore, ScoringError
+from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, SampleScore, ScoringError
 from runs.executors import EvaluationFailed, RunContext, RunOutcome, ScoreRow
 
 SCORE_TASK = "evaluator"
@@ -86,11 +86,14 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     keys = metric_keys + [c.key for c in criteria]
     answered = [s for s in samples if s.sample_id not in generation_errors]
     scoring_started = time.monotonic()
+    judge_down = ""
     try:
         scores = score_samples(answered, keys, judge=judge, embedding_path=spec.get("embedding_path"),
                                custom_criteria=criteria,
                                on_progress=lambda d, t, n: context.progress(d, t, f"scoring: {n}"),
                                should_stop=context.is_cancelled)
+    except JudgeDown as down:  # stored below, so that the results page shows each sample's reason
+        scores, judge_down = down.scores, str(down)
     except ScoringError as exc:
         raise EvaluationFailed(str(exc)) from exc
     context.raise_if_cancelled()
@@ -104,6 +107,8 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
             score.value = None
             score.unscored_reason = score.unscored_reason or "the judge gave no valid score"
     _results_store(run_id=run.pk, samples=samples, scores=scores, generation_errors=generation_errors)
+    if judge_down:
+        raise EvaluationFailed(judge_down)
     per_metric: dict[str, list[float]] = {key: [] for key in keys}
     unscored: dict[str, int] = {key: 0 for key in keys}
     for score in scores:

@@ -48,7 +48,14 @@ os.environ["RAGAS_DO_NOT_TRACK"] = "true"
 
 from evaluator.async_jobs import JobState, run_jobs, tasks_wait  # noqa: E402
 from evaluator.metrics import CUSTOM_PREFIX, METRICS  # noqa: E402
-from evaluator.scoring_types import CustomCriterion, EvalSample, LLMConfig, SampleScore, ScoringError  # noqa: E402
+from evaluator.scoring_types import (  # noqa: E402
+    CustomCriterion,
+    EvalSample,
+    JudgeDown,
+    LLMConfig,
+    SampleScore,
+    ScoringError,
+)
 
 # One INFO line per judge call (httpx) and a progress bar per embedding batch (sentence-transformers)
 # would flood the worker's log on a 600-call run.
@@ -94,6 +101,9 @@ class CallLog:
 @dataclass
 class JudgeStats:
     calls: int = 0
+    answered: int = 0  # calls that came back with a response (parseable or not)
+    transport_failures: int = 0
+    last_failure: str = ""
     in_flight: int = 0
     peak_in_flight: int = 0
     consecutive_failures: int = 0
@@ -138,6 +148,8 @@ class JudgeSession:
                     log.failures.append(message)
                     log.fatal = message
                 self.stats.consecutive_failures += 1
+                self.stats.transport_failures += 1
+                self.stats.last_failure = message
                 if self.stats.consecutive_failures >= self.breaker and not self.stats.broken:
                     self.stats.broken = (
                         f"not tried: the judge failed {self.stats.consecutive_failures} calls in a row "
@@ -147,6 +159,7 @@ class JudgeSession:
             finally:
                 self.stats.in_flight -= 1
         self.stats.consecutive_failures = 0
+        self.stats.answered += 1
         if log is not None:
             try:
                 log.raw.append(response.choices[0].message.content or "")
@@ -641,7 +654,11 @@ def score_with_ragas(
             )
             state.advance("semantic similarity", count=len(similarity_jobs))
         if judge_jobs:
-            results.extend(await _judge_jobs(judge_jobs, judge, embeddings, criteria, state))
+            try:
+                results.extend(await _judge_jobs(judge_jobs, judge, embeddings, criteria, state))
+            except JudgeDown as down:
+                down.scores = results + down.scores
+                raise
         return results
 
     return run_jobs(main, total=total, on_progress=on_progress, should_stop=should_stop)
@@ -682,6 +699,13 @@ async def _judge_jobs(jobs, judge: LLMConfig, embeddings, criteria, state: JobSt
         out = []
         for index, job in enumerate(jobs):
             out.append(results.get(index) or _unscored(job, "run cancelled before this sample was scored"))
+        stats = session.stats
+        if not state.stopping and stats.answered == 0 and stats.transport_failures:
+            # Not a verdict on the model under test: nothing was judged. The caller keeps the unscored
+            # samples (each says why) and fails the run, so it never stands as a result or a baseline.
+            where = judge.base_url or judge.local_path
+            raise JudgeDown(f"The judge ({where}) answered none of {stats.calls} calls; the last failure: "
+                            f"{stats.last_failure}. Every sample is kept, unscored, with the reason.", out)
         return out
     finally:
         await session.aclose()

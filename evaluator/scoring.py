@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from evaluator.metrics import CONTEXTS, CUSTOM_PREFIX, METRICS, REFERENCE, metric_needs_embeddings
-from evaluator.scoring_types import CustomCriterion, EvalSample, LLMConfig, SampleScore, ScoringError
+from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, SampleScore, ScoringError
 from evaluator.text_metrics import TEXT_METRICS, text_metric_score
 
 MISSING_REASONS = {
@@ -83,17 +83,21 @@ def score_samples(
 
     from evaluator import ragas_adapter
 
-    results.extend(
-        ragas_adapter.score_with_ragas(
-            samples,
-            remote_jobs,
-            judge=judge,
-            embedding_path=embedding_path,
-            criteria=criteria,
-            on_progress=on_progress,
-            should_stop=should_stop,
-            progress_offset=total - len(remote_jobs),
-            progress_total=total,
+    try:
+        results.extend(
+            ragas_adapter.score_with_ragas(
+                samples,
+                remote_jobs,
+                judge=judge,
+                embedding_path=embedding_path,
+                criteria=criteria,
+                on_progress=on_progress,
+                should_stop=should_stop,
+                progress_offset=total - len(remote_jobs),
+                progress_total=total,
+            )
         )
-    )
+    except JudgeDown as down:
+        down.scores = results + down.scores  # the text metrics were computed all the same
+        raise
     return results

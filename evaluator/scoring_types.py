@@ -14,6 +14,16 @@ class ScoringError(Exception):
     unknown metric, embedding folder missing); the message is shown to the user."""
 
 
+class JudgeDown(ScoringError):
+    """The judge answered none of the run's calls (it went down, or hangs past the timeout, after the
+    start-up check). ``scores`` holds every (sample, metric), the judge's unscored with the reason, so
+    that the caller can keep them for the user to see before failing the run."""
+
+    def __init__(self, message: str, scores: list[SampleScore]):
+        super().__init__(message)
+        self.scores = scores
+
+
 @dataclass(frozen=True)
 class EvalSample:
     """One dataset row as the scorer sees it."""

@@ -1,7 +1,10 @@
 """An evaluator run end to end through the run lifecycle: real ragas against the loopback judge, an
 OpenAI-compatible model under test (also on loopback), results stored per sample, aggregates as scores."""
 
+import re
+
 import pytest
+from django.urls import reverse
 
 from evaluator.datasets import RowData
 from evaluator.models import LLMEndpoint, MetricScore, SampleResult, TargetKind
@@ -141,15 +144,23 @@ def test_set_up_problems_are_refused_before_queueing():
     assert not EvaluationRun.objects.exists()
 
 
-def test_a_judge_that_hangs_leaves_samples_unscored_with_the_timeout(dataset):
-    """Reachable but silent past the timeout: the run finishes, each sample unscored saying why (not a 0)."""
+def test_a_judge_that_hangs_fails_the_run_and_keeps_each_sample_with_the_timeout(dataset, client):
+    """Reachable at the start, then silent past the timeout: nothing was judged, so the run fails saying so
+    (it must not stand as a result, or a baseline), and every sample is kept, unscored with the reason."""
     with LoopbackJudge(mode="hang", hang_s=5) as judge:
         run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
-                                metric_keys=["answer_accuracy"], judge=endpoint(judge, timeout_s=1))
-        assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
-    scores = MetricScore.objects.filter(sample__run=run)
-    assert scores.count() == 3 and all(s.value is None and "within 1 s" in s.unscored_reason for s in scores)
-    assert Score.objects.get(run=run, metric="answer_accuracy").sample_count == 0
+                                metric_keys=["answer_accuracy", "rouge_l"], judge=endpoint(judge, timeout_s=1))
+        assert run_execute(run_id=run.pk) == RunStatus.FAILED
+    run.refresh_from_db()
+    assert re.search(r"answered none of \d+ calls", run.error_message) and "within 1 s" in run.error_message, run.error_message
+    judged = MetricScore.objects.filter(sample__run=run, metric="answer_accuracy")
+    assert judged.count() == 3 and all(s.value is None and "within 1 s" in s.unscored_reason for s in judged)
+    assert MetricScore.objects.filter(sample__run=run, metric="rouge_l", value__isnull=False).count() == 3
+    assert not Score.objects.filter(run=run).exists()
+    client.force_login(dataset.owner)
+    page = client.get(reverse("evaluator:run", args=[run.pk])).content.decode()
+    assert 'id="run-error"' in page and "answered none of" in page and 'id="headline"' not in page
+    assert page.count("within 1 s") >= 4  # the run's error and each sample's reason
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from evaluator.metrics import METRICS
 from evaluator.scoring import score_samples
-from evaluator.scoring_types import CustomCriterion, EvalSample, LLMConfig, ScoringError
+from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, ScoringError
 from tests.evaluator.loopback_judge import GARBAGE_TEXT, LoopbackJudge
 
 LLM_METRICS = [k for k, m in METRICS.items() if m.kind == "llm"] + ["answer_relevancy"]
@@ -126,9 +126,12 @@ def test_some_garbage_some_scored_none_dropped():
 def test_http_500_after_retries_is_unscored_and_not_retried_by_ragas_again():
     samples = make_samples(2)
     with LoopbackJudge(mode="500") as judge:
-        scores = score_samples(samples, ["answer_accuracy", "coherence"], judge=judge_config(judge, max_retries=1),
-                               embedding_path=None)
+        with pytest.raises(JudgeDown) as down:
+            score_samples(samples, ["answer_accuracy", "coherence"], judge=judge_config(judge, max_retries=1),
+                          embedding_path=None)
         calls = judge.calls
+    scores = down.value.scores
+    assert len(scores) == 4 and "answered none of 4 calls" in str(down.value)
     for score in scores:
         assert score.value is None
         assert "HTTP 500 after 2 attempts" in score.unscored_reason, score.unscored_reason
@@ -139,9 +142,11 @@ def test_http_500_after_retries_is_unscored_and_not_retried_by_ragas_again():
 def test_a_judge_that_keeps_failing_stops_being_called():
     samples = make_samples(12)
     with LoopbackJudge(mode="500") as judge:
-        scores = score_samples(samples, ["coherence"], judge=judge_config(judge, max_retries=0, max_concurrency=1),
-                               embedding_path=None)
+        with pytest.raises(JudgeDown) as down:
+            score_samples(samples, ["coherence"], judge=judge_config(judge, max_retries=0, max_concurrency=1),
+                          embedding_path=None)
         calls = judge.calls
+    scores = down.value.scores
     assert calls == 8  # the breaker: max(8, 2 x concurrency) failures in a row
     assert all(s.value is None for s in scores)
     skipped = [s for s in scores if s.unscored_reason.startswith("not tried: the judge failed 8 calls in a row")]
@@ -159,8 +164,12 @@ def test_transient_500_is_retried():
 def test_timeout_is_unscored_with_reason():
     samples = make_samples(2)
     with LoopbackJudge(mode="hang", hang_s=5) as judge:
-        scores = score_samples(samples, ["coherence"], judge=judge_config(judge, timeout_s=0.5, max_retries=0),
-                               embedding_path=None)
+        with pytest.raises(JudgeDown) as down:
+            score_samples(samples, ["coherence", "rouge_l"], judge=judge_config(judge, timeout_s=0.5, max_retries=0),
+                          embedding_path=None)
+    text_scores = [s for s in down.value.scores if s.metric == "rouge_l"]
+    scores = [s for s in down.value.scores if s.metric == "coherence"]
+    assert len(text_scores) == 2 and all(s.value is not None for s in text_scores)  # kept, though the judge was down
     assert [s.value for s in scores] == [None, None]
     assert all("did not answer within 0.5 s" in s.unscored_reason for s in scores)
 
