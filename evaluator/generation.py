@@ -13,6 +13,8 @@ import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from evaluator.async_jobs import JobState, run_jobs, tasks_wait
 from evaluator.scoring_types import EvalSample, GeneratedResponse, LLMConfig
 
@@ -31,12 +33,13 @@ NO_CONTEXTS = "(no context given)"
 def prompt_template_check(template: str) -> None:
     """Raise ValueError with a clear message unless ``template`` is a usable prompt template."""
     if not (template or "").strip():
-        raise ValueError("The prompt template is empty.")
+        raise ValueError(_("The prompt template is empty."))
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(
-            f"The prompt template has unbalanced braces ({exc}). Write {{{{ and }}}} for literal braces."
+            _("The prompt template has unbalanced braces (%(problem)s). Double a brace that should stay as text.")
+            % {"problem": exc}
         ) from exc
     fields = set()
     for _literal, name, spec, conversion in parts:
@@ -45,12 +48,12 @@ def prompt_template_check(template: str) -> None:
         if name == "" or name not in TEMPLATE_FIELDS or spec or conversion:
             shown = "{" + (name or "") + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
             raise ValueError(
-                f"Unknown placeholder {shown} in the prompt template: only {{question}} and {{contexts}} "
-                "are filled in. Write {{ and }} for literal braces."
+                _("Unknown placeholder %(placeholder)s in the prompt template: only {question} and {contexts} "
+                  "are filled in. Double a brace that should stay as text.") % {"placeholder": shown}
             )
         fields.add(name)
     if "question" not in fields:
-        raise ValueError("The prompt template must contain {question}.")
+        raise ValueError(_("The prompt template must contain {question}."))
 
 
 def format_contexts(contexts: Sequence[str]) -> str:

@@ -126,3 +126,10 @@ def test_local_model_folder_that_does_not_load_gives_errors(tmp_path):
     target = LLMConfig(kind="local", local_path=str(tmp_path / "nothing"))
     responses = generate_responses(SAMPLES[:2], target=target, prompt_template="{question}")
     assert all(r.error.startswith("cannot load the model") for r in responses)
+
+
+def test_prompt_template_problems_are_told_in_the_users_language():
+    from django.utils import translation
+
+    with translation.override("ko"), pytest.raises(ValueError, match="알 수 없는 자리표시자 {answer}"):
+        prompt_template_check("{question} {answer}")
