@@ -19,7 +19,7 @@ from evaluator.forms import (
     EvaluationRunForm,
     RowEditForm,
 )
-from evaluator.metrics import METRICS, PRESETS
+from evaluator.metrics import CONTEXTS, EMBEDDING, METRICS, PRESETS, REFERENCE, TEXT, metric_needs_judge
 from evaluator.models import (
     DatasetRow,
     DatasetVersion,
@@ -250,8 +250,28 @@ def run_new(request):
 
     return render(request, "evaluator/run_new.html", {
         "form": form, "presets": PRESETS, "without_responses": without_responses,
-        "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_infos": METRICS,
+        "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_groups": _metric_groups(form),
     })
+
+
+def _metric_groups(form) -> list[tuple[str, list]]:
+    """The metric checkboxes grouped by what they call, so that one can see which need the judge."""
+    boxes = {box.data["value"]: box for box in form["metrics"]}
+    groups = [
+        (_("Judged by the judge LLM"), [k for k in METRICS if metric_needs_judge(k)]),
+        (_("Embedding model only"), [k for k in METRICS if not metric_needs_judge(k) and METRICS[k].kind == EMBEDDING]),
+        (_("Text overlap, no model"), [k for k in METRICS if METRICS[k].kind == TEXT]),
+    ]
+    return [(title, [(boxes[k], METRICS[k], _metric_needs_text(METRICS[k].needs)) for k in keys if k in boxes])
+            for title, keys in groups if keys]
+
+
+def _metric_needs_text(needs) -> str:
+    if needs >= {REFERENCE, CONTEXTS}:
+        return _("needs reference answers and contexts")
+    if REFERENCE in needs:
+        return _("needs reference answers")
+    return _("needs contexts") if CONTEXTS in needs else ""
 
 
 def _run_for(request, run_id):
