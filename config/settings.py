@@ -193,8 +193,11 @@ RUN_EXECUTORS = {
 RUN_FINISH_HOOKS = {
     "benchmark": ["leaderboard.ranking.leaderboard_entry_refresh_for_run"],
 }
-# Which Celery queue each kind goes to: benchmark runs need a GPU worker.
+# Which Celery queue each kind goes to: benchmark runs need a GPU worker, and so does an evaluator run
+# that loads a model (the model under test or a judge from a local folder). An evaluator run that only
+# calls endpoints goes to RUN_QUEUE_NO_LOCAL_MODEL, so that it does not wait behind hours of benchmarks.
 RUN_QUEUES = {"benchmark": "gpu", "evaluator": "gpu"}
+RUN_QUEUE_NO_LOCAL_MODEL = os.getenv("RUN_QUEUE_NO_LOCAL_MODEL", "cpu")
 
 # --- Product settings ----------------------------------------------------------------------
 # Submitted model paths must resolve inside one of these folders.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
@@ -108,7 +109,7 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
     from evaluator.endpoints import endpoint_spec
     from evaluator.generation import DEFAULT_PROMPT_TEMPLATE, default_embedding_path, prompt_template_check
     from evaluator.metrics import METRICS, metric_needs_embeddings, metric_needs_judge
-    from evaluator.models import EvaluatorRun, TargetKind
+    from evaluator.models import EndpointKind, EvaluatorRun, TargetKind
     from runs.services import run_create
 
     problems: list[str] = []
@@ -170,8 +171,11 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
         "embedding_path": ((embedding.path if embedding else "") or default_embedding_path()) if needs_embeddings else None,
         "metrics": keys, "custom_criteria": criteria, "preset": preset, "prompt_template": template,
     }
+    loads_a_model = target_kind == TargetKind.REGISTERED_MODEL or any(
+        endpoint is not None and endpoint.kind == EndpointKind.LOCAL for endpoint in (target_endpoint, judge))
+    queue = None if loads_a_model else settings.RUN_QUEUE_NO_LOCAL_MODEL
     with transaction.atomic():
-        run = run_create(kind="evaluator", spec=spec, model=target_model, submitted_by=submitted_by)
+        run = run_create(kind="evaluator", spec=spec, model=target_model, submitted_by=submitted_by, queue=queue)
         EvaluatorRun.objects.create(run=run, dataset_version=dataset_version, target_kind=target_kind,
                                     target_model=target_model, target_endpoint=target_endpoint, judge=judge,
                                     embedding=embedding, preset=preset, metrics=keys)

@@ -64,12 +64,14 @@ def run_create(
     is_partial: bool = False,
     spec_hash: str | None = None,
     enqueue: bool = True,
+    queue: str | None = None,
 ) -> EvaluationRun:
     """Save a QUEUED run and send it to its queue once the transaction commits.
 
-    ``enqueue=False`` is for callers that execute the run themselves (``manage.py evaluate``).
+    ``enqueue=False`` is for callers that execute the run themselves (``manage.py evaluate``); ``queue``
+    overrides the kind's queue from settings.RUN_QUEUES.
     """
-    queue = settings.RUN_QUEUES.get(kind, "cpu")
+    queue = queue or settings.RUN_QUEUES.get(kind, "cpu")
     run = EvaluationRun.objects.create(
         kind=kind,
         model=model,

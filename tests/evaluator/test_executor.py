@@ -203,3 +203,20 @@ def test_a_worker_process_takes_an_evaluator_run_from_the_broker():
     assert run.status == RunStatus.SUCCEEDED, run.error_message
     assert run.worker_host and MetricScore.objects.filter(sample__run=run).count() == 6
     assert Score.objects.get(run=run, metric="rouge_l").sample_count == 3
+
+
+def test_a_run_that_loads_no_model_skips_the_gpu_queue(dataset, tiny_model):
+    """Endpoints only: the CPU queue, not behind benchmarks. A local judge or model under test: the GPU queue."""
+    from evaluator.models import EndpointKind
+    from tests.factories import registered_model_create
+
+    with LoopbackJudge() as judge:
+        remote = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                   metric_keys=["faithfulness"], judge=endpoint(judge))
+    local_judge = LLMEndpoint.objects.create(name="local judge", kind=EndpointKind.LOCAL, local_path=str(tiny_model))
+    judged_locally = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                       metric_keys=["faithfulness"], judge=local_judge)
+    generating = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.REGISTERED_MODEL,
+                                   target_model=registered_model_create(storage_path=str(tiny_model)),
+                                   metric_keys=["rouge_l"])
+    assert [remote.queue, judged_locally.queue, generating.queue] == ["cpu", "gpu", "gpu"]
