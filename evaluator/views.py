@@ -332,7 +332,8 @@ def run_export(request, run_id: int, fmt: str):
             record[f"{score.metric}_unscored_reason"] = score.unscored_reason
         records.append(record)
     if fmt == "json":
-        return JsonResponse({"run": run.pk, "spec": run.spec, "samples": records}, json_dumps_params={"ensure_ascii": False})
+        return JsonResponse({"run": run.pk, "status": run.status, "error": run.error_message, "spec": run.spec,
+                             "samples": records}, json_dumps_params={"ensure_ascii": False})
     if fmt != "csv":
         raise Http404
     fields = list(dict.fromkeys(key for record in records for key in record))

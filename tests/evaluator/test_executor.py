@@ -161,6 +161,9 @@ def test_a_judge_that_hangs_fails_the_run_and_keeps_each_sample_with_the_timeout
     page = client.get(reverse("evaluator:run", args=[run.pk])).content.decode()
     assert 'id="run-error"' in page and "answered none of" in page and 'id="headline"' not in page
     assert page.count("within 1 s") >= 4  # the run's error and each sample's reason
+    exported = client.get(reverse("evaluator:run_export", args=[run.pk, "json"])).json()
+    assert exported["status"] == "failed" and "answered none of" in exported["error"]
+    assert all("within 1 s" in sample["answer_accuracy_unscored_reason"] for sample in exported["samples"])
 
 
 @pytest.mark.slow
