@@ -78,6 +78,15 @@ class RunResults:
     def agreement(self) -> float | None:
         return self.agreed / self.reviewed if self.reviewed else None
 
+    @property
+    def unscored(self) -> int:
+        """(sample, metric) pairs left unscored, over every metric."""
+        return sum(m.unscored for m in self.metrics)
+
+    @property
+    def scores_asked(self) -> int:
+        return sum(m.scored + m.unscored for m in self.metrics)
+
 
 def run_results(*, run) -> RunResults:
     """Per-metric and per-tag aggregates, the headline and the judge-reviewer agreement: three queries."""

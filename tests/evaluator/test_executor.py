@@ -160,6 +160,9 @@ def test_a_judge_that_hangs_fails_the_run_and_keeps_each_sample_with_the_timeout
     client.force_login(dataset.owner)
     page = client.get(reverse("evaluator:run", args=[run.pk])).content.decode()
     assert 'id="run-error"' in page and "answered none of" in page and 'id="headline"' not in page
+    assert 'id="unscored-notice"' in page and "3 of 6 scores could not be given" in page
+    only_unscored = client.get(reverse("evaluator:run", args=[run.pk]), {"unscored": "1"}).content.decode()
+    assert only_unscored.count("within 1 s") >= 4
     assert page.count("within 1 s") >= 4  # the run's error and each sample's reason
     exported = client.get(reverse("evaluator:run_export", args=[run.pk, "json"])).json()
     assert exported["status"] == "failed" and "answered none of" in exported["error"]

@@ -100,6 +100,7 @@ def test_run_results_review_export_and_compare(client, user):
     page = client.get(reverse("evaluator:run", args=[run_ids[0]])).content.decode()
     assert 'id="headline"' in page and "Answer accuracy" in page and "95% confidence interval" in page
     assert 'id="by-tag"' in page and "연차 휴가는 며칠인가요?" in page and "Polite" in page
+    assert 'id="unscored-notice"' not in page  # every score was given
 
     score = MetricScore.objects.filter(sample__run_id=run_ids[0], metric="exact_match").first()
     client.post(reverse("evaluator:score_review", args=[score.pk]), {"agrees": "1"})
