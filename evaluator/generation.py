@@ -69,8 +69,10 @@ def render_prompt(template: str, sample: EvalSample) -> str:
 
 
 def build_client(config: LLMConfig):
-    """An AsyncOpenAI client for ``config`` (a local folder is loaded here, on the worker)."""
-    from openai import AsyncOpenAI
+    """An AsyncOpenAI client for ``config`` and the model name to ask for; the model under test and the
+    judge both use it. A local folder is loaded here, on the worker, behind an in-process transport."""
+    import httpx
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
     if config.kind == "local":
         from evaluator.local_llm import LocalChatModel, local_openai_client
@@ -79,11 +81,17 @@ def build_client(config: LLMConfig):
         return local_openai_client(
             model, timeout_s=config.timeout_s, max_retries=config.max_retries, max_tokens=config.max_tokens
         ), model.name
+    # Connections sized to the calls in flight: httpcore checks every pooled connection on each request,
+    # and more connections than calls is only overhead.
+    connections = max(1, config.max_concurrency) + 1
     return AsyncOpenAI(
         base_url=config.base_url,
-        api_key=config.api_key or "not-needed",
+        api_key=config.api_key or "not-needed",  # local servers (vLLM, Ollama) accept any key
         timeout=config.timeout_s,
         max_retries=config.max_retries,
+        http_client=DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        ),
     ), config.model_name
 
 

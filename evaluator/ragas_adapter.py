@@ -559,36 +559,17 @@ def semantic_similarity_scores(samples: Sequence[EvalSample], embeddings) -> lis
 # -- the judge client ------------------------------------------------------------------------------------
 
 def build_judge_client(config: LLMConfig):
-    """An AsyncOpenAI client for the judge: the endpoint, or a local folder behind an in-process transport."""
-    import httpx
-    from openai import AsyncOpenAI
+    """The judge's AsyncOpenAI client (generation.build_client), with the judge's own errors."""
+    from evaluator.generation import build_client
 
     if config.kind == "local":
-        from evaluator.local_llm import LocalChatModel, local_openai_client
-
         try:
-            model = LocalChatModel(config.local_path)
+            return build_client(config)[0]
         except Exception as exc:
             raise ScoringError(f"cannot load the local judge model from {config.local_path}: {exc}") from exc
-        return local_openai_client(
-            model, timeout_s=config.timeout_s, max_retries=config.max_retries, max_tokens=config.max_tokens
-        )
     if not config.base_url:
         raise ScoringError("the judge endpoint has no base URL")
-    from openai import DefaultAsyncHttpxClient
-
-    # Connections sized to the semaphore: httpcore checks every pooled connection on each request, and
-    # more connections than calls in flight is only overhead.
-    connections = max(1, config.max_concurrency) + 1
-    return AsyncOpenAI(
-        base_url=config.base_url,
-        api_key=config.api_key or "not-needed",  # local servers (vLLM, Ollama) accept any key
-        timeout=config.timeout_s,
-        max_retries=config.max_retries,
-        http_client=DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        ),
-    )
+    return build_client(config)[0]
 
 
 async def preflight(client, config: LLMConfig) -> None:

@@ -11,6 +11,9 @@ from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 
 from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
 from evaluator.models import DatasetRow, DatasetVersion, GoldenDataset, JudgeReview, MetricScore, SampleResult
+from leaderboard.models import RegisteredModel
+from runs.choices import RunKind
+from runs.models import EvaluationRun
 
 Z_95 = 1.96
 
@@ -116,12 +119,17 @@ def run_results(*, run) -> RunResults:
                       reviewed=reviews["n"], agreed=reviews["agreed"])
 
 
+def tags_include(tags, tag: str) -> bool:
+    """Whether a row's tags hold ``tag``, ignoring case (Korean tags are compared as they are)."""
+    wanted = tag.strip().casefold()
+    return any(str(t).casefold() == wanted for t in tags or [])
+
+
 def row_ids_with_tag(*, version_id: int, tag: str) -> list[int]:
     """Rows of a version carrying ``tag`` (exact, case-insensitive). Matched here rather than with a JSON
     lookup: SQLite stores Korean tags \\u-escaped, so a text search in the database would miss them."""
-    wanted = tag.strip().casefold()
     return [pk for pk, tags in DatasetRow.objects.filter(version_id=version_id).values_list("pk", "tags")
-            if any(str(t).casefold() == wanted for t in tags or [])]
+            if tags_include(tags, tag)]
 
 
 def run_tags(*, run) -> list[str]:
@@ -162,7 +170,7 @@ def dataset_rows_page(*, version, query: str = "", tag: str = "", page=1, per_pa
             tag_counts[name] += 1
         if folded and any(folded in str(t).casefold() for t in tags or []):
             with_query_tag.append(pk)
-        if tag and any(str(t).casefold() == tag.casefold() for t in tags or []):
+        if tag and tags_include(tags, tag):
             with_tag.append(pk)
     if query:
         rows = rows.filter(Q(question__icontains=query) | Q(reference__icontains=query) | Q(pk__in=with_query_tag))
@@ -215,3 +223,14 @@ def runs_compare(*, run_a, run_b) -> tuple[list[MetricDelta], list[tuple[int, st
         if run_a.pk in pair and run_b.pk in pair and abs(pair[run_a.pk] - pair[run_b.pk]) > 1e-9
     )
     return deltas, changed
+
+
+def evaluator_runs_visible_to(user):
+    """Evaluator runs the user may see: their dataset is visible to them (a private dataset's runs stay with
+    its team), and so is the registered model under test, if any."""
+    runs = EvaluationRun.objects.filter(kind=RunKind.EVALUATOR).select_related(
+        "submitted_by", "model", "evaluator__dataset_version__dataset")
+    if user.is_staff or user.is_superuser:
+        return runs
+    return runs.filter(evaluator__dataset_version__dataset__in=GoldenDataset.objects.visible_to(user).values("pk")).filter(
+        Q(model__isnull=True) | Q(model__in=RegisteredModel.objects.visible_to(user).values("pk")))

@@ -3,7 +3,6 @@ from dataclasses import replace
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -34,6 +33,7 @@ from evaluator.selectors import (
     dataset_can_edit,
     dataset_rows_page,
     datasets_visible_to,
+    evaluator_runs_visible_to,
     run_results,
     run_tags,
     runs_compare,
@@ -47,22 +47,8 @@ from evaluator.services import (
     dataset_version_is_locked,
     evaluation_submit,
 )
-from leaderboard.models import RegisteredModel
-from runs.choices import RunKind
 from runs.csv_export import csv_response
-from runs.models import EvaluationRun
 from runs.selectors import run_can_cancel, runs_visible_to
-
-
-def _evaluator_runs(user):
-    """Evaluator runs the user may see: their dataset is visible to them (a private dataset's runs stay with
-    its team), and so is the registered model under test, if any."""
-    runs = EvaluationRun.objects.filter(kind=RunKind.EVALUATOR).select_related(
-        "submitted_by", "model", "evaluator__dataset_version__dataset")
-    if user.is_staff or user.is_superuser:
-        return runs
-    return runs.filter(evaluator__dataset_version__dataset__in=GoldenDataset.objects.visible_to(user).values("pk")).filter(
-        Q(model__isnull=True) | Q(model__in=RegisteredModel.objects.visible_to(user).values("pk")))
 
 
 @require_GET
@@ -71,7 +57,7 @@ def evaluator_index(request):
         "datasets": datasets_visible_to(request.user),
         "endpoints": LLMEndpoint.objects.visible_to(request.user),
         "embeddings": EmbeddingModel.objects.all(),
-        "runs": _evaluator_runs(request.user)[:20],
+        "runs": evaluator_runs_visible_to(request.user)[:20],
     })
 
 
@@ -275,7 +261,7 @@ def _metric_needs_text(needs) -> str:
 
 
 def _run_for(request, run_id):
-    return get_object_or_404(_evaluator_runs(request.user), pk=run_id)
+    return get_object_or_404(evaluator_runs_visible_to(request.user), pk=run_id)
 
 
 @require_GET
@@ -284,7 +270,7 @@ def run_detail(request, run_id: int):
     context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "results": run_results(run=run),
                # The shared run page (log, events) follows the runs app's own visibility rule.
                "run_page_visible": runs_visible_to(request.user).filter(pk=run.pk).exists(),
-               "other_runs": _evaluator_runs(request.user).filter(
+               "other_runs": evaluator_runs_visible_to(request.user).filter(
                    evaluator__dataset_version_id=run.evaluator.dataset_version_id).exclude(pk=run.pk)[:50]}
     context.update(_samples_context(request, run))
     return render(request, "evaluator/run_detail.html", context)
@@ -345,7 +331,7 @@ def run_export(request, run_id: int, fmt: str):
 def score_review(request, score_id: int):
     """A reviewer marks a judge score right or wrong (htmx: returns the review buttons)."""
     score = get_object_or_404(MetricScore.objects.select_related("sample__run"), pk=score_id)
-    if not _evaluator_runs(request.user).filter(pk=score.sample.run_id).exists():
+    if not evaluator_runs_visible_to(request.user).filter(pk=score.sample.run_id).exists():
         raise Http404
     review, _created = JudgeReview.objects.update_or_create(
         score=score, reviewer=request.user, defaults={"agrees": request.POST.get("agrees") == "1", "at": timezone.now()})
