@@ -58,10 +58,14 @@ def _context(artifacts: Path, *, cancelled: bool = False):
     return context, progress, log
 
 
-def test_invalid_spec_and_cancel_fail_cleanly(settings, tiny_model_template):
+def test_invalid_spec_fails_cleanly(settings):
     context, _, _ = _context(Path(settings.ARTIFACTS_DIR) / "runs" / "7")
     with pytest.raises(EvaluationFailed, match="not a valid benchmark spec"):
         execute_benchmark(SimpleNamespace(pk=7, spec={"suite": "x"}), context)
+
+
+def test_cancel_fails_cleanly(settings, tiny_model_template, real_mirror):
+    # The mirror is checked before the cancel flag: without one the run would fail for that reason first.
     model = RegisteredModel(storage_path=str(tiny_model_template), precision="float32")
     spec = benchmark_spec_build(model=model, suite_name="kobest", suites_dir=SUITES_DIR, device="cpu")
     context, _, _ = _context(Path(settings.ARTIFACTS_DIR) / "runs" / "7", cancelled=True)
