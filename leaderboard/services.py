@@ -8,9 +8,9 @@ from django.db import transaction
 
 from leaderboard.model_inspection import ModelFolderError, model_folder_inspect
 from leaderboard.models import RegisteredModel, WeightType
-from runs.choices import ACTIVE_STATUSES, RunKind, RunStatus
+from runs.choices import RunKind
 from runs.models import EvaluationRun
-from runs.services import run_create, spec_hash_compute
+from runs.services import run_create_or_existing
 
 
 @dataclass
@@ -71,21 +71,14 @@ def model_register(
 
 
 def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=None, limit: int | None = None,
-                     force: bool = False, device: str = "auto", enqueue: bool = True) -> Submission:
+                     force: bool = False, device: str = "auto", enqueue: bool = True,
+                     submission_key: str | None = None) -> Submission:
     """Queue a suite run for a model, unless the same revision, suite version and settings already has one."""
     from leaderboard.harness.executor import benchmark_spec_build
 
     spec = benchmark_spec_build(model=model, suite_name=suite_name, limit=limit, device=device)
-    spec_hash = spec_hash_compute(spec=spec)
-    with transaction.atomic():
-        if not force:
-            existing = (
-                EvaluationRun.objects.filter(spec_hash=spec_hash, status__in=(RunStatus.SUCCEEDED, *ACTIVE_STATUSES))
-                .order_by("-queued_at")
-                .first()
-            )
-            if existing is not None:
-                return Submission(run=existing, created=False)
-        run = run_create(kind=RunKind.BENCHMARK, spec=spec, model=model, submitted_by=submitted_by,
-                         is_partial=limit is not None, spec_hash=spec_hash, enqueue=enqueue)
-    return Submission(run=run, created=True)
+    # Forced re-runs are new runs by design, but still one per submission (submission_key).
+    run, created = run_create_or_existing(
+        kind=RunKind.BENCHMARK, spec=spec, model=model, submitted_by=submitted_by, is_partial=limit is not None,
+        enqueue=enqueue, dedupe_by_spec=not force, submission_key=submission_key)
+    return Submission(run=run, created=created)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from runs.choices import ACTIVE_STATUSES, RunKind, RunStatus
 
@@ -22,7 +23,18 @@ class EvaluationRun(models.Model):
     spec_hash = models.CharField(max_length=64, db_index=True, blank=True)
     # Smoke runs (a per-task sample limit) are never ranked with full runs.
     is_partial = models.BooleanField(default=False)
+    # The site's one run of its spec: while such a run is queued, running or succeeded, an identical
+    # submission gets it back instead of a second run. A database constraint (below), not a
+    # check-then-insert, holds this under concurrent submissions. Forced re-runs, imports and
+    # evaluator runs are not deduplicated by spec.
+    dedupe_by_spec = models.BooleanField(default=False)
+    # An idempotency key from the submitting form or API call ("<user id>:<token>"): the same form
+    # posted twice (a double click, a retried request) makes one run.
+    submission_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     queue = models.CharField(max_length=40, default="gpu")
+    # When the run's message was last handed to the broker; null when that failed (the broker was
+    # down): the reaper sends it then.
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
     queued_at = models.DateTimeField()
@@ -55,6 +67,13 @@ class EvaluationRun(models.Model):
             models.Index(fields=["model", "status", "-finished_at"], name="run_model_status_finished"),
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
             models.Index(fields=["kind", "status", "-finished_at"], name="run_kind_status_finished"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["spec_hash"],
+                condition=Q(dedupe_by_spec=True, status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED]),
+                name="run_one_live_per_spec",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -110,3 +129,24 @@ class Score(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} {self.metric},{self.filter} = {self.value}"
+
+
+class WorkerNode(models.Model):
+    """A Celery worker as it last reported itself: which queues it takes and what it can run.
+
+    The submit form reads this to refuse, before anything is saved, what no live worker can run
+    (8-bit and 4-bit weights need a GPU worker with bitsandbytes).
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list)
+    # {"cuda": bool, "gpu_count": int, "gpus": [...], "bitsandbytes": bool, "torch": "2.13.0", ...}
+    capabilities = models.JSONField(default=dict)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname

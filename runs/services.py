@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -65,11 +65,15 @@ def run_create(
     spec_hash: str | None = None,
     enqueue: bool = True,
     queue: str | None = None,
+    dedupe_by_spec: bool = False,
+    submission_key: str | None = None,
 ) -> EvaluationRun:
     """Save a QUEUED run and send it to its queue once the transaction commits.
 
     ``enqueue=False`` is for callers that execute the run themselves (``manage.py evaluate``); ``queue``
-    overrides the kind's queue from settings.RUN_QUEUES.
+    overrides the kind's queue from settings.RUN_QUEUES. ``dedupe_by_spec`` and ``submission_key`` make
+    the database refuse a duplicate (IntegrityError); ``run_create_or_existing`` turns that into the
+    existing run.
     """
     queue = queue or settings.RUN_QUEUES.get(kind, "cpu")
     run = EvaluationRun.objects.create(
@@ -78,6 +82,8 @@ def run_create(
         spec=spec,
         spec_hash=spec_hash or spec_hash_compute(spec=spec),
         is_partial=is_partial,
+        dedupe_by_spec=dedupe_by_spec,
+        submission_key=submission_key or None,
         queue=queue,
         status=RunStatus.QUEUED,
         queued_at=timezone.now(),
@@ -88,6 +94,47 @@ def run_create(
         # After commit: a worker must never receive an id whose row it cannot see yet.
         transaction.on_commit(lambda: run_enqueue(run=run))
     return run
+
+
+def run_existing_find(*, spec_hash: str = "", dedupe_by_spec: bool = False,
+                      submission_key: str | None = None) -> EvaluationRun | None:
+    """The run a duplicate submission should get back: the same submission key, or the live run of the spec."""
+    if submission_key:
+        run = EvaluationRun.objects.filter(submission_key=submission_key).first()
+        if run is not None:
+            return run
+    if dedupe_by_spec and spec_hash:
+        # Any live run of the spec answers (a forced re-run or an import too); the constraint covers
+        # only the deduplicated ones, so prefer those.
+        return (EvaluationRun.objects.filter(spec_hash=spec_hash, status__in=(RunStatus.SUCCEEDED, *ACTIVE_STATUSES))
+                .order_by("-dedupe_by_spec", "-queued_at").first())
+    return None
+
+
+def run_create_or_existing(*, spec: dict[str, Any], spec_hash: str | None = None, dedupe_by_spec: bool = False,
+                           submission_key: str | None = None, **fields: Any) -> tuple[EvaluationRun, bool]:
+    """``run_create``, or the existing run when this is a duplicate: (run, created).
+
+    The look-up first is only a shortcut; the database constraints decide. Two concurrent identical
+    submissions can both find nothing, and then exactly one insert wins: the loser's IntegrityError
+    (inside a savepoint, so the caller's transaction stays usable) sends it to the winner's row, which
+    is committed by then (PostgreSQL makes the second insert wait for the first transaction).
+    """
+    spec_hash = spec_hash or spec_hash_compute(spec=spec)
+    keys = {"spec_hash": spec_hash, "dedupe_by_spec": dedupe_by_spec, "submission_key": submission_key}
+    existing = run_existing_find(**keys)
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            run = run_create(spec=spec, spec_hash=spec_hash, dedupe_by_spec=dedupe_by_spec,
+                             submission_key=submission_key, **fields)
+    except IntegrityError:
+        existing = run_existing_find(**keys)
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
 
 
 def run_enqueue(*, run: EvaluationRun) -> None:
@@ -296,6 +343,8 @@ __all__ = [
     "run_cancel",
     "run_claim",
     "run_create",
+    "run_create_or_existing",
+    "run_existing_find",
     "run_enqueue",
     "run_execute",
     "run_finish",
