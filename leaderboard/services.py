@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from leaderboard.model_inspection import ModelFolderError, model_folder_inspect
 from leaderboard.models import RegisteredModel, WeightType
 from runs.choices import RunKind
