@@ -157,6 +157,10 @@ RUN_STALE_AFTER_S = envint("RUN_STALE_AFTER_S", 300)
 RUN_REQUEUE_AFTER_S = envint("RUN_REQUEUE_AFTER_S", 1800)
 RUN_MAX_ATTEMPTS = envint("RUN_MAX_ATTEMPTS", 2)
 REAPER_INTERVAL_S = envint("REAPER_INTERVAL_S", 60)
+# A worker reports itself (runs.models.WorkerNode) while it runs; one not seen for this long is
+# taken as gone. The submit form refuses what no live worker can run (8-bit/4-bit weights need
+# a GPU worker with bitsandbytes).
+WORKER_STALE_AFTER_S = envint("WORKER_STALE_AFTER_S", 180)
 
 CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
 # Only Redis knows a visibility timeout; kombu's SQLAlchemy transport hands every option to

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/bootstrap.sh
 .venv/bin/python manage.py migrate --noinput
+# Ranking rows are derived; a migration may merge or re-point models (0006), so recompute them.
+.venv/bin/python manage.py leaderboard_rebuild
 .venv/bin/python manage.py collectstatic --noinput
 .venv/bin/python manage.py check --deploy --fail-level WARNING
 echo "Upgraded. Restart: systemctl restart leaderboard-web leaderboard-worker-gpu@* leaderboard-worker-cpu leaderboard-beat"

@@ -104,13 +104,18 @@ class EvaluationSetupError(ValueError):
 def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metric_keys: Sequence[str],
                       target_model=None, target_endpoint=None, judge=None, embedding=None, preset: str = "",
                       custom_criteria: Sequence[dict] = (), prompt_template: str | None = None,
-                      submitted_by=None):
-    """Check the set-up against the dataset's rows, freeze it into a spec, and queue the run."""
+                      submitted_by=None, submission_key: str | None = None):
+    """Check the set-up against the dataset's rows, freeze it into a spec, and queue the run.
+
+    ``submission_key`` (``runs.idempotency``): the same form posted again (at once, or later) gets the run
+    it already made; a key used for a different set-up raises ``SubmissionKeyReused``.
+    """
     from evaluator.endpoints import endpoint_spec
     from evaluator.generation import DEFAULT_PROMPT_TEMPLATE, default_embedding_path, prompt_template_check
     from evaluator.metrics import METRICS, metric_needs_embeddings, metric_needs_judge
     from evaluator.models import EndpointKind, EvaluatorRun, TargetKind
-    from runs.services import run_create
+    from runs.idempotency import submission_key_check
+    from runs.services import run_create_or_existing, spec_hash_compute
 
     problems: list[str] = []
     keys = list(dict.fromkeys(metric_keys))
@@ -174,9 +179,18 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
     loads_a_model = target_kind == TargetKind.REGISTERED_MODEL or any(
         endpoint is not None and endpoint.kind == EndpointKind.LOCAL for endpoint in (target_endpoint, judge))
     queue = None if loads_a_model else settings.RUN_QUEUE_NO_LOCAL_MODEL
+    spec_hash = spec_hash_compute(spec=spec)
+    earlier = submission_key_check(submission_key=submission_key, spec_hash=spec_hash,
+                                   model_id=target_model.pk if target_model else None)
+    if earlier is not None:
+        return earlier
     with transaction.atomic():
-        run = run_create(kind="evaluator", spec=spec, model=target_model, submitted_by=submitted_by, queue=queue)
-        EvaluatorRun.objects.create(run=run, dataset_version=dataset_version, target_kind=target_kind,
-                                    target_model=target_model, target_endpoint=target_endpoint, judge=judge,
-                                    embedding=embedding, preset=preset, metrics=keys)
+        # Concurrent posts of one form meet at the unique submission key: one run, its EvaluatorRun
+        # written in the same transaction, and the others get that run.
+        run, created = run_create_or_existing(kind="evaluator", spec=spec, spec_hash=spec_hash, model=target_model,
+                                              submitted_by=submitted_by, queue=queue, submission_key=submission_key)
+        if created:
+            EvaluatorRun.objects.create(run=run, dataset_version=dataset_version, target_kind=target_kind,
+                                        target_model=target_model, target_endpoint=target_endpoint, judge=judge,
+                                        embedding=embedding, preset=preset, metrics=keys)
     return run

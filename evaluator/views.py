@@ -202,20 +202,33 @@ def endpoint_check_view(request, endpoint_id: int):
     return render(request, "evaluator/_endpoint_check.html", {"ok": ok, "message": message, "endpoint": endpoint})
 
 
+def _id_param(value: str | None) -> int | None:
+    """A query parameter meant as a row id: a positive int that fits the column, else None (never a 500)."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value) or None
+    return None
+
+
 def run_new(request):
+    from runs import idempotency
+    from runs.selectors import BROKER_DOWN_MESSAGE, run_awaits_broker
+
     initial = {}
-    if request.GET.get("dataset_version"):
-        initial["dataset_version"] = request.GET["dataset_version"]
     form = EvaluationRunForm(request.POST or None, user=request.user, initial=initial)
     # "Responses already in the dataset" is offered only for versions whose every row has one.
     versions = form.fields["dataset_version"].queryset
+    asked = _id_param(request.GET.get("dataset_version"))
+    if asked is not None and versions.filter(pk=asked).exists():
+        initial["dataset_version"] = asked
     without_responses = sorted(set(DatasetRow.objects.filter(version__in=versions.values("pk"), response="")
                                    .values_list("version_id", flat=True)))
     if not form.is_bound:
         chosen = initial.get("dataset_version") or (versions.order_by("-created_at").values_list("pk", flat=True).first())
         form.initial["dataset_version"] = chosen
-        if chosen and int(chosen) in without_responses:
+        if chosen and chosen in without_responses:
             form.initial["target_kind"] = TargetKind.ENDPOINT
+    # The form's idempotency token (a hidden field): posting the same form twice queues one run.
+    token = idempotency.submission_token_clean(request.POST.get(idempotency.FIELD_NAME)) or idempotency.submission_token_new()
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         metrics = data["metrics"] or ([] if data["preset"] == "custom" else PRESETS[data["preset"]])
@@ -225,18 +238,25 @@ def run_new(request):
                 target_model=data["target_model"], target_endpoint=data["target_endpoint"], judge=data["judge"],
                 embedding=data["embedding"], preset=data["preset"], custom_criteria=form.criteria(),
                 prompt_template=data["prompt_template"] or None, submitted_by=request.user,
+                submission_key=idempotency.submission_key_make(user=request.user, token=token),
             )
         except EvaluationSetupError as exc:
             for problem in exc.problems:
                 form.add_error(None, problem)
+        except idempotency.SubmissionKeyReused as exc:
+            token = idempotency.submission_token_new()
+            form.add_error(None, _("This form was already used to queue run #%(id)s. It is ready again: send it to "
+                                   "queue another run.") % {"id": exc.run.pk})
         else:
             messages.success(request, _("Queued evaluation run #%(id)s.") % {"id": run.pk})
+            if run_awaits_broker(run=run):
+                messages.warning(request, BROKER_DOWN_MESSAGE)
             return redirect("evaluator:run", run_id=run.pk)
     from evaluator.generation import DEFAULT_PROMPT_TEMPLATE
 
     return render(request, "evaluator/run_new.html", {
         "form": form, "presets": PRESETS, "without_responses": without_responses,
-        "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_groups": _metric_groups(form),
+        "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_groups": _metric_groups(form), "submission_token": token,
     })
 
 

@@ -5,8 +5,9 @@ from django.contrib.auth.models import Group
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from leaderboard.model_inspection import ModelFolderError, model_folder_inspect
+from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
 from leaderboard.models import ModelType, Precision, WeightType
+from runs import idempotency
 
 
 class SubmitForm(forms.Form):
@@ -18,8 +19,8 @@ class SubmitForm(forms.Form):
         # The folder is checked as soon as it is typed or picked, before anything is queued.
         widget=forms.TextInput(attrs={
             "hx-get": reverse_lazy("leaderboard:submit_inspect"), "hx-trigger": "change, keyup changed delay:800ms",
-            "hx-target": "#model-inspection", "hx-swap": "outerHTML", "hx-include": "[name=base_model_path]",
-            "autocomplete": "off",
+            "hx-target": "#model-inspection", "hx-swap": "outerHTML",
+            "hx-include": "[name=base_model_path],[name=weight_type]", "autocomplete": "off",
         }),
     )
     display_name = forms.CharField(label=_("Display name"), max_length=200, required=False)
@@ -33,9 +34,11 @@ class SubmitForm(forms.Form):
     private = forms.BooleanField(label=_("Private to my group"), required=False)
     group = forms.ModelChoiceField(label=_("Group"), queryset=Group.objects.none(), required=False)
     suite = forms.ChoiceField(label=_("Suite"))
-    limit = forms.IntegerField(label=_("Smoke test: samples per task"), required=False, min_value=1,
+    limit = forms.IntegerField(label=_("Smoke test: samples per task"), required=False, min_value=1, max_value=1_000_000,
                                help_text=_("Leave empty for a full run. Smoke runs are never ranked."))
     force = forms.BooleanField(label=_("Run again even if an identical run exists"), required=False)
+    # Made when the form is shown: the same form posted twice (a double click, a retry) queues one run.
+    submission_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, user, suites, **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,25 +46,59 @@ class SubmitForm(forms.Form):
         self.fields["group"].queryset = Group.objects.all() if user.is_staff else user.groups.all()
         self.fields["suite"].choices = [(suite.name, suite.title) for suite in suites]
         self.folder_info = None
+        if not self.is_bound:
+            self.initial[idempotency.FIELD_NAME] = idempotency.submission_token_new()
+        elif not idempotency.submission_token_clean(self.data.get(idempotency.FIELD_NAME)):
+            self.token_renew()
+
+    def token_renew(self) -> None:
+        """A new token for the form as shown again (its old one is missing, malformed or used up)."""
+        self.data = self.data.copy()
+        self.data[idempotency.FIELD_NAME] = idempotency.submission_token_new()
+
+    def clean_submission_token(self):
+        return idempotency.submission_token_clean(self.cleaned_data.get(idempotency.FIELD_NAME))
+
+    @property
+    def submission_key(self) -> str | None:
+        return idempotency.submission_key_make(user=self.user, token=self.cleaned_data.get(idempotency.FIELD_NAME, ""))
 
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
         weight_type = data.get("weight_type")
-        if weight_type in (WeightType.ADAPTER, WeightType.DELTA) and not data.get("base_model_path"):
+        if weight_type == WeightType.DELTA and not data.get("base_model_path"):
             # An adapter's own config may name its base; a delta's never does.
-            if weight_type == WeightType.DELTA:
-                self.add_error("base_model_path", _("Delta weights need the folder of their base model."))
-                return data
+            self.add_error("base_model_path", _("Delta weights need the folder of their base model."))
+            return data
         if data.get("private") and not data.get("group") and not self.user.groups.exists() and not self.user.is_staff:
             self.add_error("group", _("You belong to no group, so a private model would be visible to you alone; pick a group."))
+        self._precision_check(data.get("precision"))
         try:
-            self.folder_info = model_folder_inspect(data["storage_path"], base_model_path=data.get("base_model_path", ""))
+            self.folder_info = model_folder_inspect(data["storage_path"], base_model_path=data.get("base_model_path", ""),
+                                                    weight_type=weight_type)
         except ModelFolderError as exc:
-            field = "base_model_path" if "base model" in str(exc) else "storage_path"
-            self.add_error(field, str(exc))
+            self.add_error("base_model_path" if isinstance(exc, BaseModelFolderError) else "storage_path", str(exc))
             return data
         if weight_type == WeightType.ADAPTER and not self.folder_info.is_adapter:
             self.add_error("weight_type", _("This folder has no adapter_config.json, so it is not a PEFT adapter."))
+        self._ownership_check()
         return data
+
+    def _precision_check(self, precision: str | None) -> None:
+        from leaderboard.harness.executor import PRECISION_WORKER_NEEDS
+        from runs.selectors import worker_capability_available
+
+        needs = PRECISION_WORKER_NEEDS.get(precision or "")
+        if needs and not worker_capability_available(needs, queue="gpu"):
+            self.add_error("precision", _("No GPU worker that can run %(precision)s weights (it needs %(needs)s) is "
+                                          "running now, so nothing was queued; pick float16 or bfloat16, or ask an "
+                                          "administrator.") % {"precision": precision, "needs": ", ".join(needs)})
+
+    def _ownership_check(self) -> None:
+        from leaderboard.services import model_folder_hidden_from, model_folder_refusal
+
+        path = str(self.folder_info.path)
+        if model_folder_hidden_from(storage_path=path, user=self.user):
+            self.add_error("storage_path", str(model_folder_refusal(path)))

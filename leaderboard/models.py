@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -59,6 +60,16 @@ class RegisteredModel(Owned):
     class Meta:
         ordering = ["display_name", "-submitted_at"]
         indexes = [models.Index(fields=["storage_path", "revision"], name="model_path_revision")]
+        constraints = [
+            # One live row per folder revision and way of running it: concurrent submissions of a new
+            # folder get the same row (leaderboard.services.model_register), and no submission can make a
+            # second row with another owner or visibility.
+            models.UniqueConstraint(
+                fields=["storage_path", "revision", "precision", "weight_type", "base_model_path"],
+                condition=Q(deleted=False),
+                name="model_one_live_per_revision",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} @ {self.revision[:10]}" if self.revision else self.display_name

@@ -2,7 +2,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,13 +13,15 @@ from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
 from leaderboard.mirror_reports import mirror_report_get
 from leaderboard.model_browser import model_folder_list
-from leaderboard.model_inspection import ModelFolderError, model_folder_inspect
-from leaderboard.models import LeaderboardPreference, ModelType, Precision
+from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
+from leaderboard.models import LeaderboardPreference, ModelType, Precision, WeightType
 from leaderboard.selectors import leaderboard_page, reference_rows, visible_columns_get
-from leaderboard.services import benchmark_submit, model_register
+from leaderboard.services import benchmark_submit, model_get_or_register
 from leaderboard.table import PAGE_SIZES, SIZE_BUCKETS, TOGGLES, LeaderboardQuery, table_columns
 from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
 from runs.csv_export import csv_response
+from runs.idempotency import SubmissionKeyReused
+from runs.selectors import BROKER_DOWN_MESSAGE, run_awaits_broker
 
 DEFAULT_SUITE = "openllm_v1"
 
@@ -126,9 +128,11 @@ def submit_browse(request):
 @require_GET
 def submit_inspect(request):
     """htmx partial: what the files of a folder say (architecture, size, adapter...) before anything is queued."""
+    weight_type = request.GET.get("weight_type", "")
     try:
         info = model_folder_inspect(request.GET.get("storage_path", ""),
-                                    base_model_path=request.GET.get("base_model_path", ""))
+                                    base_model_path=request.GET.get("base_model_path", ""),
+                                    weight_type=weight_type if weight_type in WeightType.values else "")
         error = ""
     except ModelFolderError as exc:
         info, error = None, str(exc)
@@ -141,24 +145,47 @@ def submit(request):
     suites = suite_list()
     form = SubmitForm(request.POST or None, user=request.user, suites=suites, initial={"suite": DEFAULT_SUITE})
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            model = model_register(
+        submission = _submit_form(request, form)
+        if submission is not None:
+            return redirect("runs:detail", run_id=submission.run.pk)
+    return render(request, "leaderboard/submit.html", {"form": form, "model_roots": settings.MODEL_ROOTS})
+
+
+def _submit_form(request, form):
+    """Register the folder and queue the run in one transaction (a refusal leaves nothing stored); None
+    when the form got an error instead."""
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            model, model_created = model_get_or_register(
                 storage_path=data["storage_path"], display_name=data["display_name"], owner=request.user,
                 group=data["group"] or (request.user.groups.first() if data["private"] else None),
                 precision=data["precision"], model_type=data["model_type"], weight_type=data["weight_type"],
                 base_model_path=data["base_model_path"], use_chat_template=data["use_chat_template"],
                 private=data["private"], revision_note=data["revision_note"],
             )
-        except ModelFolderError as exc:
-            form.add_error("storage_path", str(exc))
-        else:
             submission = benchmark_submit(model=model, suite_name=data["suite"], submitted_by=request.user,
-                                          limit=data["limit"], force=data["force"])
-            if submission.created:
-                messages.success(request, _("Queued run #%(id)s for %(model)s.") % {"id": submission.run.pk, "model": model.display_name})
-            else:
-                messages.info(request, _("An identical run (#%(id)s, %(status)s) already exists for this revision, suite and settings; "
-                                         "tick “Run again” to force a new one.") % {"id": submission.run.pk, "status": submission.run.get_status_display()})
-            return redirect("runs:detail", run_id=submission.run.pk)
-    return render(request, "leaderboard/submit.html", {"form": form, "model_roots": settings.MODEL_ROOTS})
+                                          limit=data["limit"], force=data["force"], submission_key=form.submission_key)
+    except BaseModelFolderError as exc:
+        form.add_error("base_model_path", str(exc))
+        return None
+    except ModelFolderError as exc:
+        form.add_error("storage_path", str(exc))
+        return None
+    except SubmissionKeyReused as exc:
+        form.token_renew()
+        form.add_error(None, _("This form was already used to queue run #%(id)s. It is ready again: send it to queue "
+                               "another run.") % {"id": exc.run.pk})
+        return None
+    asked = (request.user.pk, data["display_name"] or model.display_name, data["private"])
+    if not model_created and asked != (model.owner_id, model.display_name, model.private):
+        messages.info(request, _("This folder revision is registered as “%(model)s”; the run uses that entry, whose "
+                                 "name, owner and visibility stay as they are.") % {"model": model.display_name})
+    if submission.created:
+        messages.success(request, _("Queued run #%(id)s for %(model)s.") % {"id": submission.run.pk, "model": model.display_name})
+    else:
+        messages.info(request, _("An identical run (#%(id)s, %(status)s) already exists for this revision, suite and settings; "
+                                 "tick “Run again” to force a new one.") % {"id": submission.run.pk, "status": submission.run.get_status_display()})
+    if run_awaits_broker(run=submission.run):
+        messages.warning(request, BROKER_DOWN_MESSAGE)
+    return submission

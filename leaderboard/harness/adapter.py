@@ -498,40 +498,83 @@ def _check_model_config(folder: Path) -> None:
         )
 
 
-def model_arguments(*, model_path: Path | str, base_model_path: Path | str | None = None,
-                    dtype: str = "auto") -> dict[str, str]:
-    """lm-eval ``hf`` model_args for a model folder, or a PEFT adapter folder on its base model.
+# lm-eval's HFLM model_args for each quantization (its own names: load_in_8bit/load_in_4bit and
+# bnb_4bit_compute_dtype go to transformers, gptqmodel=True loads through GPTQModel).
+QUANTIZATION_ARGS: dict[str, dict[str, Any]] = {
+    "8bit": {"load_in_8bit": True},
+    "4bit": {"load_in_4bit": True, "bnb_4bit_compute_dtype": "float16"},
+    "gptq": {"gptqmodel": True},
+}
+
+
+def _folder_in_roots(raw: Path | str, roots: Sequence[Path | str] | None, what: str) -> Path:
+    """``raw`` as a folder; with ``roots``, resolved (links followed) and refused unless inside one of them."""
+    try:
+        folder = Path(raw)
+        if roots:
+            resolved_roots = [Path(root).resolve() for root in roots]
+            folder = (folder if folder.is_absolute() else resolved_roots[0] / folder).resolve()
+            if not any(folder == root or root in folder.parents for root in resolved_roots):
+                raise EvaluationFailed(f"The {what} {raw} is outside the allowed model roots.")
+        if not folder.is_dir():
+            raise EvaluationFailed(f"The {what} {raw} does not exist.")
+    except (OSError, RuntimeError, ValueError) as exc:  # a link loop, an overlong name, a NUL
+        raise EvaluationFailed(f"The {what} {raw!r} cannot be used: {type(exc).__name__}") from None
+    return folder
+
+
+def model_arguments(*, model_path: Path | str, base_model_path: Path | str | None = None, dtype: str = "auto",
+                    weight_type: str = "", quantization: str | None = None,
+                    roots: Sequence[Path | str] | None = None) -> dict[str, Any]:
+    """lm-eval ``hf`` model_args for a model folder, a PEFT adapter folder on its base model, or delta weights.
 
     Checks (without loading weights) that the folders exist and need no remote code.
 
     Args:
-        model_path: the model folder, or a PEFT adapter folder (has adapter_config.json).
-        base_model_path: the base model of an adapter; default: the adapter's
-            ``base_model_name_or_path`` if that is a local folder.
+        model_path: the model folder, a PEFT adapter folder (has adapter_config.json), or delta weights.
+        base_model_path: the base model of an adapter (default: the adapter's ``base_model_name_or_path``)
+            or of delta weights (required).
         dtype: "auto", "float32", "float16" or "bfloat16".
+        weight_type: "delta": ``model_path`` holds tensors to add to the base's (lm-eval's ``delta=``).
+        quantization: None, or a key of ``QUANTIZATION_ARGS`` ("8bit", "4bit", "gptq").
+        roots: the allowed model roots; given, every folder (the base read from adapter_config.json
+            too) must resolve inside them.
 
     Raises:
-        EvaluationFailed: a missing folder, a model needing remote code, an adapter without base.
+        EvaluationFailed: a missing folder or one outside the roots, a model needing remote code, an
+            adapter or delta weights without base, an unknown quantization.
     """
-    model_dir = Path(model_path)
+    if quantization is not None and quantization not in QUANTIZATION_ARGS:
+        raise EvaluationFailed(f"Unknown quantization {quantization!r} (known: {', '.join(QUANTIZATION_ARGS)}).")
+    extra = dict(QUANTIZATION_ARGS.get(quantization or "", {}))
+    model_dir = _folder_in_roots(model_path, roots, "model folder") if roots else Path(model_path)
     if not model_dir.is_dir():
         raise EvaluationFailed(f"Model folder {model_dir} does not exist.")
     adapter_config = model_dir / "adapter_config.json"
+    if weight_type == "delta":
+        if not base_model_path:
+            raise EvaluationFailed(f"{model_dir} holds delta weights; the base model folder is missing.")
+        base = _folder_in_roots(base_model_path, roots, "base model folder")
+        _check_model_config(model_dir)
+        _check_model_config(base)
+        return {"pretrained": str(base), "delta": str(model_dir), "dtype": dtype, **extra}
     if adapter_config.is_file():
         base = base_model_path or _read_json(adapter_config).get("base_model_name_or_path")
-        if not base or not Path(base).is_dir():
-            raise EvaluationFailed(f"{model_dir} is a PEFT adapter; its base model folder "
-                                   f"{base or '(none given)'} does not exist.")
-        _check_model_config(Path(base))
-        args = {"pretrained": str(base), "peft": str(model_dir), "dtype": dtype}
+        if not base or not isinstance(base, str | Path) or "\0" in str(base):
+            raise EvaluationFailed(f"{model_dir} is a PEFT adapter; give the folder of its base model.")
+        if not roots and not Path(base).is_dir():
+            raise EvaluationFailed(f"{model_dir} is a PEFT adapter; its base model folder {base} does not exist.")
+        base = _folder_in_roots(base, roots, "base model folder")
+        _check_model_config(base)
+        args = {"pretrained": str(base), "peft": str(model_dir), "dtype": dtype, **extra}
         if (model_dir / "tokenizer_config.json").is_file():
             args["tokenizer"] = str(model_dir)  # an adapter that ships its tokenizer (e.g. added tokens)
         return args
     if base_model_path:
         raise EvaluationFailed(f"A base model was given, but {model_dir} has no adapter_config.json "
-                               f"(only PEFT adapters are evaluated on a base model).")
+                               f"(only PEFT adapters and delta weights are evaluated on a base model).")
     _check_model_config(model_dir)
-    return {"pretrained": str(model_dir), "dtype": dtype}
+    return {"pretrained": str(model_dir), "dtype": dtype, **extra}
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -585,6 +628,17 @@ def _leaderboard_hflm():
             self.progress_prefix = ""  # names the task being evaluated in progress notes
             super().__init__(*args, **kwargs)
             self.set_cache_hook(_ProgressHook(self))
+
+        def _create_model(self, *args: Any, quantization_config: Any = None, **kwargs: Any) -> None:
+            # lm-eval passes load_in_8bit/load_in_4bit (and bnb_4bit_*) on to from_pretrained, which
+            # transformers 5 refuses; the same request as the quantization config it takes instead.
+            bnb = {name: kwargs.pop(name) for name in list(kwargs)
+                   if name in ("load_in_8bit", "load_in_4bit") or name.startswith("bnb_4bit_")}
+            if quantization_config is None and (bnb.get("load_in_8bit") or bnb.get("load_in_4bit")):
+                from transformers import BitsAndBytesConfig
+
+                quantization_config = BitsAndBytesConfig(**bnb)
+            super()._create_model(*args, quantization_config=quantization_config, **kwargs)
 
         def stop_if_asked(self) -> None:
             if self._should_stop():
@@ -686,6 +740,9 @@ def evaluate_suite(
     tasks_dir: Path | str,
     include_path: Path | str | None = None,
     base_model_path: Path | str | None = None,
+    weight_type: str = "",
+    quantization: str | None = None,
+    model_roots: Sequence[Path | str] | None = None,
     dtype: str = "auto",
     device: str = "auto",
     batch_size: int | str = "auto",
@@ -707,7 +764,10 @@ def evaluate_suite(
         mirror_dir: the dataset mirror (``settings.DATASET_MIRROR``).
         tasks_dir: the run's folder for its override task YAML (kept: ``reproduce_command`` uses it).
         include_path: custom task YAML folder (``settings.HARNESS_TASKS_DIR``).
-        base_model_path: base model folder of a PEFT adapter.
+        base_model_path: base model folder of a PEFT adapter or of delta weights.
+        weight_type: "delta" when ``model_path`` holds delta weights (added to the base's by lm-eval).
+        quantization: "8bit", "4bit" (bitsandbytes) or "gptq" (GPTQModel); needs a GPU and the library.
+        model_roots: the allowed model roots; given, the model and base folders must lie inside them.
         dtype: "auto", "float32", "float16" or "bfloat16".
         device: "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:1"...
         batch_size: an int, or "auto" (lm-eval's detection on GPU, ``CPU_BATCH_SIZE`` on CPU).
@@ -736,7 +796,8 @@ def evaluate_suite(
             raise RunCancelled("cancelled before the evaluation finished")
 
     force_offline()
-    model_args = model_arguments(model_path=model_path, base_model_path=base_model_path, dtype=dtype)
+    model_args = model_arguments(model_path=model_path, base_model_path=base_model_path, dtype=dtype,
+                                 weight_type=weight_type, quantization=quantization, roots=model_roots)
     report(0, 0, "reading lm-eval's task index")
     plan = build_task_plan(tasks, include_path=include_path)
     check_mirror(plan, mirror_dir)
@@ -851,6 +912,10 @@ def evaluate_suite(
     except ValueError as exc:  # a path the CLI syntax cannot carry: the scores are still good
         details["reproduce_commands"] = {}
         details["reproduce_problem"] = str(exc)
+    if model_args.get("load_in_8bit") or model_args.get("load_in_4bit"):
+        details["reproduce_note"] = ("lm-eval 0.4.13 hands load_in_8bit/load_in_4bit to transformers' from_pretrained, "
+                                     "which transformers 5 only takes as a BitsAndBytesConfig; the site's HFLM "
+                                     "makes that config from them.")
     return _build_result(raw, suite=suite, leaf_tasks=plan.leaf_tasks, details=details, samples_path=written)
 
 

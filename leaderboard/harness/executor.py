@@ -7,8 +7,13 @@
   suite file does not change how this run is read).
 - ``tasks``: what lm-eval runs: ``[{"task", "num_fewshot", "overrides"}]`` (a task may be a group,
   e.g. ``mmlu``; ``overrides`` are lm-eval task-config keys such as ``fewshot_split``).
-- ``model_path``: the model folder (or PEFT adapter folder); ``base_model_path``: an adapter's base, or None.
+- ``model_path``: the model folder (or PEFT adapter folder, or delta weights); ``base_model_path``: the base of
+  an adapter or delta weights, or None.
+- ``weight_type``: only for delta weights: "delta" (lm-eval's ``delta=``: the folder's tensors are added to the
+  base's). Absent otherwise, so the specs (and spec hashes) of other runs are as before.
 - ``dtype``: "auto", "float32", "float16" or "bfloat16".
+- ``quantization``: only for quantized precisions: "8bit" or "4bit" (bitsandbytes), "gptq" (GPTQModel); these
+  run on a GPU worker that has the library (``PRECISION_WORKER_NEEDS``).
 - ``device``: "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:N".
 - ``batch_size``: "auto" (lm-eval's detection on GPU, a small fixed batch on CPU) or an int.
 - ``apply_chat_template``: bool.
@@ -34,7 +39,12 @@ from runs.executors import EvaluationFailed, RunContext, RunOutcome
 
 SAMPLES_FILENAME = "samples.jsonl.gz"
 TASKS_DIRNAME = "lm_eval_tasks"
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "GPTQ": "auto"}
+_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "8bit": "float16", "4bit": "float16",
+           "GPTQ": "auto"}
+_QUANTIZATIONS = {"8bit": "8bit", "4bit": "4bit", "GPTQ": "gptq"}
+# What a worker must advertise (runs.models.WorkerNode.capabilities) to run a precision; the submit form
+# refuses a precision no live worker of the gpu queue can run.
+PRECISION_WORKER_NEEDS = {"8bit": ("cuda", "bitsandbytes"), "4bit": ("cuda", "bitsandbytes"), "GPTQ": ("cuda", "gptq")}
 
 
 def benchmark_spec_build(
@@ -65,7 +75,7 @@ def benchmark_spec_build(
         suites_dir: where suites are read (default ``HARNESS_TASKS_DIR/suites``).
 
     Raises:
-        ValueError: a precision or weight type this executor cannot evaluate.
+        ValueError: a precision this executor cannot evaluate, or delta weights without a base.
         SuiteError: no such suite, or an invalid one.
     """
     suite = suite_get(suite_name, version=suite_version, suites_dir=suites_dir)
@@ -74,16 +84,15 @@ def benchmark_spec_build(
             raise ValueError(f"precision {model.precision!r} is not supported by the benchmark executor "
                              f"(supported: {', '.join(_DTYPES)})")
         dtype = _DTYPES[model.precision]
-    if model.weight_type == "delta":
-        raise ValueError("delta weights are not supported by the benchmark executor; submit merged weights")
-    return {
+    spec = {
         "suite": suite.name,
         "suite_version": suite.version,
         "suite_title": suite.title,
         "columns": [column.to_dict() for column in suite.columns],
         "tasks": [request.to_dict() for request in suite.task_requests()],
         "model_path": str(model.storage_path),
-        "base_model_path": str(model.base_model_path) if model.weight_type == "adapter" and model.base_model_path else None,
+        "base_model_path": (str(model.base_model_path) if model.weight_type in ("adapter", "delta") and model.base_model_path
+                            else None),
         "dtype": dtype,
         "device": device,
         "batch_size": batch_size,
@@ -91,6 +100,13 @@ def benchmark_spec_build(
         "limit": limit,
         "seed": list(resolve_seeds(seed)),
     }
+    if model.weight_type == "delta":
+        if not model.base_model_path:
+            raise ValueError("delta weights need the folder of their base model")
+        spec["weight_type"] = "delta"
+    if model.precision in _QUANTIZATIONS:
+        spec["quantization"] = _QUANTIZATIONS[model.precision]
+    return spec
 
 
 def suite_from_spec(spec: dict[str, Any]) -> Suite:
@@ -124,6 +140,19 @@ def _relative_to_artifacts(path: Path) -> str:
         return str(path)
 
 
+def _folders_check(*paths: str | None) -> None:
+    """On the worker too: the model and base folders, and every file in them, lie inside MODEL_ROOTS
+    (the folders may have changed since the submission was checked)."""
+    from leaderboard.model_inspection import ModelFolderError, allowed_path_resolve, folder_files_check
+
+    for path in paths:
+        if path:
+            try:
+                folder_files_check(allowed_path_resolve(str(path)))
+            except ModelFolderError as exc:
+                raise EvaluationFailed(str(exc)) from None
+
+
 def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
     """Run a benchmark suite on a model with lm-eval, from ``run.spec`` (see the module docstring)."""
     spec = run.spec
@@ -133,6 +162,7 @@ def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
         model_path = spec["model_path"]
     except (KeyError, TypeError, ValueError) as exc:
         raise EvaluationFailed(f"The run's spec is not a valid benchmark spec: {exc!r}") from exc
+    _folders_check(model_path, spec.get("base_model_path"))
     artifacts = Path(context.artifacts_dir)
     artifacts.mkdir(parents=True, exist_ok=True)
     samples_path = artifacts / SAMPLES_FILENAME
@@ -148,6 +178,9 @@ def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
         result = evaluate_suite(
             model_path=model_path,
             base_model_path=spec.get("base_model_path"),
+            weight_type=spec.get("weight_type", ""),
+            quantization=spec.get("quantization"),
+            model_roots=settings.MODEL_ROOTS,
             tasks=tasks,
             mirror_dir=settings.DATASET_MIRROR,
             tasks_dir=artifacts / TASKS_DIRNAME,

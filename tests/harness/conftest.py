@@ -39,7 +39,7 @@ def synthetic_mirror(tmp_path_factory, real_mirror) -> Path:
 
 
 def lm_eval_reference(*, model_args: dict[str, str], task: str, num_fewshot: int, overrides: dict[str, Any],
-                      mirror: Path, limit: int, batch_size: int) -> dict[str, Any]:
+                      mirror: Path, limit: int, batch_size: int, log_samples: bool = False) -> dict[str, Any]:
     """lm_eval.simple_evaluate on lm-eval's built-in task, independently of our override YAML: the
     registered YAML is loaded as a config dict, only its dataset_path (and suite overrides) changed."""
     import lm_eval
@@ -57,7 +57,7 @@ def lm_eval_reference(*, model_args: dict[str, str], task: str, num_fewshot: int
     config.update(overrides)
     return lm_eval.simple_evaluate(
         model="hf", model_args=model_args, tasks=[config], num_fewshot=num_fewshot, device="cpu",
-        batch_size=batch_size, limit=limit, task_manager=TaskManager(include_defaults=False),
+        batch_size=batch_size, limit=limit, task_manager=TaskManager(include_defaults=False), log_samples=log_samples,
     )
 
 

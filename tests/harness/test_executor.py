@@ -39,8 +39,8 @@ def test_spec_from_a_registered_model():
                                 batch_size=2, seed=3, apply_chat_template=False)
     assert (spec["model_path"], spec["base_model_path"], spec["dtype"]) == ("/models/lora", "/models/base", "float16")
     assert (spec["limit"], spec["device"], spec["batch_size"], spec["seed"]) == (5, "cpu", 2, [3, 3, 3, 3])
-    with pytest.raises(ValueError, match="precision '8bit'"):
-        benchmark_spec_build(model=RegisteredModel(storage_path="/m", precision="8bit"), suite_name="kobest",
+    with pytest.raises(ValueError, match="precision 'int3'"):
+        benchmark_spec_build(model=RegisteredModel(storage_path="/m", precision="int3"), suite_name="kobest",
                              suites_dir=SUITES_DIR)
 
 
@@ -64,9 +64,9 @@ def test_invalid_spec_fails_cleanly(settings):
         execute_benchmark(SimpleNamespace(pk=7, spec={"suite": "x"}), context)
 
 
-def test_cancel_fails_cleanly(settings, tiny_model_template, real_mirror):
+def test_cancel_fails_cleanly(settings, tiny_model, real_mirror):
     # The mirror is checked before the cancel flag: without one the run would fail for that reason first.
-    model = RegisteredModel(storage_path=str(tiny_model_template), precision="float32")
+    model = RegisteredModel(storage_path=str(tiny_model), precision="float32")
     spec = benchmark_spec_build(model=model, suite_name="kobest", suites_dir=SUITES_DIR, device="cpu")
     context, _, _ = _context(Path(settings.ARTIFACTS_DIR) / "runs" / "7", cancelled=True)
     with pytest.raises(RunCancelled):
@@ -74,7 +74,7 @@ def test_cancel_fails_cleanly(settings, tiny_model_template, real_mirror):
 
 
 @pytest.mark.slow
-def test_benchmark_run_end_to_end(settings, tmp_path, tiny_model_template, real_mirror):
+def test_benchmark_run_end_to_end(settings, tmp_path, tiny_model, real_mirror):
     settings.DATASET_MIRROR = real_mirror
     suites = tmp_path / "suites"
     suites.mkdir()
@@ -82,7 +82,7 @@ def test_benchmark_run_end_to_end(settings, tmp_path, tiny_model_template, real_
         {"key": "copa", "label": "KoBEST COPA", "task": "kobest_copa", "num_fewshot": 2, "metric": "acc"},
         {"key": "wino", "label": "Winogrande", "task": "winogrande", "num_fewshot": 0, "metric": "acc"},
     ]}))
-    model = RegisteredModel(storage_path=str(tiny_model_template), precision="float32")
+    model = RegisteredModel(storage_path=str(tiny_model), precision="float32")
     spec = benchmark_spec_build(model=model, suite_name="small", suites_dir=suites, limit=3, device="cpu")
     artifacts = Path(settings.ARTIFACTS_DIR) / "runs" / "7"
     context, progress, log = _context(artifacts)

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from leaderboard.model_inspection import ModelFolderError
-from leaderboard.services import benchmark_submit, model_register
+from leaderboard.models import Precision, WeightType
+from leaderboard.services import benchmark_submit, model_get_or_register
 from runs.services import run_execute
 
 
@@ -13,19 +14,25 @@ class Command(BaseCommand):
         parser.add_argument("--suite", default="openllm_v1")
         parser.add_argument("--limit", type=int, default=None, help="samples per task (a smoke run, never ranked)")
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-        parser.add_argument("--precision", default="bfloat16")
-        parser.add_argument("--base-model", default="", help="base model folder, for a PEFT adapter")
+        parser.add_argument("--precision", default="bfloat16", choices=[c.value for c in Precision])
+        parser.add_argument("--base-model", default="", help="base model folder, for a PEFT adapter or delta weights")
+        parser.add_argument("--weight-type", default="original", choices=[c.value for c in WeightType],
+                            help="delta: the folder holds weights to add to --base-model")
         parser.add_argument("--display-name", default="")
         parser.add_argument("--chat-template", action="store_true")
         parser.add_argument("--force", action="store_true", help="run even if an identical run succeeded")
 
     def handle(self, *args, **options):
         try:
-            model = model_register(storage_path=options["model_path"], display_name=options["display_name"],
-                                   precision=options["precision"], base_model_path=options["base_model"],
-                                   use_chat_template=options["chat_template"])
+            # An existing row of this revision is used as it is (owner, visibility and name unchanged).
+            model, created = model_get_or_register(
+                storage_path=options["model_path"], display_name=options["display_name"],
+                precision=options["precision"], weight_type=options["weight_type"],
+                base_model_path=options["base_model"], use_chat_template=options["chat_template"])
         except ModelFolderError as exc:
             raise CommandError(str(exc)) from exc
+        if not created:
+            self.stdout.write(f"Using the registered model {model} (#{model.pk}), left as it is.")
         submission = benchmark_submit(model=model, suite_name=options["suite"], limit=options["limit"],
                                       device=options["device"], force=options["force"], enqueue=False)
         run = submission.run
