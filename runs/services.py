@@ -440,8 +440,25 @@ def run_outcome_store(*, path: Path) -> bool:
     return stored
 
 
+def _while_db_unreachable(call, *, what: str):
+    """``call()``, retried with backoff for RUN_FINISH_RETRY_S while the database is unreachable; then
+    the last error is raised."""
+    deadline = time.monotonic() + settings.RUN_FINISH_RETRY_S
+    delay = 0.5
+    while True:
+        try:
+            return call()
+        except _DB_UNREACHABLE as exc:
+            _connection_discard()
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: database unreachable (%s); retrying in %.1fs", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
 def _run_finish_durably(*, run_id: int, **finish: Any) -> bool | None:
-    """``run_finish``, retried with backoff for RUN_FINISH_RETRY_S while the database is unreachable.
+    """``run_finish``, retried while the database is unreachable (``_while_db_unreachable``).
 
     Retrying is safe: the finish is one transaction behind a conditional update, so an attempt whose
     commit went through but whose answer was lost makes the next attempt find the run ended (False)
@@ -449,31 +466,25 @@ def _run_finish_durably(*, run_id: int, **finish: Any) -> bool | None:
     alone while this worker reports it active. When the window passes, the outcome goes to disk
     (``run_outcome_save``) and None is returned.
     """
-    deadline = time.monotonic() + settings.RUN_FINISH_RETRY_S
-    delay = 0.5
-    while True:
-        try:
-            return run_finish(run_id=run_id, **finish)
-        except _DB_UNREACHABLE as exc:
-            _connection_discard()
-            if time.monotonic() + delay > deadline:
-                path = run_outcome_save(run_id=run_id, finish=finish)
-                logger.critical(
-                    "run %s ended %s but the database stayed unreachable for %ss; its outcome is saved in %s. "
-                    "Once the database is back run `manage.py store_run_outcome %s` (see README).",
-                    run_id, finish["status"], settings.RUN_FINISH_RETRY_S, path, path)
-                return None
-            logger.warning("run %s: cannot store how it ended (%s); retrying in %.1fs", run_id, exc, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 30)
+    try:
+        return _while_db_unreachable(lambda: run_finish(run_id=run_id, **finish),
+                                     what=f"run {run_id}: cannot store how it ended")
+    except _DB_UNREACHABLE:
+        path = run_outcome_save(run_id=run_id, finish=finish)
+        logger.critical(
+            "run %s ended %s but the database stayed unreachable for %ss; its outcome is saved in %s. "
+            "Once the database is back run `manage.py store_run_outcome %s` (see README).",
+            run_id, finish["status"], settings.RUN_FINISH_RETRY_S, path, path)
+        return None
 
 
 def run_execute(*, run_id: int) -> str | None:
     """Claim a run, execute it, and record how it ended. What the Celery task and `evaluate` call.
 
-    Returns the final status, or None when this delivery had nothing to do.
+    Returns the final status, or None when this delivery had nothing to do. A database that stays
+    unreachable through the claim raises (the task puts the message back in the queue).
     """
-    run = run_claim(run_id=run_id)
+    run = _while_db_unreachable(lambda: run_claim(run_id=run_id), what=f"run {run_id}: cannot claim it")
     if run is None:
         logger.info("run %s: not claimed (already taken, finished or cancelled)", run_id)
         return None

@@ -20,18 +20,18 @@ def free_port() -> int:
 class ThrowawayRedis:
     """`redis-server` on a free port that keeps nothing on disk: a restart empties it."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, config_file=None):
         self.port = free_port()
         self.workdir = workdir
         self.process: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        # With a config file (deploy/redis.conf), only where it listens, writes and logs is changed.
+        self.arguments = ([str(config_file)] if config_file else ["--save", "", "--appendonly", "no"]) + [
+            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir), "--logfile", ""]
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self.process = subprocess.Popen([shutil.which("redis-server"), *self.arguments],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -46,9 +46,12 @@ class ThrowawayRedis:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def restart_empty(self) -> None:
+    def restart(self) -> None:
+        """Killed (-9) and started again: empty, unless its configuration keeps data."""
         self.stop()
         self.start()
+
+    restart_empty = restart
 
     def client(self):
         import redis
@@ -65,8 +68,7 @@ def celery_broker(url: str):
     from config.celery import app
 
     def switch(to):
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Not closed: kombu keeps one pool per URL for the process, and hands the same one back later.
         # The read/write URLs, because CELERY_BROKER_URL in the environment overrides broker_url.
         app.conf.broker_write_url = app.conf.broker_read_url = to
         app._after_fork()  # drops the connection and producer pools, as after a fork

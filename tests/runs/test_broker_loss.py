@@ -115,3 +115,23 @@ def test_a_run_waiting_long_is_sent_again_once_per_period(broker, settings):
     assert services.runs_reap()["resent"] == [waiting.pk]
     assert services.runs_reap()["resent"] == []
     assert broker.llen("gpu") == 2
+
+
+def test_the_production_redis_configuration_keeps_queued_runs_through_a_crash(tmp_path, settings):
+    from django.conf import settings as django_settings
+
+    redis = ThrowawayRedis(tmp_path, config_file=django_settings.BASE_DIR / "deploy" / "redis.conf")
+    redis.start()
+    try:
+        with celery_broker(redis.url):
+            broker_sentinel_check()
+            run_ids = [services.run_create(kind=RunKind.BENCHMARK, spec={"n": n}).pk for n in range(3)]
+            assert redis.llen("gpu") == 3
+            time.sleep(1.5)  # appendfsync everysec: what is a second old is on disk
+            redis.restart()  # kill -9, as a crash or power cut would
+            assert redis.llen("gpu") == 3
+            assert services.runs_reap()["resent"] == [], "the broker kept its messages: nothing to re-send"
+            assert redis.llen("gpu") == 3
+    finally:
+        redis.stop()
+    assert len(run_ids) == 3

@@ -28,7 +28,8 @@ SEEN: dict = {}
 
 def cut_when_done(run, context):
     """Evaluates nothing, then takes the database away for spec["cut_s"] seconds just as it returns."""
-    PROXY.cut(run.spec["cut_s"])
+    if "cut_s" in run.spec:
+        PROXY.cut(run.spec["cut_s"])
     return RunOutcome(scores=[ScoreRow(task="arc_challenge", metric="acc_norm", value=0.5)],
                       details={"cut": True}, library_versions={"test": "1"})
 
@@ -85,6 +86,14 @@ def test_results_are_stored_once_after_a_short_database_outage(proxied_db, caplo
     assert _transitions(run.pk) == [("queued", "running"), ("running", "succeeded")]
 
 
+def test_the_claim_waits_for_the_database(proxied_db, caplog):
+    run = run_create_row(spec={})
+    proxied_db.cut(2)
+    assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    assert "cannot claim it" in caplog.text
+    assert _transitions(run.pk) == [("queued", "running"), ("running", "succeeded")]
+
+
 def test_heartbeat_survives_a_database_outage(proxied_db):
     run = run_create_row(kind=RunKind.EVALUATOR)
     assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
@@ -111,6 +120,18 @@ def test_outcome_is_kept_on_disk_when_the_outage_outlasts_the_window(proxied_db,
     assert not saved.exists(), "a stored outcome is renamed, so it cannot be stored twice"
 
 
+def test_a_saved_outcome_wins_over_a_requeue_and_is_stored_once():
+    # The worker gave up, then the reaper re-queued the run (its worker no longer reported it).
+    run = run_create_row(status=RunStatus.QUEUED, attempts=1)
+    saved = services.run_outcome_save(run_id=run.pk, finish={
+        "status": RunStatus.SUCCEEDED, "outcome": RunOutcome(scores=[ScoreRow(task="t", metric="m", value=0.5, n_shot=5)])})
+    assert services.run_outcome_store(path=saved)
+    assert services.run_claim(run_id=run.pk) is None, "the re-sent message finds nothing to do"
+    assert not services.run_outcome_store(path=saved.with_suffix(".stored"))
+    assert list(Score.objects.filter(run=run).values_list("task", "value", "n_shot")) == [("t", 0.5, 5)]
+    assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+
+
 def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_path):
     """A real worker whose database goes away as its run ends: the reaper sees a stale heartbeat, but the
     worker tells the broker it is still executing the run, so it is not re-queued; it finishes once."""
@@ -124,12 +145,13 @@ def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_pa
         wait_for(marker.exists, 90, "the worker to start the run", worker)
         proxy.cut()  # the executor returns about two seconds later, into the outage
         settings.RUN_STALE_AFTER_S = 1
-        time.sleep(5)
-        assert EvaluationRun.objects.get(pk=run.pk).heartbeat_at < timezone.now() - timezone.timedelta(seconds=3)
+        time.sleep(8)  # the finish has failed a few times; its next try is several seconds away
+        assert EvaluationRun.objects.get(pk=run.pk).heartbeat_at < timezone.now() - timezone.timedelta(seconds=6)
         report = services.runs_reap()
         assert report["kept"] == [run.pk] and report["requeued"] == []
         assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
         proxy.restore()
+        restored_at = timezone.now()
         wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED, 90,
                  "the worker to store the run", worker)
     finally:
@@ -138,7 +160,35 @@ def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_pa
         proxy.close()
     run.refresh_from_db()
     assert run.attempts == 1
+    assert run.heartbeat_at > restored_at, "the heartbeat resumes as soon as the database is back, before the finish"
     assert Score.objects.filter(run=run).count() == 1
     assert _transitions(run.pk) == [("", "queued"), ("queued", "running"), ("running", "succeeded")]
     assert "retrying" in worker.output()
 
+
+
+def test_a_message_taken_while_the_database_is_down_goes_back_to_the_queue(tmp_path):
+    """The claim itself fails for longer than the retry window: the worker must not drop the run's only
+    message (acknowledged, the run would wait in QUEUED for RUN_RESEND_AFTER_S)."""
+    from runs.models import WorkerNode
+
+    proxy = TcpProxy(int(connection.settings_dict["PORT"]))
+    queues_purge()
+    worker = WorkerProcess("db-down-claim", settings_module="tests.worker_settings",
+                           extra_env={"DB_PORT": str(proxy.port), "RUN_FINISH_RETRY_S": "1"})
+    try:
+        wait_for(lambda: WorkerNode.objects.filter(hostname__startswith="db-down-claim@").exists(), 120,
+                 "the worker to be ready", worker)
+        proxy.cut()
+        run = services.run_create(kind=RunKind.BENCHMARK, spec={"hold_s": 0})
+        wait_for(lambda: worker.output().count("cannot claim it") >= 2, 60, "the worker to try to claim", worker)
+        time.sleep(3)  # past the retry window: the message has gone back to the queue at least once
+        proxy.restore()
+        wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED, 90,
+                 "the worker to run it once the database is back", worker)
+    finally:
+        proxy.restore()
+        worker.kill(signal.SIGTERM)
+        proxy.close()
+    assert "reject requeue=True" in worker.output()
+    assert _transitions(run.pk) == [("", "queued"), ("queued", "running"), ("running", "succeeded")]
