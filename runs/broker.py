@@ -29,6 +29,13 @@ def _app():
     return app
 
 
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """Every error that means "the broker did not do it": down, hung, full (Redis' OOM refusal under
+    noeviction is a channel error) or refusing, for the configured transport."""
+    conn = _app().connection_for_write()  # not connected: only the transport's error classes are read
+    return (KombuError, OSError, *conn.connection_errors, *conn.channel_errors)
+
+
 def _connection():
     """A fresh connection that gives up within seconds: the reaper must not hang on a dead broker."""
     conn = _app().connection_for_write()
@@ -57,7 +64,7 @@ def broker_sentinel_check() -> bool | None:
                     exchange="", routing_key=SENTINEL_QUEUE, serializer="json", retry=False,
                 )
             return False
-    except (KombuError, OSError) as exc:
+    except broker_errors() as exc:
         logger.warning("broker unreachable for its sentinel check: %s", exc)
         return None
 
@@ -74,7 +81,7 @@ def broker_active_run_ids() -> set[int] | None:
             if "fanout" not in conn.transport.implements.exchange_type:
                 return set()
             replies = _app().control.inspect(timeout=INSPECT_TIMEOUT_S, connection=conn).active() or {}
-    except (KombuError, OSError) as exc:
+    except broker_errors() as exc:
         logger.warning("broker unreachable: cannot ask workers what they execute: %s", exc)
         return None
     run_ids: set[int] = set()
@@ -88,4 +95,4 @@ def broker_active_run_ids() -> set[int] | None:
     return run_ids
 
 
-__all__ = ["SENTINEL_QUEUE", "broker_active_run_ids", "broker_sentinel_check"]
+__all__ = ["SENTINEL_QUEUE", "broker_active_run_ids", "broker_errors", "broker_sentinel_check"]

@@ -150,13 +150,12 @@ def run_enqueue(*, run: EvaluationRun) -> bool:
     null, the page says it will be sent, and the reaper sends it once the broker answers. ``sent_at``
     is also set on ``run`` itself, so a caller that enqueued on commit can read it afterwards.
     """
-    from kombu.exceptions import KombuError
-
+    from runs.broker import broker_errors
     from runs.tasks import execute_run as execute_run_task
 
     try:
         execute_run_task.apply_async(args=[run.pk], queue=run.queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
-    except (KombuError, OSError) as exc:
+    except broker_errors() as exc:
         logger.warning("run %s: the broker did not take its message (%s); the reaper will send it", run.pk, exc)
         return False
     now = timezone.now()

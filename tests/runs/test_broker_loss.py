@@ -102,6 +102,19 @@ def test_submission_while_the_broker_is_down_is_stored_and_sent_when_it_is_back(
     _all_succeed_once([run.pk], start_worker())
 
 
+def test_a_full_broker_does_not_fail_a_submission(broker):
+    broker_sentinel_check()
+    broker.client().config_set("maxmemory-policy", "noeviction")
+    broker.client().config_set("maxmemory", "1")  # every write is refused: "OOM command not allowed"
+    run = services.run_create(kind=RunKind.BENCHMARK, spec={"n": 1})
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and run.sent_at is None
+    assert services.runs_reap()["resent"] == []
+    broker.client().config_set("maxmemory", "0")
+    assert services.runs_reap()["resent"] == [run.pk]
+    assert broker.llen("gpu") == 1
+
+
 def test_a_run_waiting_long_is_sent_again_once_per_period(broker, settings):
     from datetime import timedelta
 

@@ -10,7 +10,7 @@ from runs.models import WorkerNode
 from runs.workers import worker_capabilities_detect
 from tests.workers import WorkerProcess, queues_purge, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _node(hostname):
