@@ -155,9 +155,11 @@ def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_pa
         wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED, 90,
                  "the worker to store the run", worker)
     finally:
-        proxy.restore()
-        worker.kill(signal.SIGTERM)
-        proxy.close()
+        try:
+            proxy.restore()
+        finally:
+            worker.kill(signal.SIGTERM)
+            proxy.close()
     run.refresh_from_db()
     assert run.attempts == 1
     assert run.heartbeat_at > restored_at, "the heartbeat resumes as soon as the database is back, before the finish"
@@ -187,8 +189,10 @@ def test_a_message_taken_while_the_database_is_down_goes_back_to_the_queue(tmp_p
         wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED, 90,
                  "the worker to run it once the database is back", worker)
     finally:
-        proxy.restore()
-        worker.kill(signal.SIGTERM)
-        proxy.close()
+        try:
+            proxy.restore()
+        finally:
+            worker.kill(signal.SIGTERM)
+            proxy.close()
     assert "reject requeue=True" in worker.output()
     assert _transitions(run.pk) == [("", "queued"), ("queued", "running"), ("running", "succeeded")]
