@@ -153,20 +153,29 @@ RUN_TIME_LIMIT_S = envint("RUN_TIME_LIMIT_S", 24 * 3600)
 RUN_HEARTBEAT_S = envint("RUN_HEARTBEAT_S", 15)
 # A RUNNING row whose heartbeat is older than this has lost its worker.
 RUN_STALE_AFTER_S = envint("RUN_STALE_AFTER_S", 300)
-# A QUEUED row older than this is re-sent to the broker (the message may have been lost).
-RUN_REQUEUE_AFTER_S = envint("RUN_REQUEUE_AFTER_S", 1800)
+# A QUEUED run is sent again when its last send is older than this: a safety net for a message lost
+# some way the broker's sentinel does not show (a run never sent, or lost with the broker's data, is
+# sent at the reaper's next pass). At most one extra message per period for a run waiting its turn.
+RUN_RESEND_AFTER_S = envint("RUN_RESEND_AFTER_S", 6 * 3600)
 RUN_MAX_ATTEMPTS = envint("RUN_MAX_ATTEMPTS", 2)
 REAPER_INTERVAL_S = envint("REAPER_INTERVAL_S", 60)
-# A worker reports itself (runs.models.WorkerNode) while it runs; one not seen for this long is
-# taken as gone. The submit form refuses what no live worker can run (8-bit/4-bit weights need
-# a GPU worker with bitsandbytes).
+# How long a worker whose run has ended keeps retrying to store it while the database is unreachable;
+# after that it saves the outcome under ARTIFACTS_DIR/runs/<id>/ (see `manage.py store_run_outcome`).
+RUN_FINISH_RETRY_S = envint("RUN_FINISH_RETRY_S", 600)
+# Workers write what they are and can run (runs.WorkerNode) this often; a row older than
+# WORKER_STALE_AFTER_S is a worker that is gone; the submit form refuses what no live worker can run
+# (8-bit/4-bit weights need a GPU worker with bitsandbytes).
+WORKER_REPORT_INTERVAL_S = envint("WORKER_REPORT_INTERVAL_S", 60)
 WORKER_STALE_AFTER_S = envint("WORKER_STALE_AFTER_S", 180)
 
 CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
 # Only Redis knows a visibility timeout; kombu's SQLAlchemy transport hands every option to
-# create_engine() and fails on unknown ones.
+# create_engine() and fails on unknown ones. The socket timeouts bound how long a submission waits on
+# a broker that is down or hung (without them a send can wait forever); runs.services.run_enqueue
+# then stores the run unsent and the reaper sends it later.
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": RUN_TIME_LIMIT_S + 3600} if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else {}
+    {"visibility_timeout": RUN_TIME_LIMIT_S + 3600, "socket_connect_timeout": 5, "socket_timeout": 10}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else {}
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)

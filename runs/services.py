@@ -13,18 +13,19 @@ import json
 import logging
 import socket
 import threading
+import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from runs.choices import ACTIVE_STATUSES, RunKind, RunStatus
-from runs.executors import EvaluationFailed, RunCancelled, RunContext, RunOutcome, get_executor
+from runs.executors import EvaluationFailed, RunCancelled, RunContext, RunOutcome, ScoreRow, get_executor
 from runs.models import EvaluationRun, RunEvent, Score
 
 logger = logging.getLogger(__name__)
@@ -137,10 +138,31 @@ def run_create_or_existing(*, spec: dict[str, Any], spec_hash: str | None = None
     return run, True
 
 
-def run_enqueue(*, run: EvaluationRun) -> None:
+# A submission must not wait on a dead broker: two tries, a second apart (the connect and socket
+# timeouts in CELERY_BROKER_TRANSPORT_OPTIONS bound each try). The reaper sends what failed here.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 1, "interval_step": 1, "interval_max": 1}
+
+
+def run_enqueue(*, run: EvaluationRun) -> bool:
+    """Hand a run's message to the broker; True when the broker took it.
+
+    Never raises for a broker that is down: the run is stored and stays QUEUED with ``sent_at``
+    null, the page says it will be sent, and the reaper sends it once the broker answers. ``sent_at``
+    is also set on ``run`` itself, so a caller that enqueued on commit can read it afterwards.
+    """
+    from runs.broker import broker_errors
     from runs.tasks import execute_run as execute_run_task
 
-    execute_run_task.apply_async(args=[run.pk], queue=run.queue)
+    try:
+        execute_run_task.apply_async(args=[run.pk], queue=run.queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except broker_errors() as exc:
+        logger.warning("run %s: the broker did not take its message (%s); the reaper will send it", run.pk, exc)
+        return False
+    now = timezone.now()
+    # Only while QUEUED: a fast worker may have claimed it already, and a stale row must not get a date.
+    EvaluationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(sent_at=now)
+    run.sent_at = now
+    return True
 
 
 def run_claim(*, run_id: int, worker_host: str | None = None) -> EvaluationRun | None:
@@ -177,8 +199,9 @@ def run_log_append(*, run_id: int, text: str) -> None:
     EvaluationRun.objects.filter(pk=run_id).update(log=log)
 
 
-def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: RunOutcome | None = None, log: str = "") -> bool:
-    """RUNNING -> a terminal status, storing the outcome in the same transaction.
+def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: RunOutcome | None = None, log: str = "",
+               from_statuses: tuple[str, ...] = (RunStatus.RUNNING,), message: str = "") -> bool:
+    """RUNNING (or one of ``from_statuses``) -> a terminal status, storing the outcome in the same transaction.
 
     If the run was cancelled (or reaped) meanwhile, nothing is written: the scores of a
     cancelled run must not appear, and the cancel must not be overwritten.
@@ -192,8 +215,8 @@ def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: Ru
                 library_versions=outcome.library_versions,
                 samples_path=outcome.samples_path,
             )
-        if not _transition(run_id=run_id, from_statuses=(RunStatus.RUNNING,), to_status=status,
-                           message=error_message[:500], **fields):
+        if not _transition(run_id=run_id, from_statuses=from_statuses, to_status=status,
+                           message=(message or error_message)[:500], **fields):
             return False
         if log:
             run_log_append(run_id=run_id, text=log)
@@ -242,23 +265,44 @@ def run_cancel(*, run_id: int, by: str = "") -> bool:
 
 
 def runs_reap(*, now=None) -> dict[str, list[int]]:
-    """Recover runs whose worker died, and re-send queued runs whose message may be lost.
+    """Recover runs whose worker died, and send queued runs whose message is missing. Beat runs it every minute.
 
-    A RUNNING run with a stale heartbeat goes back to QUEUED (and is re-sent) while it has
-    attempts left, else to ERRORED. Re-sending a QUEUED run is harmless: the claim lets only
-    one delivery run it.
+    A RUNNING run with a stale heartbeat goes back to QUEUED (and is re-sent) while it has attempts
+    left, else to ERRORED; but not while a live worker tells the broker it is executing it (a worker
+    waiting for PostgreSQL cannot beat). Then ``runs_resend`` sends what the broker lacks.
     """
     now = now or timezone.now()
-    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER_S)
-    requeue_before = now - timedelta(seconds=settings.RUN_REQUEUE_AFTER_S)
-    report: dict[str, list[int]] = {"requeued": [], "errored": [], "resent": []}
+    report: dict[str, list[int]] = {"requeued": [], "errored": [], "kept": [], "resent": []}
+    _runs_reap_stale(now=now, report=report)
+    runs_resend(now=now, report=report)
+    return report
 
-    stale = EvaluationRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale_before)
-    for run in stale.only("pk", "attempts", "worker_host", "heartbeat_at"):
+
+def _runs_reap_stale(*, now, report: dict[str, list[int]]) -> None:
+    from runs.broker import broker_active_run_ids
+
+    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER_S)
+    stale = list(EvaluationRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale_before)
+                 .only("pk", "attempts", "worker_host", "heartbeat_at"))
+    if not stale:
+        return
+    active = broker_active_run_ids()
+    if active is None:
+        logger.warning("reaper: %d run(s) look stale but the broker cannot say whether their workers live; "
+                       "left alone until it answers", len(stale))
+        report["kept"].extend(run.pk for run in stale)
+        return
+    for run in stale:
+        if run.pk in active:
+            # Alive, only silent: its worker waits for the database (see run_execute). Heartbeats resume.
+            logger.warning("reaper: run %s has a stale heartbeat but its worker still executes it; kept", run.pk)
+            report["kept"].append(run.pk)
+            continue
         lost = f"worker {run.worker_host or '?'} stopped sending heartbeats at {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
         if run.attempts < settings.RUN_MAX_ATTEMPTS:
             if _transition(run_id=run.pk, from_statuses=(RunStatus.RUNNING,), to_status=RunStatus.QUEUED,
-                           message=f"{lost}; re-queued", queued_at=now, heartbeat_at=None, worker_host=""):
+                           message=f"{lost}; re-queued", queued_at=now, heartbeat_at=None, worker_host="",
+                           sent_at=None):
                 report["requeued"].append(run.pk)
                 transaction.on_commit(lambda run=run: run_enqueue(run=EvaluationRun.objects.get(pk=run.pk)))
         elif _transition(run_id=run.pk, from_statuses=(RunStatus.RUNNING,), to_status=RunStatus.ERRORED,
@@ -266,14 +310,56 @@ def runs_reap(*, now=None) -> dict[str, list[int]]:
                          error_message=f"The worker died: {lost}, after {run.attempts} attempts."):
             report["errored"].append(run.pk)
 
-    for run in EvaluationRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=requeue_before):
-        run_enqueue(run=run)
+
+def runs_resend(*, now=None, report: dict[str, list[int]] | None = None) -> list[int]:
+    """Send the queued runs whose message the broker does not hold, each once.
+
+    Those are: runs whose send failed (``sent_at`` null: the broker was down at submission); every
+    queued run when the broker lost its messages (its sentinel is gone: a Redis restarted empty);
+    and, as a safety net for a message lost some other way, a run whose last send is older than
+    RUN_RESEND_AFTER_S. A run waiting its turn is never sent twice within that period, and a second
+    delivery would be harmless anyway: the claim lets one run it.
+    """
+    from runs.broker import broker_sentinel_check
+
+    now = now or timezone.now()
+    report = report if report is not None else {"requeued": [], "resent": []}
+    sentinel = broker_sentinel_check()
+    if sentinel is None:
+        return report["resent"]  # the broker is down: nothing can be sent; sent_at says what to send later
+    # Runs re-queued in this pass are sent when that transaction commits.
+    queued = EvaluationRun.objects.filter(status=RunStatus.QUEUED).exclude(pk__in=report["requeued"])
+    if not sentinel:
+        # Null first, then send: a pass that dies half-way leaves the rest for the next one.
+        lost = queued.update(sent_at=None)
+        if lost:
+            logger.warning("reaper: the broker lost its messages (its sentinel was gone); re-sending %d queued run(s)", lost)
+    due = queued.filter(Q(sent_at__isnull=True) | Q(sent_at__lt=now - timedelta(seconds=settings.RUN_RESEND_AFTER_S)))
+    for run in due.only("pk", "queue").order_by("queued_at", "pk"):
+        if not run_enqueue(run=run):
+            break  # the broker went away meanwhile; the next pass goes on
         report["resent"].append(run.pk)
-    return report
+    return report["resent"]
+
+
+# Errors that mean "the database is unreachable right now", as opposed to a bug or a constraint.
+_DB_UNREACHABLE = (OperationalError, InterfaceError)
+
+
+def _connection_discard() -> None:
+    """Drop this thread's broken connection so that the next query opens a new one."""
+    from django.db import connection
+
+    try:
+        connection.close()
+    except DatabaseError:
+        connection.connection = None
 
 
 class _Heartbeat(threading.Thread):
-    """Beats every RUN_HEARTBEAT_S while the executor works; sets ``cancelled`` once the row left RUNNING."""
+    """Beats every RUN_HEARTBEAT_S while the run is in this worker's hands; sets ``cancelled`` once the row
+    left RUNNING. A database outage does not stop it: it logs, and beats again when the database is back.
+    """
 
     def __init__(self, run_id: int):
         super().__init__(name=f"heartbeat-run-{run_id}", daemon=True)
@@ -282,26 +368,122 @@ class _Heartbeat(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        from django.db import connection
-
+        failing = False
         try:
             while not self._stop_event.wait(settings.RUN_HEARTBEAT_S):
-                if not run_heartbeat(run_id=self.run_id):
+                try:
+                    alive = run_heartbeat(run_id=self.run_id)
+                except _DB_UNREACHABLE as exc:
+                    if not failing:
+                        logger.warning("run %s: heartbeat failed, database unreachable (%s); still trying", self.run_id, exc)
+                    failing = True
+                    _connection_discard()
+                    continue
+                if failing:
+                    logger.warning("run %s: heartbeat back", self.run_id)
+                    failing = False
+                if not alive:
                     self.cancelled.set()
                     return
         finally:
-            connection.close()  # this thread's own connection
+            _connection_discard()  # this thread's own connection
 
     def stop(self) -> None:
         self._stop_event.set()
 
 
+def _best_effort(call):
+    """Progress and log lines are worth less than the evaluation: a database outage drops them, not the run."""
+    def wrapped(*args, **kwargs):
+        try:
+            call(*args, **kwargs)
+        except _DB_UNREACHABLE as exc:
+            logger.warning("progress/log update dropped, database unreachable: %s", exc)
+            _connection_discard()
+    return wrapped
+
+
+def _unsaved_outcome_path(run_id: int) -> Path:
+    return Path(settings.ARTIFACTS_DIR) / "runs" / str(run_id) / "unsaved-outcome.json"
+
+
+def run_outcome_save(*, run_id: int, finish: dict[str, Any]) -> Path:
+    """Write how a run ended to its artefacts folder, for ``manage.py store_run_outcome``."""
+    import dataclasses
+
+    outcome = finish.get("outcome")
+    data = {**finish, "run_id": run_id, "saved_at": timezone.now().isoformat(),
+            "outcome": dataclasses.asdict(outcome) if outcome is not None else None}
+    path = _unsaved_outcome_path(run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=1, default=str))
+    temporary.replace(path)
+    return path
+
+
+def run_outcome_store(*, path: Path) -> bool:
+    """Store an outcome that ``run_outcome_save`` kept on disk. The run may have been re-queued or be
+    running again meanwhile: the saved outcome wins (a running re-run sees the row leave RUNNING and stops,
+    as after a cancel). False when the run has already ended.
+    """
+    data = json.loads(Path(path).read_text())
+    outcome = data.get("outcome")
+    if outcome is not None:
+        outcome = RunOutcome(**{**outcome, "scores": [ScoreRow(**row) for row in outcome["scores"]]})
+    stored = run_finish(run_id=data["run_id"], status=data["status"], error_message=data.get("error_message", ""),
+                        outcome=outcome, log=data.get("log", ""), from_statuses=ACTIVE_STATUSES,
+                        message="stored from a saved outcome")
+    if stored:
+        Path(path).rename(Path(path).with_suffix(".stored"))
+    return stored
+
+
+def _while_db_unreachable(call, *, what: str):
+    """``call()``, retried with backoff for RUN_FINISH_RETRY_S while the database is unreachable; then
+    the last error is raised."""
+    deadline = time.monotonic() + settings.RUN_FINISH_RETRY_S
+    delay = 0.5
+    while True:
+        try:
+            return call()
+        except _DB_UNREACHABLE as exc:
+            _connection_discard()
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: database unreachable (%s); retrying in %.1fs", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
+def _run_finish_durably(*, run_id: int, **finish: Any) -> bool | None:
+    """``run_finish``, retried while the database is unreachable (``_while_db_unreachable``).
+
+    Retrying is safe: the finish is one transaction behind a conditional update, so an attempt whose
+    commit went through but whose answer was lost makes the next attempt find the run ended (False)
+    and write nothing twice. The caller keeps heartbeating meanwhile, and the reaper leaves the run
+    alone while this worker reports it active. When the window passes, the outcome goes to disk
+    (``run_outcome_save``) and None is returned.
+    """
+    try:
+        return _while_db_unreachable(lambda: run_finish(run_id=run_id, **finish),
+                                     what=f"run {run_id}: cannot store how it ended")
+    except _DB_UNREACHABLE:
+        path = run_outcome_save(run_id=run_id, finish=finish)
+        logger.critical(
+            "run %s ended %s but the database stayed unreachable for %ss; its outcome is saved in %s. "
+            "Once the database is back run `manage.py store_run_outcome %s` (see README).",
+            run_id, finish["status"], settings.RUN_FINISH_RETRY_S, path, path)
+        return None
+
+
 def run_execute(*, run_id: int) -> str | None:
     """Claim a run, execute it, and record how it ended. What the Celery task and `evaluate` call.
 
-    Returns the final status, or None when this delivery had nothing to do.
+    Returns the final status, or None when this delivery had nothing to do. A database that stays
+    unreachable through the claim raises (the task puts the message back in the queue).
     """
-    run = run_claim(run_id=run_id)
+    run = _while_db_unreachable(lambda: run_claim(run_id=run_id), what=f"run {run_id}: cannot claim it")
     if run is None:
         logger.info("run %s: not claimed (already taken, finished or cancelled)", run_id)
         return None
@@ -311,31 +493,41 @@ def run_execute(*, run_id: int) -> str | None:
         run_id=run_id,
         artifacts_dir=Path(settings.ARTIFACTS_DIR) / "runs" / str(run_id),
         cancel_event=heartbeat.cancelled,
-        progress_callback=lambda done, total, note: run_progress(run_id=run_id, done=done, total=total, note=note),
-        log_callback=lambda line: run_log_append(run_id=run_id, text=line),
+        progress_callback=_best_effort(lambda done, total, note: run_progress(run_id=run_id, done=done, total=total, note=note)),
+        log_callback=_best_effort(lambda line: run_log_append(run_id=run_id, text=line)),
     )
     context.artifacts_dir.mkdir(parents=True, exist_ok=True)
     heartbeat.start()
     try:
+        finish = _run_outcome_get(run=run, context=context)
+        if finish is None:
+            return RunStatus.CANCELLED
+        # The heartbeat goes on until the outcome is stored: the run is still this worker's.
+        stored = _run_finish_durably(run_id=run_id, **finish)
+    finally:
+        heartbeat.stop()
+    if stored is None:
+        return RunStatus.RUNNING  # kept on disk; the row still says running
+    if stored:
+        return finish["status"]
+    return EvaluationRun.objects.values_list("status", flat=True).get(pk=run_id)
+
+
+def _run_outcome_get(*, run: EvaluationRun, context: RunContext) -> dict[str, Any] | None:
+    """Run the executor; how the run ended, as ``run_finish`` arguments (None: it was cancelled)."""
+    try:
         outcome = get_executor(run.kind)(run, context)
     except RunCancelled:
         # The cancel already wrote the final status; there is nothing to add.
-        logger.info("run %s: stopped after cancel", run_id)
-        return RunStatus.CANCELLED
+        logger.info("run %s: stopped after cancel", run.pk)
+        return None
     except EvaluationFailed as exc:
-        run_finish(run_id=run_id, status=RunStatus.FAILED, error_message=str(exc))
-        return RunStatus.FAILED
+        return {"status": RunStatus.FAILED, "error_message": str(exc)}
     except Exception as exc:
-        run_finish(run_id=run_id, status=RunStatus.ERRORED,
-                   error_message=f"{type(exc).__name__}: {exc}", log=traceback.format_exc())
-        logger.exception("run %s errored", run_id)
-        return RunStatus.ERRORED
-    finally:
-        heartbeat.stop()
-
-    if run_finish(run_id=run_id, status=RunStatus.SUCCEEDED, outcome=outcome):
-        return RunStatus.SUCCEEDED
-    return EvaluationRun.objects.values_list("status", flat=True).get(pk=run_id)
+        logger.exception("run %s errored", run.pk)
+        return {"status": RunStatus.ERRORED, "error_message": f"{type(exc).__name__}: {exc}",
+                "log": traceback.format_exc()}
+    return {"status": RunStatus.SUCCEEDED, "outcome": outcome}
 
 
 __all__ = [
@@ -349,8 +541,11 @@ __all__ = [
     "run_execute",
     "run_finish",
     "run_heartbeat",
+    "run_outcome_save",
+    "run_outcome_store",
     "run_progress",
     "runs_reap",
+    "runs_resend",
     "scores_store",
     "spec_hash_compute",
 ]

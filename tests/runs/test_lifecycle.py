@@ -161,15 +161,20 @@ def test_reaper_requeues_a_run_whose_worker_died(settings):
     assert enqueue.call_count == 0
 
 
-def test_reaper_resends_queued_runs_whose_message_may_be_lost(settings):
-    settings.RUN_REQUEUE_AFTER_S = 600
-    lost = run_create_row(queued_at=timezone.now() - timedelta(hours=1))
-    fresh = run_create_row()
+def test_reaper_sends_runs_never_sent_and_resends_only_after_the_period(settings):
+    from runs.broker import broker_sentinel_check
+
+    settings.RUN_RESEND_AFTER_S = 600
+    broker_sentinel_check()  # the broker has kept its messages
+    now = timezone.now()
+    never_sent = run_create_row(queued_at=now - timedelta(minutes=2), sent_at=None)
+    sent_long_ago = run_create_row(queued_at=now - timedelta(hours=2), sent_at=now - timedelta(hours=1))
+    waiting = run_create_row(queued_at=now - timedelta(hours=3), sent_at=now - timedelta(minutes=5))
     with mock.patch("runs.services.run_enqueue") as enqueue:
         report = services.runs_reap()
-    assert report["resent"] == [lost.pk]
-    enqueue.assert_called_once()
-    assert EvaluationRun.objects.get(pk=fresh.pk).status == RunStatus.QUEUED
+    assert report["resent"] == [sent_long_ago.pk, never_sent.pk]
+    assert [call.kwargs["run"].pk for call in enqueue.call_args_list] == [sent_long_ago.pk, never_sent.pk]
+    assert EvaluationRun.objects.get(pk=waiting.pk).status == RunStatus.QUEUED
 
 
 def test_unknown_kind_fails_cleanly(settings):

@@ -4,7 +4,8 @@ from runs.services import runs_reap
 
 
 class Command(BaseCommand):
-    help = "Re-queue or error runs whose worker died, and re-send queued runs whose message was lost."
+    help = ("Re-queue or error runs whose worker died, and send queued runs whose message the broker lacks "
+            "(never sent, or lost by the broker).")
 
     def handle(self, *args, **options):
         report = runs_reap()
