@@ -189,13 +189,14 @@ AXES_LOCKOUT_CALLABLE = "config.security.login_lockout_response"
 # rules are in static/css/site.css), and plotly.js, which would inject a <style> of its own, finds
 # its rules already linked as static/vendor/plotly.css (marked "no-inline-styles", see
 # metrics_through_time.html) and otherwise styles through CSSOM properties, which CSP allows.
-# img-src allows data: for the SVG icons plotly's toolbar and "download as PNG" use.
+# img-src adds data: and blob: (images a script of the page made itself): plotly's "download plot as
+# PNG" draws the chart's SVG through a blob: image onto a canvas.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF, "data:", "blob:"],
         "object-src": [NONE],
         "base-uri": [SELF],
         "form-action": [SELF],
