@@ -7,8 +7,12 @@ redis:// broker.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
+
+from csp.constants import NONE, SELF
 
 from config.env import envbool, envint, envlist, envsecret
 
@@ -31,15 +35,21 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",
+    "csp",
     "runs",
     "leaderboard",
     "evaluator",
+    "audit",
     "config",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Before anything reads a parameter: PostgreSQL refuses NUL in text, so such a request gets a 400 here.
+    "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -49,6 +59,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: it refuses a locked-out login before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -144,6 +162,47 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # HSTS preload lists are for public hostnames; an on-prem site's internal name can't be on one.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
+
+# --- Client address -------------------------------------------------------------------------
+# The addresses (or networks) of reverse proxies whose X-Forwarded-For is believed. Empty: the
+# header is ignored and the address is the connection's (REMOTE_ADDR). One rule, in
+# config/security.py, for login throttling and the audit log.
+# Parsed here, so that a typo stops the start instead of failing every request.
+TRUSTED_PROXIES = [str(ipaddress.ip_network(entry, strict=False)) for entry in envlist("TRUSTED_PROXIES", [])]
+
+# --- Login throttling (django-axes) ---------------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one user name from one address, that pair is
+# refused for AXES_COOLOFF_MINUTES (`manage.py axes_reset` lifts every lock at once). Keying on
+# the pair means a colleague behind the same NAT, or the same user elsewhere, is not locked out.
+AXES_ENABLED = envbool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15)) or None  # None: until axes_reset
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.security.login_lockout_response"
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------
+# Every script and stylesheet is a static file of ours (static/js/site.js wires behaviour by data
+# attributes): no inline <script>, no on*= attribute, no style= attribute. The charts need no
+# 'unsafe-inline' either: htmx's indicator <style> is switched off (base.html's htmx-config, its
+# rules are in static/css/site.css), and plotly.js, which would inject a <style> of its own, finds
+# its rules already linked as static/vendor/plotly.css (marked "no-inline-styles", see
+# metrics_through_time.html) and otherwise styles through CSSOM properties, which CSP allows.
+# img-src adds data: and blob: (images a script of the page made itself): plotly's "download plot as
+# PNG" draws the chart's SVG through a blob: image onto a canvas.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 # The longest a single run may take. The broker must not redeliver an unacknowledged message

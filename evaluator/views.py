@@ -9,6 +9,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import AuditAction
+from audit.services import audit_record
+from config.params import int_param, text_param
 from evaluator.datasets import MAX_BYTES, MAX_ROWS, DatasetFileError, RowData, dataset_file_parse
 from evaluator.forms import (
     DatasetUploadForm,
@@ -83,6 +86,7 @@ def dataset_new(request):
                                      rows=parsed.rows, owner=request.user, private=form.cleaned_data["private"],
                                      group=request.user.groups.first() if form.cleaned_data["private"] else None,
                                      source=form.cleaned_data["file"].name)
+            audit_record(request=request, action=AuditAction.DATASET_CREATED, target=dataset, detail={"rows": len(parsed.rows)})
             for warning in parsed.warnings:
                 messages.warning(request, warning)
             messages.success(request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)})
@@ -99,7 +103,7 @@ def dataset_detail(request, dataset_id: int):
     versions = list(dataset.versions.all())
     if not versions:
         raise Http404
-    version = next((v for v in versions if str(v.number) == request.GET.get("v")), versions[0])
+    version = next((v for v in versions if v.number == int_param(request.GET, "v")), versions[0])
     if request.method == "POST" and not dataset_can_edit(dataset=dataset, user=request.user):
         raise PermissionDenied
     upload_form = DatasetVersionUploadForm(request.POST or None, request.FILES or None, prefix="upload")
@@ -110,16 +114,17 @@ def dataset_detail(request, dataset_id: int):
         if parsed is not None:
             new = dataset_version_create(dataset=dataset, rows=parsed.rows, source=upload_form.cleaned_data["file"].name,
                                          note=upload_form.cleaned_data["note"], created_by=request.user)
+            audit_record(request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new, detail={"rows": new.row_count})
             messages.success(request, _("Version %(n)s created.") % {"n": new.number})
             return redirect(f"{request.path}?v={new.number}")
     elif request.method == "POST" and "edit-question" in request.POST and edit_form.is_valid():
         new = _row_edit_apply(version, edit_form.cleaned_data, request.user)
+        audit_record(request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new, detail={"edited": version.number})
         messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
         return redirect(f"{request.path}?v={new.number}")
 
-    query = request.GET.get("q", "").strip()
-    tag = request.GET.get("tag", "").strip()
-    page, tag_counts = dataset_rows_page(version=version, query=query, tag=tag, page=request.GET.get("page") or 1)
+    query, tag = text_param(request.GET, "q"), text_param(request.GET, "tag")
+    page, tag_counts = dataset_rows_page(version=version, query=query, tag=tag, page=int_param(request.GET, "page", 1))
     context = {"dataset": dataset, "version": version, "versions": versions, "page": page, "query": query, "tag": tag,
                "tag_counts": tag_counts,
                "locked": dataset_version_is_locked(version=version),
@@ -179,6 +184,7 @@ def endpoint_new(request):
         endpoint = form.save(commit=False)
         endpoint.owner = request.user
         endpoint.save()
+        audit_record(request=request, action=AuditAction.ENDPOINT_CREATED, target=endpoint, detail={"kind": endpoint.kind})
         messages.success(request, _("Registered %(name)s.") % {"name": endpoint.name})
         return redirect("evaluator:index")
     return render(request, "evaluator/endpoint_new.html", {"form": form})
@@ -248,6 +254,7 @@ def run_new(request):
             form.add_error(None, _("This form was already used to queue run #%(id)s. It is ready again: send it to "
                                    "queue another run.") % {"id": exc.run.pk})
         else:
+            audit_record(request=request, action=AuditAction.EVALUATION_SUBMITTED, target=run)
             messages.success(request, _("Queued evaluation run #%(id)s.") % {"id": run.pk})
             if run_awaits_broker(run=run):
                 messages.warning(request, BROKER_DOWN_MESSAGE)
@@ -307,9 +314,10 @@ def run_status(request, run_id: int):
 
 
 def _samples_context(request, run):
-    tag, metric = request.GET.get("tag", ""), request.GET.get("metric", "")
+    tag, metric = text_param(request.GET, "tag"), text_param(request.GET, "metric")
     only_unscored = request.GET.get("unscored") == "1"
-    page = sample_results_page(run=run, tag=tag, metric=metric, only_unscored=only_unscored, page=request.GET.get("page") or 1)
+    page = sample_results_page(run=run, tag=tag, metric=metric, only_unscored=only_unscored,
+                               page=int_param(request.GET, "page", 1))
     reviews = {r.score_id: r for r in JudgeReview.objects.filter(score__sample__in=list(page.object_list), reviewer=request.user)}
     labels = {key: str(METRICS[key].label) if key in METRICS else key for key in run.spec.get("metrics", [])}
     labels.update({c["key"]: c["name"] for c in run.spec.get("custom_criteria", [])})
@@ -360,8 +368,10 @@ def score_review(request, score_id: int):
 
 @require_GET
 def runs_compare_view(request):
-    run_a = _run_for(request, request.GET.get("a") or 0)
-    run_b = _run_for(request, request.GET.get("b") or 0)
+    a_id, b_id = int_param(request.GET, "a"), int_param(request.GET, "b")
+    if a_id is None or b_id is None:
+        raise Http404(_("Pick two runs to compare."))
+    run_a, run_b = _run_for(request, a_id), _run_for(request, b_id)
     if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
         messages.error(request, _("Only runs on the same dataset version can be compared."))
         return redirect("evaluator:run", run_id=run_a.pk)

@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.db import transaction
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from leaderboard.models import ReferenceRow, RegisteredModel
 
 
@@ -10,6 +13,29 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     list_filter = ("precision", "model_type", "weight_type", "private", "flagged", "deleted", "merged", "moe")
     search_fields = ("display_name", "storage_path", "architecture", "license", "revision")
     readonly_fields = ("revision", "submitted_at")
+
+    # The audit log: flagging and unflagging are events of their own, any other edit one "changed" event
+    # with the new values; a deletion is recorded before the row goes, in the same transaction.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = [name for name in form.changed_data if name != "flagged"]
+        if "flagged" in form.changed_data:
+            action = AuditAction.MODEL_FLAGGED if obj.flagged else AuditAction.MODEL_UNFLAGGED
+            audit_record(request=request, action=action, target=obj)
+        if changed or not change:
+            audit_record(request=request, action=AuditAction.MODEL_CHANGED, target=obj,
+                         detail={"added": not change, "changed": {name: form.cleaned_data.get(name) for name in changed}})
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit_record(request=request, action=AuditAction.MODEL_DELETED, target=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                audit_record(request=request, action=AuditAction.MODEL_DELETED, target=obj)
+            super().delete_queryset(request, queryset)
 
 
 @admin.register(ReferenceRow)

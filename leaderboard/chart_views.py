@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from config.params import choice_param, int_list_param
 from leaderboard.charts import history_figure
 from leaderboard.history import AVERAGE, score_history
 
@@ -19,12 +20,10 @@ def metrics_through_time(request):
     except SuiteError:
         raise Http404(_("No such suite.")) from None
     metrics = [(AVERAGE, _("Average")), *((c.key, c.label) for c in suite.columns)]
-    metric = request.GET.get("metric", AVERAGE)
-    if metric not in dict(metrics):
-        metric = AVERAGE
+    metric = choice_param(request.GET, "metric", dict(metrics), AVERAGE)
     # No ``models`` in the URL: the top families. The form always sends an empty ``models``, so unticking
     # every box draws none instead of falling back to the top ones.
-    picked = [int(v) for v in request.GET.getlist("models") if v.isdigit()] if "models" in request.GET else None
+    picked = int_list_param(request.GET, "models") if "models" in request.GET else None
     history = score_history(user=request.user, suite=suite, metric_key=metric, model_ids=picked)
     context = {
         "suite": suite, "metrics": metrics, "metric": metric, "history": history,

@@ -11,9 +11,10 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from config.params import choice_param, int_param
 from leaderboard.comparison import run_suite_columns, runs_compare
 from leaderboard.models import RegisteredModel
-from leaderboard.samples import DEFAULT_PER_PAGE, SamplesUnavailable, samples_page
+from leaderboard.samples import CORRECT_CHOICES, DEFAULT_PER_PAGE, SamplesUnavailable, samples_page
 from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, Score
 
@@ -23,13 +24,6 @@ COMPARE_CHOICES_LIMIT = 200
 def _visible_runs(user):
     """Runs of models the user may see (runs without a model are not shown here)."""
     return EvaluationRun.objects.filter(model__in=RegisteredModel.objects.visible_to(user).values("pk"))
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def run_label(run) -> str:
@@ -154,7 +148,7 @@ def model_detail(request, model_id: int):
     history = list(model.runs.defer("details", "log", "error_message").order_by("-queued_at", "-pk"))
     succeeded = [r for r in history if r.status == RunStatus.SUCCEEDED and r.kind == RunKind.BENCHMARK]
     shown = _latest_per_suite(succeeded)
-    picked = _int_or_none(request.GET.get("run"))
+    picked = int_param(request.GET, "run")
     picked_run = next((r for r in succeeded if r.pk == picked), None)
     if picked_run is not None:
         shown[(picked_run.spec or {}).get("suite", "")] = picked_run
@@ -190,10 +184,11 @@ def run_samples(request, run_id: int):
     page = None
     try:
         page = samples_page(
-            run=run, task=request.GET.get("task") or None, correct=request.GET.get("correct", "all"),
-            page=_int_or_none(request.GET.get("page")) or 1, filter=request.GET.get("filter", ""),
-            per_page=_int_or_none(request.GET.get("per_page")) or DEFAULT_PER_PAGE,
-            doc_id=_int_or_none(request.GET.get("doc")),
+            run=run, task=request.GET.get("task") or None,
+            correct=choice_param(request.GET, "correct", CORRECT_CHOICES, "all"),
+            page=int_param(request.GET, "page", 1), filter=request.GET.get("filter", ""),
+            per_page=int_param(request.GET, "per_page", DEFAULT_PER_PAGE),
+            doc_id=int_param(request.GET, "doc", minimum=0),
         )
     except SamplesUnavailable as exc:
         error = str(exc)
@@ -207,7 +202,7 @@ def run_samples(request, run_id: int):
 def compare(request):
     """Two runs side by side: score deltas with their uncertainty, and the samples that flipped."""
     visible = _visible_runs(request.user).filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED)
-    a_id, b_id = _int_or_none(request.GET.get("a")), _int_or_none(request.GET.get("b"))
+    a_id, b_id = int_param(request.GET, "a"), int_param(request.GET, "b")
     if a_id is None or b_id is None:
         raise Http404(_("Pick two succeeded runs to compare."))
     run_a = get_object_or_404(visible.select_related("model"), pk=a_id)

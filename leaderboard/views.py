@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
 from leaderboard.mirror_reports import mirror_report_get
@@ -181,6 +183,8 @@ def _submit_form(request, form):
     if not model_created and asked != (model.owner_id, model.display_name, model.private):
         messages.info(request, _("This folder revision is registered as “%(model)s”; the run uses that entry, whose "
                                  "name, owner and visibility stay as they are.") % {"model": model.display_name})
+    audit_record(request=request, action=AuditAction.MODEL_SUBMITTED, target=model,
+                 detail={"run": submission.run.pk, "suite": data["suite"], "new_run": submission.created})
     if submission.created:
         messages.success(request, _("Queued run #%(id)s for %(model)s.") % {"id": submission.run.pk, "model": model.display_name})
     else:

@@ -5,6 +5,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import AuditAction
+from audit.services import audit_record
+from config.params import choice_param, int_param
 from runs.choices import RunStatus
 from runs.selectors import run_can_cancel, runs_visible_to
 from runs.services import run_cancel
@@ -13,10 +16,10 @@ from runs.services import run_cancel
 @require_GET
 def run_queue(request):
     runs = runs_visible_to(request.user)
-    status = request.GET.get("status", "")
-    if status in RunStatus.values:
+    status = choice_param(request.GET, "status", RunStatus.values)
+    if status:
         runs = runs.filter(status=status)
-    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    page = Paginator(runs, 50).get_page(int_param(request.GET, "page", 1))
     cancellable = {run.pk for run in page if run_can_cancel(run=run, user=request.user)}
     # While a run on this page is queued or running, the table refreshes itself (htmx polling).
     context = {"page": page, "statuses": RunStatus.choices, "status": status, "cancellable": cancellable,
@@ -39,6 +42,7 @@ def run_cancel_view(request, run_id: int):
     if not run_can_cancel(run=run, user=request.user):
         return HttpResponseForbidden(_("Only the submitter or staff can cancel this run, and only while it is queued or running."))
     if run_cancel(run_id=run.pk, by=request.user.get_username()):
+        audit_record(request=request, action=AuditAction.RUN_CANCELLED, target=run)
         messages.success(request, _("Run #%(id)s was cancelled.") % {"id": run.pk})
     else:
         messages.info(request, _("Run #%(id)s had already finished.") % {"id": run.pk})
