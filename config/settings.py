@@ -181,6 +181,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.security.login_lockout_response"
+# Its start-up banner on every management command is noise.
+AXES_VERBOSE = False
 
 # --- Content-Security-Policy (django-csp) ---------------------------------------------------
 # Every script and stylesheet is a static file of ours (static/js/site.js wires behaviour by data
