@@ -93,7 +93,11 @@ def _is_host_name(text: str) -> bool:
 
 
 def allowed_hosts() -> AllowedHosts:
-    return allowed_hosts_parse(settings.ENDPOINT_ALLOWED_HOSTS)
+    try:
+        return allowed_hosts_parse(settings.ENDPOINT_ALLOWED_HOSTS)
+    except ValueError:  # `manage.py check` names the entry (config.E103); a user only learns nothing is allowed
+        raise UrlRefused(_("The endpoint hosts an administrator allowed (ENDPOINT_ALLOWED_HOSTS) cannot be read: "
+                           "until they are fixed, no endpoint can be used.")) from None
 
 
 def allowed_hosts_text() -> str:

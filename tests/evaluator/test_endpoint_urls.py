@@ -82,6 +82,16 @@ def test_bad_allowed_host_entries_are_named():
     assert allowed_hosts_parse(["*.gpu.internal", "vllm", "10.0.0.0/8", "[::1]"]).suffixes == (".gpu.internal",)
 
 
+@pytest.mark.django_db
+def test_a_broken_allowed_list_refuses_everything_without_a_500(client, settings):
+    settings.ENDPOINT_ALLOWED_HOSTS = ["127.0.0.0/8", "http://oops"]
+    with pytest.raises(UrlRefused, match="cannot be read"):
+        url_check("http://127.0.0.1:8000/v1")
+    client.force_login(user_create())
+    page = client.post(reverse("evaluator:endpoint_new"), endpoint_form("http://127.0.0.1:8000/v1"))
+    assert page.status_code == 200 and "cannot be read" in page.content.decode()
+
+
 # -- the form, Test connection, the worker ---------------------------------------------------------------
 
 @pytest.fixture
