@@ -285,6 +285,30 @@ HARNESS_TASKS_DIR = Path(os.getenv("HARNESS_TASKS_DIR", BASE_DIR / "harness_task
 # Where per-sample logs and other run artefacts go.
 ARTIFACTS_DIR = Path(os.getenv("ARTIFACTS_DIR", VAR_DIR / "artifacts")).resolve()
 
+# --- Endpoints and secrets (evaluator judges and models under test) -------------------------
+# Hosts an endpoint's base URL may name: host names, *.suffix wildcards and networks (10.0.0.0/8).
+# Loopback and link-local addresses (cloud metadata) pass only when a listed network lies inside them
+# ("localhost" stands for 127.0.0.0/8 and ::1). Production default: nothing until the administrator
+# lists hosts; the embedded default allows loopback, for make run's demo.
+ENDPOINT_ALLOWED_HOSTS = (
+    envlist("ENDPOINT_ALLOWED_HOSTS", []) if "ENDPOINT_ALLOWED_HOSTS" in os.environ
+    else (["localhost", "127.0.0.0/8", "::1"] if DEBUG else [])
+)
+# Where named API key secrets may come from: files directly in this folder, and environment variables
+# whose names start with this prefix. Users give only the name. Empty: that source is off.
+ENDPOINT_SECRETS_DIR = os.getenv("ENDPOINT_SECRETS_DIR", "")
+ENDPOINT_SECRETS_ENV_PREFIX = os.getenv("ENDPOINT_SECRETS_ENV_PREFIX", "")
+# Fernet keys for API keys typed into the endpoint form (stored encrypted): a comma-separated list,
+# the first encrypts, all decrypt (rotation: put the new key first, run `manage.py endpoint_keys_rotate`).
+FIELD_ENCRYPTION_KEYS = [key.strip() for key in envsecret("FIELD_ENCRYPTION_KEY", "").split(",") if key.strip()]
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    # Development only, stable across restarts; config/checks.py refuses a missing key when DEBUG is off.
+    import base64
+    import hashlib
+
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(
+        hashlib.sha256(b"leaderboard field encryption\0" + SECRET_KEY.encode()).digest()).decode()]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

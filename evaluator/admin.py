@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -24,8 +25,18 @@ class DatasetVersionAdmin(admin.ModelAdmin):
 
 @admin.register(LLMEndpoint)
 class LLMEndpointAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "model_name", "base_url", "is_judge", "last_check_ok", "last_checked_at")
-    list_filter = ("kind", "is_judge")
+    """The key itself is not here at all (``api_key_encrypted`` is not editable); where it comes from is shown
+    read-only: keys are set in the endpoint's own page, which checks them."""
+
+    list_display = ("name", "kind", "model_name", "base_url", "secret_kind", "api_key_needed", "is_judge",
+                    "last_check_ok", "last_checked_at")
+    list_filter = ("kind", "is_judge", "secret_kind", "api_key_needed")
+    readonly_fields = ("secret_kind", "secret_name", "key_stored", "api_key_needed", "last_checked_at",
+                       "last_check_ok", "last_check_message")
+
+    @admin.display(boolean=True, description=_("key stored"))
+    def key_stored(self, obj) -> bool:
+        return obj.has_stored_key
 
     # The audit log names the changed fields, never their values: one of them may be the key.
     def save_model(self, request, obj, form, change):

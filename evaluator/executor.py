@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import transaction
 
-from evaluator.endpoints import SecretMissing, llm_config
+from evaluator.endpoints import EndpointRefused, endpoint_config
 from evaluator.generation import generate_responses
 from evaluator.models import DatasetRow, MetricScore, SampleResult
 from evaluator.scoring import score_samples
@@ -34,7 +34,7 @@ def _target_config(target: dict[str, Any]) -> LLMConfig | None:
     if target["kind"] == "precomputed":
         return None
     if target["kind"] == "endpoint":
-        return llm_config(target["endpoint"])
+        return endpoint_config(target["endpoint"])
     return LLMConfig(kind="local", model_name=target.get("model_name", ""), local_path=target["model_path"],
                      max_concurrency=1, max_tokens=target.get("max_tokens", 256))
 
@@ -58,16 +58,21 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         raise EvaluationFailed("The dataset version has no rows.")
     samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
                           contexts=tuple(r.contexts), response=r.response) for r in rows]
+    # Here, on the worker, before any call: each endpoint's base URL is checked against ENDPOINT_ALLOWED_HOSTS
+    # and its key resolved from where the spec says (never from the spec itself).
     try:
         target = _target_config(spec["target"])
-        judge = llm_config(spec["judge"]) if spec.get("judge") else None
-    except SecretMissing as exc:
-        raise EvaluationFailed(f"Cannot run: {exc}.") from exc
+    except EndpointRefused as exc:
+        raise EvaluationFailed(f"Cannot call the model under test: {exc}") from exc
+    try:
+        judge = endpoint_config(spec["judge"]) if spec.get("judge") else None
+    except EndpointRefused as exc:
+        raise EvaluationFailed(f"Cannot call the judge: {exc}") from exc
 
     generation_errors: dict[str, str] = {}
     timings = {}
     if target is not None:
-        context.log(f"Generating {len(samples)} responses with {target.model_name or target.local_path}")
+        context.log(f"Generating {len(samples)} responses with {target.model_name or 'a local model'}")
         generated = generate_responses(samples, target=target, prompt_template=spec["prompt_template"],
                                        on_progress=lambda d, t, n: context.progress(d, t, f"generating: {n}"),
                                        should_stop=context.is_cancelled)

@@ -5,6 +5,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from evaluator.endpoint_secrets import MAX_KEY_CHARS
 from evaluator.metrics import METRICS, PRESET_LABELS, PRESETS
 from evaluator.models import DatasetVersion, EmbeddingModel, LLMEndpoint, TargetKind
 from leaderboard.models import RegisteredModel
@@ -52,16 +53,59 @@ class RowEditForm(forms.Form):
 
 
 class EndpointForm(forms.ModelForm):
+    """An endpoint and where its API key comes from: typed here (stored encrypted, never shown back), or the
+    name of a secret an administrator placed. The base URL must be on the administrator's allowed list."""
+
+    api_key = forms.CharField(label=_("Key"), required=False, max_length=MAX_KEY_CHARS,
+                              widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                              help_text=_("Stored encrypted; never shown again, nor sent anywhere but this endpoint."))
+    remove_key = forms.BooleanField(label=_("Remove the stored key"), required=False)
+
+    field_order = ["name", "kind", "base_url", "model_name", "secret_kind", "api_key", "remove_key", "secret_name",
+                   "local_path"]
+
     class Meta:
         model = LLMEndpoint
-        fields = ["name", "kind", "base_url", "model_name", "api_key_secret", "local_path", "temperature", "max_tokens",
-                  "timeout_s", "max_concurrency", "max_retries", "is_judge", "private"]
+        fields = ["name", "kind", "base_url", "model_name", "secret_kind", "secret_name", "local_path", "temperature",
+                  "max_tokens", "timeout_s", "max_concurrency", "max_retries", "is_judge", "private"]
+        widgets = {"secret_kind": forms.RadioSelect}
         help_texts = {
-            "base_url": _("An OpenAI-compatible API inside your network, e.g. http://vllm.internal:8000/v1 (vLLM, TGI, Ollama...)."),
-            "api_key_secret": _("Not the key: the name of an environment variable on the workers, or the path of a "
-                                "secret file (/run/secrets/...), that holds it. Leave empty if the endpoint needs none."),
             "local_path": _("For a local model: a folder inside the allowed model roots, loaded on a worker."),
         }
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        from evaluator.models import SecretKind
+        from evaluator.url_policy import allowed_hosts_text
+
+        super().__init__(*args, **kwargs)
+        self._encrypted: str | None = None
+        allowed = allowed_hosts_text()
+        self.fields["base_url"].help_text = (
+            _("An OpenAI-compatible API inside your network, e.g. http://vllm.internal:8000/v1 (vLLM, TGI, Ollama...). "
+              "Allowed hosts: %(hosts)s.") % {"hosts": allowed} if allowed else
+            _("No endpoint host is allowed on this site yet: an administrator lists the hosts and networks of your "
+              "LLM servers in ENDPOINT_ALLOWED_HOSTS."))
+        offered = {SecretKind.NONE, SecretKind.STORED, self.instance.secret_kind}
+        if settings.ENDPOINT_SECRETS_DIR:
+            offered.add(SecretKind.FILE)
+        if settings.ENDPOINT_SECRETS_ENV_PREFIX:
+            offered.add(SecretKind.ENV)
+        self.fields["secret_kind"].choices = [(value, label) for value, label in SecretKind.choices if value in offered]
+        self.fields["secret_kind"].required = False
+        self.fields["secret_name"].help_text = _(
+            "For a named secret: only its name (letters, digits, _ . -), as the administrator placed it. Not a path.")
+        if self.instance.has_stored_key:
+            self.fields["api_key"].label = _("Replace the stored key")
+            self.fields["api_key"].help_text = _("A key is stored (it is never shown). Type a new one to replace it, "
+                                                 "or leave this empty to keep it.")
+        else:
+            del self.fields["remove_key"]
+
+    @property
+    def key_is_stored(self) -> bool:
+        return self.instance.has_stored_key
 
     def clean(self):
         data = super().clean()
@@ -70,11 +114,79 @@ class EndpointForm(forms.ModelForm):
         if data.get("kind") == "local":
             from leaderboard.model_inspection import ModelFolderError, allowed_path_resolve
 
+            data["base_url"], data["secret_kind"], data["secret_name"] = "", "", ""
             try:
                 data["local_path"] = str(allowed_path_resolve(data.get("local_path", "")))
             except ModelFolderError as exc:
                 self.add_error("local_path", str(exc))
+            return data
+        if data.get("base_url"):
+            from evaluator.url_policy import UrlRefused, url_check
+
+            try:
+                url_check(data["base_url"])
+            except UrlRefused as exc:
+                self.add_error("base_url", str(exc))
+        self._secret_clean(data)
         return data
+
+    def _secret_clean(self, data) -> None:
+        from evaluator.endpoint_secrets import (
+            SecretMissing,
+            key_encrypt,
+            key_text_check,
+            secret_env_read,
+            secret_file_read,
+        )
+        from evaluator.models import SecretKind
+
+        kind, key = data.get("secret_kind") or SecretKind.NONE, (data.get("api_key") or "").strip()
+        name = (data.get("secret_name") or "").strip()
+        if key and kind == SecretKind.NONE:
+            kind = data["secret_kind"] = SecretKind.STORED  # a key typed without picking where it comes from
+        if kind in (SecretKind.FILE, SecretKind.ENV):
+            if key:
+                self.add_error("api_key", _("Either type a key or name a secret, not both."))
+            elif not name:
+                self.add_error("secret_name", _("Give the name of the secret."))
+            else:
+                try:  # read here, where the form is saved, so that a bad name or file is told now
+                    (secret_file_read if kind == SecretKind.FILE else secret_env_read)(name)
+                except SecretMissing as exc:
+                    self.add_error("secret_name", str(exc))
+            data["secret_name"] = name
+            return
+        data["secret_name"] = ""
+        if kind != SecretKind.STORED:
+            return
+        if key:
+            try:
+                self._encrypted = key_encrypt(key_text_check(key))
+            except SecretMissing as exc:
+                self.add_error("api_key", str(exc))
+        elif data.get("remove_key"):
+            data["secret_kind"] = SecretKind.NONE
+        elif not self.instance.has_stored_key:
+            self.add_error("api_key", _("Type the API key."))
+        elif self.instance.pk and data.get("base_url") != self.instance.base_url:
+            # A stored key goes only to the URL its owner stored it with: moving the URL takes the key again.
+            self.add_error("api_key", _("The base URL changed: type the key again (a stored key is sent only to "
+                                        "the URL it was stored with)."))
+
+    def save(self, commit=True):
+        from evaluator.models import SecretKind
+
+        endpoint = super().save(commit=False)
+        if self._encrypted is not None:
+            endpoint.api_key_encrypted = self._encrypted
+        elif endpoint.secret_kind != SecretKind.STORED:
+            endpoint.api_key_encrypted = ""
+        endpoint.api_key_needed = False
+        # What an earlier "test connection" said is about the old settings.
+        endpoint.last_checked_at, endpoint.last_check_ok, endpoint.last_check_message = None, None, ""
+        if commit:
+            endpoint.save()
+        return endpoint
 
 
 class EvaluationRunForm(forms.Form):

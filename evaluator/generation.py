@@ -9,6 +9,7 @@ a local model folder through an in-process transport (local_llm). Calls share on
 from __future__ import annotations
 
 import asyncio
+import logging
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ from django.utils.translation import gettext as _
 
 from evaluator.async_jobs import JobState, run_jobs, tasks_wait
 from evaluator.scoring_types import EvalSample, GeneratedResponse, LLMConfig
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PROMPT_TEMPLATE = (
     "Answer the question using the context below. If the context does not contain the answer, say that "
@@ -89,49 +92,44 @@ def build_client(config: LLMConfig):
         api_key=config.api_key or "not-needed",  # local servers (vLLM, Ollama) accept any key
         timeout=config.timeout_s,
         max_retries=config.max_retries,
+        # No redirects: a server on an allowed host must not send the call (and its key) somewhere else.
         http_client=DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            follow_redirects=False,
         ),
     ), config.model_name
 
 
-def describe_error(exc: Exception, config: LLMConfig, *, who: str = "") -> str:
-    """One sentence for a failed call to an LLM endpoint. ``who`` ("the judge") names the caller's endpoint in the
-    sentence; without it the sentence names the URL (the model under test, "test connection")."""
+def describe_error(exc: Exception, config: LLMConfig, *, who: str = "the model under test") -> str:
+    """One sentence for a failed call to an LLM endpoint, naming the caller's endpoint by ``who``.
+
+    Never the endpoint's address, nor anything from its answer: the sentence is stored with the run, which
+    people who cannot see the endpoint read too, and a foreign server's reply is no business of the page.
+    Every failure to get an answer is one sentence (no refused / timed out / unknown host apart)."""
     import openai
 
     attempts = 1 + max(0, config.max_retries)
-    where = config.base_url or config.local_path
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{who + ' did not answer' if who else 'no answer'} within {config.timeout_s:g} s ({attempts} attempts)"
-    if isinstance(exc, openai.APIConnectionError):
-        target = f"{who} at {where}" if who else where
-        return f"cannot connect to {target} ({attempts} attempts): {_root_cause(exc)}"
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included (APITimeoutError is one)
+        return f"{who} could not be reached or did not answer within {config.timeout_s:g} s ({attempts} attempts)"
     if isinstance(exc, openai.APIStatusError):
         retried = f" after {attempts} attempts" if exc.status_code >= 500 or exc.status_code == 429 else ""
-        if who:
-            return f"{who} answered HTTP {exc.status_code}{retried}: {_status_text(exc)}"
-        return f"HTTP {exc.status_code} from {where}: {_status_text(exc)}"
-    return f"{who + ' call failed' if who else 'call failed'}: {type(exc).__name__}: {exc}"
+        return f"{who} answered HTTP {exc.status_code}{retried} ({status_class_text(exc.status_code)})"
+    return f"{who} call failed ({type(exc).__name__})"
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    seen = 0
-    while (exc.__cause__ or exc.__context__) is not None and seen < 10:
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return exc
-
-
-def _status_text(exc) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-    return str(getattr(exc, "message", exc))[:300]
+def status_class_text(status: int) -> str:
+    """A fixed phrase per class of HTTP status: what the status says, never the body that came with it."""
+    if 300 <= status < 400:
+        return "a redirect, which is not followed"
+    if status in (401, 403):
+        return "the API key was refused"
+    if status == 404:
+        return "the model is not served there, or the base URL is wrong"
+    if status in (408, 429):
+        return "busy or rate limited"
+    if 400 <= status < 500:
+        return "the request was refused"
+    return "a server error"
 
 
 def generate_responses(
@@ -149,7 +147,8 @@ def generate_responses(
         try:
             client, model_name = build_client(target)
         except Exception as exc:  # a local folder that does not load: every sample says why
-            error = f"cannot load the model from {target.local_path}: {exc}"
+            logger.warning("cannot load the model under test", exc_info=True)
+            error = f"cannot load the model under test's folder ({type(exc).__name__}; the worker's log has the details)"
             return [GeneratedResponse(sample_id=s.sample_id, response="", error=error) for s in samples]
         semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
         results: dict[int, GeneratedResponse] = {}
@@ -188,19 +187,20 @@ def generate_responses(
 
 
 def endpoint_check(config: LLMConfig) -> tuple[bool, str]:
-    """One tiny chat call ("test connection"): (ok, a message a person can act on)."""
+    """One tiny chat call ("test connection"): (ok, a message a person can act on).
+
+    Not a port scanner: every way of getting no usable answer (refused, unknown host, timeout, a server that
+    is not OpenAI-compatible) gives one message, and no message holds anything from the endpoint's reply."""
     if config.kind == "local":
         return _local_folder_check(config.local_path)
+    import httpx
     import openai
 
     if not config.base_url:
-        return False, "No base URL is set."
-    client = openai.OpenAI(
-        base_url=config.base_url,
-        api_key=config.api_key or "not-needed",
-        timeout=min(config.timeout_s, 30.0),
-        max_retries=0,
-    )
+        return False, _("No base URL is set.")
+    timeout = min(config.timeout_s, 30.0)
+    client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed", timeout=timeout,
+                           max_retries=0, http_client=httpx.Client(timeout=timeout, follow_redirects=False))
     try:
         reply = client.chat.completions.create(
             model=config.model_name or "model",
@@ -208,33 +208,36 @@ def endpoint_check(config: LLMConfig) -> tuple[bool, str]:
             max_tokens=5,
             temperature=0.0,
         )
-    except openai.APITimeoutError:
-        return False, f"No answer from {config.base_url} within {min(config.timeout_s, 30.0):g} s (timeout)."
-    except openai.APIConnectionError as exc:
-        cause = _root_cause(exc)
-        text = str(cause)
-        if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text.lower() or "Temporary failure in name resolution" in text:
-            return False, f"Cannot resolve the host of {config.base_url} (DNS): {text}"
-        if isinstance(cause, ConnectionRefusedError) or "refused" in text.lower():
-            return False, f"Connection refused by {config.base_url}: is the server running on that port?"
-        return False, f"Cannot connect to {config.base_url}: {text}"
-    except openai.AuthenticationError:
-        return False, "The endpoint rejected the API key (HTTP 401): check the API key secret."
-    except openai.PermissionDeniedError:
-        return False, "The endpoint refused access (HTTP 403): check the API key's permissions."
-    except openai.NotFoundError as exc:
-        return False, (
-            f"HTTP 404: model {config.model_name!r} not found, or the base URL is wrong (it usually ends in /v1): "
-            f"{_status_text(exc)}"
-        )
+        answered = isinstance(getattr(reply, "choices", None), list) and bool(reply.choices)
     except openai.APIStatusError as exc:
-        return False, f"HTTP {exc.status_code} from {config.base_url}: {_status_text(exc)}"
-    except Exception as exc:  # an odd reply (not OpenAI-shaped): say what it was
-        return False, f"Unexpected answer from {config.base_url}: {type(exc).__name__}: {exc}"
+        return False, endpoint_status_message(exc.status_code)
+    except Exception:  # no usable answer, whatever the cause: one message (see the docstring)
+        answered = False
     finally:
         client.close()
-    text = (reply.choices[0].message.content or "").strip() if reply.choices else ""
-    return True, f"Connected: {reply.model or config.model_name} answered {text[:40]!r}."
+    if not answered:
+        return False, no_answer_message(timeout)
+    return True, _("Connected: the endpoint answered a test chat request.")
+
+
+def no_answer_message(timeout_s: float) -> str:
+    return _("No usable answer from the endpoint within %(s)s s: it cannot be reached from this server, or it did "
+             "not answer like an OpenAI-compatible API. Check the base URL (it usually ends in /v1) and that the "
+             "server is running.") % {"s": f"{timeout_s:g}"}
+
+
+def endpoint_status_message(status: int) -> str:
+    """A fixed sentence per class of HTTP status for "test connection" (never the body)."""
+    if 300 <= status < 400:
+        return _("The endpoint answered with a redirect (HTTP %(status)s), which is not followed: give the final URL "
+                 "as the base URL.") % {"status": status}
+    if status in (401, 403):
+        return _("The endpoint refused the API key (HTTP %(status)s): check the key.") % {"status": status}
+    if status == 404:
+        return _("HTTP 404: the model is not served there, or the base URL is wrong (it usually ends in /v1).")
+    if 400 <= status < 500:
+        return _("The endpoint refused the test request (HTTP %(status)s).") % {"status": status}
+    return _("The endpoint answered with a server error (HTTP %(status)s).") % {"status": status}
 
 
 def _local_folder_check(path: str) -> tuple[bool, str]:

@@ -77,6 +77,13 @@ class EndpointKind(models.TextChoices):
     LOCAL = "local", _("Local model folder (loaded on a worker)")
 
 
+class SecretKind(models.TextChoices):
+    NONE = "", _("None (the endpoint needs no key)")
+    STORED = "stored", _("Typed here, stored encrypted")
+    FILE = "file", _("A named secret file placed by an administrator")
+    ENV = "env", _("A named environment variable placed by an administrator")
+
+
 class LLMEndpoint(Owned):
     """An LLM inside the network: a judge, or a model under test (vLLM, TGI, Ollama, a local folder...)."""
 
@@ -84,9 +91,15 @@ class LLMEndpoint(Owned):
     kind = models.CharField(_("kind"), max_length=20, choices=EndpointKind.choices, default=EndpointKind.OPENAI)
     base_url = models.URLField(_("base URL"), max_length=500, blank=True)
     model_name = models.CharField(_("model name"), max_length=200, blank=True)
-    # The key itself is never stored: the name of an environment variable on the workers, or of a file
-    # (``/run/secrets/...``) holding it. Pages show this name, never the key.
-    api_key_secret = models.CharField(_("API key secret"), max_length=300, blank=True)
+    # Where the API key comes from (evaluator.endpoint_secrets): typed into the form and kept here encrypted,
+    # or a named secret an administrator placed. The encrypted key never leaves this row: no page, form,
+    # admin, run spec or export shows it; the worker decrypts it when a run calls the endpoint.
+    secret_kind = models.CharField(_("API key"), max_length=10, choices=SecretKind.choices, blank=True, default="")
+    secret_name = models.CharField(_("secret name"), max_length=100, blank=True)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    # Set when the secrets upgrade (migration 0004) dropped a secret it could not trust: the owner must
+    # give the key again before the endpoint is used.
+    api_key_needed = models.BooleanField(default=False, editable=False)
     local_path = models.CharField(_("local model folder"), max_length=1000, blank=True)
     temperature = models.FloatField(default=0.0)
     max_tokens = models.PositiveIntegerField(default=1024)
@@ -104,6 +117,10 @@ class LLMEndpoint(Owned):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_stored_key(self) -> bool:
+        return self.secret_kind == SecretKind.STORED and bool(self.api_key_encrypted)
 
 
 class EmbeddingModel(models.Model):

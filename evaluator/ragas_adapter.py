@@ -61,6 +61,7 @@ from evaluator.scoring_types import (  # noqa: E402
 # would flood the worker's log on a 600-call run.
 for _noisy in ("httpx", "sentence_transformers"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
+logger = logging.getLogger(__name__)
 
 # Instruction for every judge call: ragas prompts are English, our questions are often Korean.
 JUDGE_SYSTEM_PROMPT = (
@@ -342,7 +343,9 @@ def describe_failure(exc: Exception, response_model) -> str:
             return f"judge output for {schema} was cut off at max_tokens; raise the judge's max tokens"
         cause = cause.__cause__ or (cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None)
         seen += 1
-    return f"judge call failed for {schema}: {type(exc).__name__}: {exc}"
+    # Only the type: the exception's text may quote whatever the server sent (its raw answer is kept apart).
+    logger.debug("judge call failed for %s", schema, exc_info=exc)
+    return f"judge call failed for {schema} ({type(exc).__name__})"
 
 
 # -- reasons ---------------------------------------------------------------------------------------------
@@ -566,7 +569,9 @@ def build_judge_client(config: LLMConfig):
         try:
             return build_client(config)[0]
         except Exception as exc:
-            raise ScoringError(f"cannot load the local judge model from {config.local_path}: {exc}") from exc
+            logger.warning("cannot load the local judge model", exc_info=True)
+            raise ScoringError(f"cannot load the local judge model ({type(exc).__name__}; the worker's log has "
+                               "the details)") from exc
     if not config.base_url:
         raise ScoringError("the judge endpoint has no base URL")
     return build_client(config)[0]
@@ -583,15 +588,12 @@ async def preflight(client, config: LLMConfig) -> None:
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
         raise ScoringError(describe_transport_error(exc, dataclasses.replace(config, max_retries=0, timeout_s=min(config.timeout_s, 15.0)))) from exc
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-        raise ScoringError(f"the judge at {config.base_url} rejected the API key (HTTP {exc.status_code})") from exc
+        raise ScoringError(f"the judge rejected the API key (HTTP {exc.status_code})") from exc
     except openai.APIError:
         return  # no /models route: some servers lack it; the chat calls will tell
     ids = [m.id for m in getattr(page, "data", []) or []]
     if ids and config.model_name and config.model_name not in ids:
-        raise ScoringError(
-            f"the judge at {config.base_url} does not serve model {config.model_name!r}; "
-            f"it serves: {', '.join(ids[:10])}"
-        )
+        raise ScoringError(f"the judge does not serve model {config.model_name!r} (its model list lacks it)")
 
 
 # -- the run ---------------------------------------------------------------------------------------------
@@ -684,8 +686,7 @@ async def _judge_jobs(jobs, judge: LLMConfig, embeddings, criteria, state: JobSt
         if not state.stopping and stats.answered == 0 and stats.transport_failures:
             # Not a verdict on the model under test: nothing was judged. The caller keeps the unscored
             # samples (each says why) and fails the run, so it never stands as a result or a baseline.
-            where = judge.base_url or judge.local_path
-            raise JudgeDown(f"The judge ({where}) answered none of {stats.calls} calls; the last failure: "
+            raise JudgeDown(f"The judge answered none of {stats.calls} calls; the last failure: "
                             f"{stats.last_failure}. Every sample is kept, unscored, with the reason.", out)
         return out
     finally:
@@ -705,7 +706,11 @@ async def _run_job(runner: MetricRunner, job: _Job) -> SampleScore:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            reason = log.fatal or (log.failures[-1] if log.failures else f"{type(exc).__name__}: {exc}")
+            if not (log.fatal or log.failures):
+                logger.info("scoring %s failed", job.key, exc_info=True)
+            # The type only: an exception's text may quote whatever a server sent.
+            reason = log.fatal or (log.failures[-1] if log.failures else
+                                   f"scoring failed ({type(exc).__name__}; the worker's log has the details)")
             return _unscored(job, reason, raw=log.raw[-1] if log.raw else "")
     finally:
         _current_log.reset(token)

@@ -42,7 +42,7 @@ class LLMConfig:
     kind: str  # "openai" | "local"
     model_name: str = ""
     base_url: str = ""
-    api_key: str = ""  # resolved by the caller from LLMEndpoint.api_key_secret
+    api_key: str = field(default="", repr=False)  # resolved where the call is made (evaluator.endpoints)
     local_path: str = ""
     temperature: float = 0.0
     max_tokens: int = 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -10,7 +11,15 @@ from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 
 from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
-from evaluator.models import DatasetRow, DatasetVersion, GoldenDataset, JudgeReview, MetricScore, SampleResult
+from evaluator.models import (
+    DatasetRow,
+    DatasetVersion,
+    GoldenDataset,
+    JudgeReview,
+    LLMEndpoint,
+    MetricScore,
+    SampleResult,
+)
 from leaderboard.models import RegisteredModel
 from runs.choices import RunKind
 from runs.models import EvaluationRun
@@ -234,3 +243,49 @@ def evaluator_runs_visible_to(user):
         return runs
     return runs.filter(evaluator__dataset_version__dataset__in=GoldenDataset.objects.visible_to(user).values("pk")).filter(
         Q(model__isnull=True) | Q(model__in=RegisteredModel.objects.visible_to(user).values("pk")))
+
+
+def endpoint_can_edit(*, endpoint, user) -> bool:
+    """Editing an endpoint (its URL, its key) is for its owner, its group and staff; an unowned one: staff only,
+    since whoever edits it decides where the runs that use it send their prompts."""
+    if user.is_staff or user.is_superuser:
+        return True
+    if endpoint.owner_id is not None and endpoint.owner_id == user.pk:
+        return True
+    return endpoint.group_id is not None and user.groups.filter(pk=endpoint.group_id).exists()
+
+
+def endpoints_editable_ids(*, endpoints, user) -> set[int]:
+    """The ids among ``endpoints`` that ``user`` may edit (endpoint_can_edit), in one query."""
+    if user.is_staff or user.is_superuser:
+        return {e.pk for e in endpoints}
+    groups = set(user.groups.values_list("pk", flat=True))
+    return {e.pk for e in endpoints if (e.owner_id is not None and e.owner_id == user.pk) or e.group_id in groups}
+
+
+def _spec_endpoints(spec) -> list[dict]:
+    """The endpoint dicts a run spec holds (evaluator runs: the judge and an endpoint under test)."""
+    if not isinstance(spec, dict):
+        return []
+    target = spec.get("target")
+    found = [spec.get("judge"), target.get("endpoint") if isinstance(target, dict) else None]
+    return [e for e in found if isinstance(e, dict)]
+
+
+def run_spec_visible(*, run, user) -> dict:
+    """``run.spec`` as ``user`` may read it: the base URL, key reference and local folder of every endpoint the
+    user cannot see (LLMEndpoint.objects.visible_to) are left out. Every page and export showing a spec uses this."""
+    from evaluator.endpoints import ENDPOINT_PRIVATE_FIELDS
+
+    spec = copy.deepcopy(run.spec)
+    endpoints = _spec_endpoints(spec)
+    if not endpoints:
+        return spec
+    ids = {e.get("id") for e in endpoints if isinstance(e.get("id"), int)}
+    visible = set(LLMEndpoint.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    for endpoint in endpoints:
+        if endpoint.get("id") not in visible:
+            for name in ENDPOINT_PRIVATE_FIELDS:
+                endpoint.pop(name, None)
+            endpoint["hidden"] = True
+    return spec

@@ -11,6 +11,7 @@ urlpatterns = [
     path("datasets/<int:dataset_id>/v<int:number>/rows/new/", views.dataset_row_form, name="row_new"),
     path("datasets/<int:dataset_id>/v<int:number>/rows/<int:position>/", views.dataset_row_form, name="row_edit"),
     path("endpoints/new/", views.endpoint_new, name="endpoint_new"),
+    path("endpoints/<int:endpoint_id>/edit/", views.endpoint_edit, name="endpoint_edit"),
     path("embeddings/new/", views.embedding_new, name="embedding_new"),
     path("endpoints/<int:endpoint_id>/check/", views.endpoint_check_view, name="endpoint_check"),
     path("runs/new/", views.run_new, name="run_new"),

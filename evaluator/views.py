@@ -36,8 +36,11 @@ from evaluator.selectors import (
     dataset_can_edit,
     dataset_rows_page,
     datasets_visible_to,
+    endpoint_can_edit,
+    endpoints_editable_ids,
     evaluator_runs_visible_to,
     run_results,
+    run_spec_visible,
     run_tags,
     runs_compare,
     sample_results_page,
@@ -56,9 +59,11 @@ from runs.selectors import run_can_cancel, runs_visible_to
 
 @require_GET
 def evaluator_index(request):
+    endpoints = list(LLMEndpoint.objects.visible_to(request.user))
     return render(request, "evaluator/index.html", {
         "datasets": datasets_visible_to(request.user),
-        "endpoints": LLMEndpoint.objects.visible_to(request.user),
+        "endpoints": endpoints,
+        "editable_endpoints": endpoints_editable_ids(endpoints=endpoints, user=request.user),
         "embeddings": EmbeddingModel.objects.all(),
         "runs": evaluator_runs_visible_to(request.user)[:20],
     })
@@ -190,18 +195,35 @@ def endpoint_new(request):
     return render(request, "evaluator/endpoint_new.html", {"form": form})
 
 
+def endpoint_edit(request, endpoint_id: int):
+    """Change an endpoint: its URL, its settings, and its key (replace or remove; a stored key is never shown)."""
+    endpoint = get_object_or_404(LLMEndpoint.objects.visible_to(request.user), pk=endpoint_id)
+    if not endpoint_can_edit(endpoint=endpoint, user=request.user):
+        raise PermissionDenied
+    form = EndpointForm(request.POST or None, instance=endpoint)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Saved %(name)s.") % {"name": endpoint.name})
+        return redirect("evaluator:index")
+    return render(request, "evaluator/endpoint_new.html", {"form": form, "endpoint": endpoint})
+
+
 @require_POST
 def endpoint_check_view(request, endpoint_id: int):
-    """The "test connection" button: one tiny call (or, for a local folder, its config), saved on the row."""
-    from evaluator.endpoints import SecretMissing, endpoint_spec, llm_config
-    from evaluator.generation import endpoint_check
+    """The "test connection" button: one tiny call (or, for a local folder, its config), saved on the row. The
+    URL is checked and the key resolved here, in the web process, exactly as a worker does before a run."""
+    from evaluator.endpoints import EndpointRefused, endpoint_config, endpoint_spec
+    from evaluator.generation import endpoint_check, no_answer_message
+    from evaluator.url_policy import HostUnresolved
 
     endpoint = get_object_or_404(LLMEndpoint.objects.visible_to(request.user), pk=endpoint_id)
     try:
-        config = llm_config(endpoint_spec(endpoint))
+        config = endpoint_config(endpoint_spec(endpoint))
         # In the web request: a short timeout, so a dead endpoint answers the button in seconds.
         ok, message = endpoint_check(replace(config, timeout_s=min(config.timeout_s, CHECK_TIMEOUT_S)))
-    except SecretMissing as exc:
+    except HostUnresolved:  # told like any other failure to connect: no DNS oracle
+        ok, message = False, no_answer_message(min(endpoint.timeout_s, CHECK_TIMEOUT_S))
+    except EndpointRefused as exc:
         ok, message = False, str(exc)
     LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=timezone.now(), last_check_ok=ok,
                                                       last_check_message=message[:2000])
@@ -346,7 +368,8 @@ def run_export(request, run_id: int, fmt: str):
             record[f"{score.metric}_unscored_reason"] = score.unscored_reason
         records.append(record)
     if fmt == "json":
-        return JsonResponse({"run": run.pk, "status": run.status, "error": run.error_message, "spec": run.spec,
+        return JsonResponse({"run": run.pk, "status": run.status, "error": run.error_message,
+                             "spec": run_spec_visible(run=run, user=request.user),
                              "samples": records}, json_dumps_params={"ensure_ascii": False})
     if fmt != "csv":
         raise Http404

@@ -17,6 +17,8 @@ PRODUCTION_ENV = {
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "ALLOWED_HOSTS": "leaderboard.internal",
     "MODEL_ROOTS": str(BASE_DIR),  # any folder that exists
+    "FIELD_ENCRYPTION_KEY": "yF3m9sQ1Xq6bq0c1Jc0s6m8m0cV1Yw2t3H5rj8m1n0A=",  # a Fernet key for tests only
+    "ENDPOINT_ALLOWED_HOSTS": "vllm.internal,10.0.0.0/8",
 }
 
 

@@ -20,10 +20,19 @@ Who approves expenses?,The team lead approves expenses under 1M KRW.,Team leads 
 """
 
 
+FIELD_KEY = "yF3m9sQ1Xq6bq0c1Jc0s6m8m0cV1Yw2t3H5rj8m1n0A="  # a Fernet key for this test's web process and worker
+TYPED_KEY = "sk-walkthrough-typed-key-7d1e"
+
+
 @pytest.fixture
-def worker():
+def worker(settings):
+    # The loopback judge listens on 127.0.0.1: allowed here as an administrator would list a host, in the web
+    # process (Test connection) and on the worker; typed keys are encrypted with one key both know.
+    settings.ENDPOINT_ALLOWED_HOSTS = ["127.0.0.0/8"]
+    settings.FIELD_ENCRYPTION_KEYS = [FIELD_KEY]
     queues_purge()
-    process = WorkerProcess("evaluator-browser")
+    process = WorkerProcess("evaluator-browser", extra_env={"ENDPOINT_ALLOWED_HOSTS": "127.0.0.0/8",
+                                                            "FIELD_ENCRYPTION_KEY": FIELD_KEY})
     yield process
     process.kill()
 
@@ -38,12 +47,19 @@ def test_evaluator_walkthrough(page, worker, tmp_path):
         page.select_option("#id_kind", "openai")
         page.fill("#id_base_url", judge.base_url)
         page.fill("#id_model_name", judge.model)
+        page.fill("#id_api_key", TYPED_KEY)
         page.fill("#id_timeout_s", "10")
         page.fill("#id_max_retries", "0")
         screenshot(page, "20-evaluator-endpoint")
-        page.click("#endpoint-form button[type=submit]")
+        # By keyboard: right after a full-page screenshot of a page taller than the window, headless Chromium
+        # lands a mouse click on the stale scroll position (the form, not its button).
+        page.locator("#endpoint-form button[type=submit]").press("Enter")
         page.locator("#endpoints button", has_text="Test connection").click()
         expect(page.locator("#endpoints [data-check]")).to_have_attribute("data-check", "ok")
+        page.locator("#endpoints a", has_text="Edit").click()
+        expect(page.locator("#key-stored")).to_be_visible()
+        assert TYPED_KEY not in page.content()
+        page.click("nav.tabs a[href='/evaluator/']")
 
         golden = tmp_path / "company-faq.csv"
         golden.write_text(GOLDEN_CSV, encoding="utf-8")
@@ -70,6 +86,7 @@ def test_evaluator_walkthrough(page, worker, tmp_path):
     expect(page.locator("#metric-summary")).to_contain_text("Exact match")
     expect(page.locator("#by-tag")).to_contain_text("finance")
     expect(page.locator("#sample-table")).to_contain_text("vpn.example.internal")
+    assert TYPED_KEY not in page.content()
     screenshot(page, "23-evaluator-results")
     page.select_option("#language-switch select", "ko")
     page.wait_for_load_state()

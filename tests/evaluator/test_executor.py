@@ -120,14 +120,17 @@ def test_a_dead_judge_fails_the_run_with_a_clear_message(dataset):
                             metric_keys=["faithfulness"], judge=dead)
     assert run_execute(run_id=run.pk) == RunStatus.FAILED
     run.refresh_from_db()
-    assert "judge" in run.error_message.lower() and dead.base_url.split("//")[1].split("/")[0] in run.error_message
+    assert "the judge could not be reached" in run.error_message.lower()
+    assert dead.base_url.split("//")[1].split("/")[0] not in run.error_message  # no address: others read it too
 
 
-def test_a_missing_secret_fails_the_run_naming_it(dataset, monkeypatch):
-    monkeypatch.delenv("JUDGE_KEY_FOR_TEST", raising=False)
+def test_a_missing_secret_fails_the_run_naming_it(dataset, monkeypatch, settings):
+    settings.ENDPOINT_SECRETS_ENV_PREFIX = "EVALTEST_"
+    monkeypatch.delenv("EVALTEST_JUDGE_KEY_FOR_TEST", raising=False)
     with LoopbackJudge() as judge:
         run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
-                                metric_keys=["faithfulness"], judge=endpoint(judge, api_key_secret="JUDGE_KEY_FOR_TEST"))
+                                metric_keys=["faithfulness"],
+                                judge=endpoint(judge, secret_kind="env", secret_name="JUDGE_KEY_FOR_TEST"))
         assert run_execute(run_id=run.pk) == RunStatus.FAILED
     assert "JUDGE_KEY_FOR_TEST" in EvaluationRun.objects.get(pk=run.pk).error_message
 

@@ -76,10 +76,11 @@ def test_failed_samples_carry_an_error_not_an_exception():
         responses = generate_responses(SAMPLES[:2], target=endpoint(server, max_retries=1),
                                        prompt_template="{question}")
         assert server.calls == 4  # each sample retried once
-    assert all(r.response == "" and r.error.startswith("HTTP 500") for r in responses)
+    assert all(r.response == "" and r.error.startswith("the model under test answered HTTP 500") for r in responses)
+    assert all("internal error (test mode)" not in r.error for r in responses)  # never the body of the reply
     with LoopbackJudge(mode="hang", hang_s=3) as server:
         responses = generate_responses(SAMPLES[:1], target=endpoint(server, timeout_s=0.3), prompt_template="{question}")
-    assert responses[0].error == "no answer within 0.3 s (1 attempts)"
+    assert responses[0].error == "the model under test could not be reached or did not answer within 0.3 s (1 attempts)"
 
 
 def test_generate_rejects_a_bad_template():
@@ -100,11 +101,13 @@ def test_endpoint_check_messages(tmp_path):
         assert ok and "Connected" in message
         ok, message = endpoint_check(endpoint(server, base_url=server.base_url.removesuffix("/v1")))
         assert not ok and "HTTP 404" in message and "/v1" in message
-    ok, message = endpoint_check(LLMConfig(kind="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1", model_name="m"))
-    assert not ok and "Connection refused" in message
+    ok, refused = endpoint_check(LLMConfig(kind="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1", model_name="m",
+                                           timeout_s=0.3))
+    assert not ok and "No usable answer from the endpoint" in refused
     with LoopbackJudge(mode="hang", hang_s=3) as server:
         ok, message = endpoint_check(endpoint(server, timeout_s=0.3))
-    assert not ok and "timeout" in message
+    # Refused and timed out read the same: "test connection" is no port scanner.
+    assert not ok and message == refused
     ok, message = endpoint_check(LLMConfig(kind="local", local_path=str(tmp_path / "missing")))
     assert not ok and "does not exist" in message
 

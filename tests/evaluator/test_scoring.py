@@ -197,7 +197,7 @@ def _closed_port() -> int:
 def test_whole_run_problems_raise_scoring_error(tmp_path):
     samples = make_samples(1)
     unreachable = LLMConfig(kind="openai", model_name="m", base_url=f"http://127.0.0.1:{_closed_port()}/v1", timeout_s=2)
-    with pytest.raises(ScoringError, match="cannot connect to the judge"):
+    with pytest.raises(ScoringError, match="the judge could not be reached"):
         score_samples(samples, ["coherence"], judge=unreachable, embedding_path=None)
     with pytest.raises(ScoringError, match="unknown metric: nope"):
         score_samples(samples, ["nope"], judge=None, embedding_path=None)

@@ -50,10 +50,11 @@ def test_a_version_used_by_a_run_cannot_change_and_editing_makes_a_new_one():
     assert DatasetRow.objects.filter(version_id=v2.pk).count() == 0
 
 
-def test_submit_freezes_the_spec_without_the_key(monkeypatch):
-    monkeypatch.setenv("EVALAPP_JUDGE_KEY", "sk-very-secret")
+def test_submit_freezes_the_spec_without_the_key():
+    from evaluator.endpoint_secrets import key_encrypt
+
     dataset = dataset_make()
-    judge = endpoint_make(api_key_secret="EVALAPP_JUDGE_KEY")
+    judge = endpoint_make(secret_kind="stored", api_key_encrypted=key_encrypt("sk-very-secret"))
     run = evaluation_submit(
         dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED, judge=judge,
         metric_keys=["answer_accuracy", "semantic_similarity", "answer_accuracy"], preset="custom",
@@ -62,7 +63,8 @@ def test_submit_freezes_the_spec_without_the_key(monkeypatch):
     )
     spec = run.spec
     text = json.dumps(spec, ensure_ascii=False)
-    assert "sk-very-secret" not in text and spec["judge"]["api_key_secret"] == "EVALAPP_JUDGE_KEY"
+    assert "sk-very-secret" not in text and spec["judge"]["secret"] == {"kind": "stored", "name": ""}
+    assert judge.api_key_encrypted not in text
     assert spec["metrics"] == ["answer_accuracy", "semantic_similarity"]
     assert [c["key"] for c in spec["custom_criteria"]] == ["custom:정중함", "custom:정중함-2"]
     assert spec["custom_criteria"][1]["rubric"] == {"1": "rude", "5": "polite"}

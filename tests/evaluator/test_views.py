@@ -68,7 +68,7 @@ def test_private_dataset_of_another_team_is_hidden(client, user):
 def test_endpoint_registration_and_connection_check(client, user):
     with LoopbackJudge() as judge:
         response = client.post(reverse("evaluator:endpoint_new"), {
-            "name": "judge", "kind": "openai", "base_url": judge.base_url, "model_name": judge.model, "api_key_secret": "",
+            "name": "judge", "kind": "openai", "base_url": judge.base_url, "model_name": judge.model, "secret_kind": "",
             "local_path": "", "temperature": 0, "max_tokens": 256, "timeout_s": 5, "max_concurrency": 4, "max_retries": 0,
             "is_judge": "on"})
         assert response.status_code == 302
@@ -232,7 +232,7 @@ def test_every_form_page_renders(client, user):
         page = client.get(reverse(f"evaluator:{name}"))
         assert page.status_code == 200, name
     endpoint_page = client.get(reverse("evaluator:endpoint_new")).content.decode()
-    assert "Not the key" in endpoint_page and "Nothing is ever sent outside your network" in endpoint_page
+    assert "stored encrypted and never shown again" in endpoint_page and "Nothing is ever sent outside your network" in endpoint_page
     upload_page = client.get(reverse("evaluator:dataset_new")).content.decode()
     assert "|||" in upload_page and "context_1" in upload_page and "20000 rows" in upload_page
     nav = client.get(reverse("evaluator:index")).content.decode()
@@ -240,7 +240,7 @@ def test_every_form_page_renders(client, user):
 
 
 def test_local_endpoint_must_be_inside_the_model_roots(client, user, tmp_path, tiny_model):
-    fields = {"kind": "local", "base_url": "", "model_name": "", "api_key_secret": "", "temperature": 0, "max_tokens": 64,
+    fields = {"kind": "local", "base_url": "", "model_name": "", "secret_kind": "", "temperature": 0, "max_tokens": 64,
               "timeout_s": 30, "max_concurrency": 1, "max_retries": 0}
     outside = client.post(reverse("evaluator:endpoint_new"), {**fields, "name": "far", "local_path": str(tmp_path)})
     assert "outside the allowed model roots" in outside.content.decode()
