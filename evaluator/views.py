@@ -203,6 +203,9 @@ def endpoint_edit(request, endpoint_id: int):
     form = EndpointForm(request.POST or None, instance=endpoint)
     if request.method == "POST" and form.is_valid():
         form.save()
+        # Field names only: one of them may be the key.
+        audit_record(request=request, action=AuditAction.ENDPOINT_CHANGED, target=endpoint,
+                     detail={"changed": list(form.changed_data)})
         messages.success(request, _("Saved %(name)s.") % {"name": endpoint.name})
         return redirect("evaluator:index")
     return render(request, "evaluator/endpoint_new.html", {"form": form, "endpoint": endpoint})

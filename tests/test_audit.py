@@ -147,6 +147,21 @@ def test_endpoint_creation(member, tiny_model):
     assert KEY not in json.dumps(event.detail) + event.target_label
 
 
+def test_endpoint_change_names_the_fields_never_the_key(member, settings):
+    settings.ENDPOINT_ALLOWED_HOSTS = ["127.0.0.0/8"]
+    form = {"name": "judge", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model_name": "m",
+            "secret_kind": "stored", "api_key": KEY, "temperature": 0, "max_tokens": 64, "timeout_s": 30,
+            "max_concurrency": 1, "max_retries": 0, "is_judge": "on"}
+    assert member.post(reverse("evaluator:endpoint_new"), form).status_code == 302
+    endpoint = LLMEndpoint.objects.get(name="judge")
+    changed = {**form, "model_name": "m2", "api_key": KEY + "-new"}
+    response = member.post(reverse("evaluator:endpoint_edit", args=[endpoint.pk]), changed)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    event = the_event(AuditAction.ENDPOINT_CHANGED, member.user)
+    assert "model_name" in event.detail["changed"]
+    assert KEY not in json.dumps(event.detail) + event.target_label
+
+
 # --- The admin --------------------------------------------------------------------------------------------------
 
 def test_admin_flag_unflag_edit_and_delete_a_model(staff):
