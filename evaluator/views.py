@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from evaluator.datasets import MAX_BYTES, MAX_ROWS, DatasetFileError, RowData, dataset_file_parse
+from evaluator.datasets import DatasetFileError, DatasetLimits, RowData, dataset_file_parse
 from evaluator.forms import (
     DatasetUploadForm,
     DatasetVersionUploadForm,
@@ -62,13 +62,20 @@ def evaluator_index(request):
 
 
 CHECK_TIMEOUT_S = 10.0
-_LIMITS = {"mb": MAX_BYTES // 2**20, "rows": MAX_ROWS}
+
+
+def _limits() -> dict:
+    """The upload limits shown on the page (read at request time, as the parser reads them)."""
+    limits = DatasetLimits.from_settings()
+    return {"bytes": limits.max_bytes, "rows": limits.max_rows, "columns": limits.max_columns,
+            "chars": limits.max_field_chars}
 
 
 def _parse_upload(form, field="file"):
-    upload = form.cleaned_data[field]
+    upload = form.cleaned_data[field]  # its size was checked by the form, before anything read it
     try:
-        return dataset_file_parse(filename=upload.name, content=upload.read()), None
+        # The file itself (in memory, or spooled to disk), read as a stream: never whole into memory.
+        return dataset_file_parse(filename=upload.name, content=upload.file), None
     except DatasetFileError as exc:
         return None, exc.problems
 
@@ -87,7 +94,7 @@ def dataset_new(request):
                 messages.warning(request, warning)
             messages.success(request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)})
             return redirect("evaluator:dataset", dataset_id=dataset.pk)
-    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems, "limits": _LIMITS})
+    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems, "limits": _limits()})
 
 
 def _dataset_for(request, dataset_id):
@@ -113,9 +120,10 @@ def dataset_detail(request, dataset_id: int):
             messages.success(request, _("Version %(n)s created.") % {"n": new.number})
             return redirect(f"{request.path}?v={new.number}")
     elif request.method == "POST" and "edit-question" in request.POST and edit_form.is_valid():
-        new = _row_edit_apply(version, edit_form.cleaned_data, request.user)
-        messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
-        return redirect(f"{request.path}?v={new.number}")
+        new = _row_edit_apply(version, edit_form, request.user)
+        if new is not None:
+            messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
+            return redirect(f"{request.path}?v={new.number}")
 
     query = request.GET.get("q", "").strip()
     tag = request.GET.get("tag", "").strip()
@@ -124,7 +132,7 @@ def dataset_detail(request, dataset_id: int):
                "tag_counts": tag_counts,
                "locked": dataset_version_is_locked(version=version),
                "can_edit": dataset_can_edit(dataset=dataset, user=request.user), "upload_form": upload_form,
-               "edit_form": edit_form, "problems": problems, "limits": _LIMITS}
+               "edit_form": edit_form, "problems": problems, "limits": _limits()}
     template = "evaluator/_dataset_rows.html" if request.headers.get("HX-Request") else "evaluator/dataset_detail.html"
     return render(request, template, context)
 
@@ -146,15 +154,18 @@ def dataset_row_form(request, dataset_id: int, number: int, position: int = 0):
                                                          "position": position})
 
 
-def _row_edit_apply(version: DatasetVersion, data: dict, user) -> DatasetVersion:
-    from evaluator.datasets import split_text_list, tags_parse
-
-    row = RowData(question=data["question"].strip(), reference=data["reference"].strip(),
-                  contexts=tuple(split_text_list(data["contexts"])), response=data["response"].strip(),
-                  tags=tuple(tags_parse(data["tags"])))
+def _row_edit_apply(version: DatasetVersion, form: RowEditForm, user) -> DatasetVersion | None:
+    """The new version, or None with the reason added to the form."""
+    data = form.cleaned_data
+    row = RowData(question=data["question"].strip(), reference=data["reference"].strip(), contexts=tuple(data["contexts"]),
+                  response=data["response"].strip(), tags=tuple(data["tags"]))
     position = data.get("position")
     if position:
         return dataset_version_edit(version=version, edits={position: None if data["delete"] else row}, edited_by=user)
+    max_rows = DatasetLimits.from_settings().max_rows
+    if version.row_count >= max_rows:
+        form.add_error(None, _("This version has %(n)s rows, the limit: delete a row before adding one.") % {"n": version.row_count})
+        return None
     return dataset_version_edit(version=version, edits={}, additions=[row], edited_by=user)
 
 
