@@ -181,6 +181,16 @@ def test_repeated_sheet_rows_are_refused_before_openpyxl_parses_them(client, use
     assert time.perf_counter() - started < 20
 
 
+def test_xml_elements_within_a_row_are_counted(client, user, settings):
+    settings.DATASET_MAX_COLUMNS = 4  # at most 4 cells and 256 XML elements a row
+    repeated_cells = xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace(
+        '<c r="A2" t="inlineStr"><is><t>Q1</t></is></c>', '<c r="A2"><v>1</v></c>' * 5))
+    assert_refused(upload(client, repeated_cells, "golden.xlsx"), "Sheet row 2 has a cell in column 5; the limit is 4 columns.")
+    runs = xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace(
+        "<is><t>Q1</t></is>", "<is>" + "<r><t>a</t></r>" * 200 + "</is>"))
+    assert_refused(upload(client, runs, "golden.xlsx"), "Sheet row 2 holds more than 256 XML elements.")
+
+
 # --- Size, zip bombs -----------------------------------------------------------------------------------
 
 
@@ -224,6 +234,10 @@ def test_zip_bomb_and_shared_strings_caps(client, user, settings):
                + "".join(f"<si><t>text {i}</t></si>" for i in range(40)) + "</sst>").encode()
     many = xlsx([["question"], ["Q1"]], extra={"xl/sharedStrings.xml": strings})
     assert_refused(upload(client, many, "golden.xlsx"), "The workbook holds more than 32 distinct texts.")
+    runs = strings.replace(b"<si><t>text 0</t></si>", b"<si>" + b"<r><t>a</t></r>" * 1100 + b"</si>")
+    runs = runs.replace(b"".join(b"<si><t>text %d</t></si>" % i for i in range(20, 40)), b"")
+    assert_refused(upload(client, xlsx([["question"], ["Q1"]], extra={"xl/sharedStrings.xml": runs}), "golden.xlsx"),
+                   "The workbook holds more than 32 distinct texts.")
 
 
 def test_a_real_16384_column_workbook_is_refused_in_little_memory(client, user):
