@@ -166,20 +166,22 @@ class _SheetScan:
         self.last_row = self.cells = self.elements = self.prelude = 0
 
     def start(self, tag: str, attrib: dict) -> None:
+        # Called for every element of the sheet: the common cases (a cell, its value) come first.
         self.depth += 1
-        name = _local(tag)
+        name = tag[tag.rfind("}") + 1:]
         if self.data_depth:
             self.elements += 1
-            if name == "row":
-                self.last_row, self.cells, self.elements = _row_number(attrib.get("r"), self.last_row, self.limits), 0, 0
-            elif self.elements > self.max_elements:
-                raise file_problem(_("Sheet row %(row)s holds more than %(n)s XML elements.")
-                                   % {"row": self.last_row, "n": self.max_elements})
-            elif name == "c":
+            if name == "c":
                 self.cells += 1
                 letters = (attrib.get("r") or "").rstrip("0123456789")
-                if self.cells > self.limits.max_columns or (len(letters), letters) > (len(self.last_letters), self.last_letters):
+                if self.cells > self.limits.max_columns or len(letters) >= len(self.last_letters) and (
+                        len(letters) > len(self.last_letters) or letters > self.last_letters):
                     _too_many_columns(self.last_row, letters, self.cells, self.limits)
+            elif name == "row":
+                self.last_row, self.cells, self.elements = _row_number(attrib.get("r"), self.last_row, self.limits), 0, 0
+            if self.elements > self.max_elements:
+                raise file_problem(_("Sheet row %(row)s holds more than %(n)s XML elements.")
+                                   % {"row": self.last_row, "n": self.max_elements})
         elif name == "sheetData":
             self.data_depth = self.depth
         elif name == "dimension":
