@@ -245,13 +245,6 @@ def endpoint_check_view(request, endpoint_id: int):
     return render(request, "evaluator/_endpoint_check.html", {"ok": ok, "message": message, "endpoint": endpoint})
 
 
-def _id_param(value: str | None) -> int | None:
-    """A query parameter meant as a row id: a positive int that fits the column, else None (never a 500)."""
-    if value and value.isascii() and value.isdigit() and len(value) <= 18:
-        return int(value) or None
-    return None
-
-
 def run_new(request):
     from runs import idempotency
     from runs.selectors import BROKER_DOWN_MESSAGE, run_awaits_broker
@@ -260,7 +253,7 @@ def run_new(request):
     form = EvaluationRunForm(request.POST or None, user=request.user, initial=initial)
     # "Responses already in the dataset" is offered only for versions whose every row has one.
     versions = form.fields["dataset_version"].queryset
-    asked = _id_param(request.GET.get("dataset_version"))
+    asked = int_param(request.GET, "dataset_version")
     if asked is not None and versions.filter(pk=asked).exists():
         initial["dataset_version"] = asked
     without_responses = sorted(set(DatasetRow.objects.filter(version__in=versions.values("pk"), response="")

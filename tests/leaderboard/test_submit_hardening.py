@@ -194,7 +194,7 @@ def test_a_used_token_with_other_settings_is_refused_and_renewed(client, user, t
     assert _post(client, other, submission_token=_token(html)).status_code == 302
 
 
-@pytest.mark.parametrize("token", ["", "short", "../../etc/passwd", "x" * 500, "ab\0cdefghijklmnopqrstu"])
+@pytest.mark.parametrize("token", ["", "short", "../../etc/passwd", "x" * 500, "ab-cdefghijk/lmnopqrstu"])
 def test_a_malformed_token_is_replaced(client, user, tiny_model, token):
     assert _post(client, tiny_model, submission_token=token).status_code == 302
     key = EvaluationRun.objects.get().submission_key
@@ -255,7 +255,9 @@ def test_new_evaluation_page_ignores_a_garbage_dataset_version(client, user, val
     from tests.evaluator.factories import dataset_make
 
     dataset_make(owner=user)
-    assert client.get(reverse("evaluator:run_new"), {"dataset_version": value}).status_code == 200
+    # A NUL never reaches the view: the site answers it with 400 for every page (config.middleware).
+    expected = 400 if "\0" in value else 200
+    assert client.get(reverse("evaluator:run_new"), {"dataset_version": value}).status_code == expected
 
 
 def test_new_evaluation_page_preselects_only_a_visible_version(client, user):
