@@ -140,6 +140,10 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
     needs_judge = [key for key in keys if key in METRICS and metric_needs_judge(key)] + [c["key"] for c in criteria]
     if needs_judge and judge is None:
         problems.append(_("These metrics need a judge LLM: %(keys)s.") % {"keys": ", ".join(needs_judge)})
+    for endpoint in dict.fromkeys(e for e in (judge, target_endpoint if target_kind == TargetKind.ENDPOINT else None) if e):
+        if endpoint.api_key_needed:  # the run would fail at its start: say so now, before anything is queued
+            problems.append(_("%(endpoint)s needs its API key set again (its old secret setting could not be "
+                              "trusted and was removed): edit the endpoint.") % {"endpoint": endpoint.name})
     rows = list(dataset_version.rows.values_list("reference", "contexts", "response"))
     for need, index, label in (("reference", 0, _("a reference answer")), ("contexts", 1, _("retrieved contexts"))):
         wanting = [key for key in keys if key in METRICS and need in METRICS[key].needs]

@@ -90,6 +90,20 @@ def test_submit_lists_every_set_up_problem():
                              metric_keys=["exact_match"]).pk
 
 
+def test_submit_refuses_an_endpoint_whose_key_must_be_set_again():
+    """An endpoint whose old secret setting was dropped (it could not be trusted) is refused before queueing,
+    not at the run's start."""
+    from runs.models import EvaluationRun
+
+    dataset = dataset_make()
+    judge = endpoint_make(name="old judge", api_key_needed=True)
+    with pytest.raises(EvaluationSetupError) as caught:
+        evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                          metric_keys=["answer_accuracy"], judge=judge)
+    assert any("old judge needs its API key set again" in problem for problem in caught.value.problems)
+    assert not EvaluationRun.objects.exists()
+
+
 def test_confidence_intervals():
     low, high, method = confidence_interval([1.0] * 8 + [0.0] * 2)
     assert method == "wilson" and (round(low, 3), round(high, 3)) == (0.490, 0.943)
