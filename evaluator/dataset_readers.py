@@ -187,8 +187,8 @@ def csv_rows(stream: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[int, li
             try:
                 cells = next(reader, None)
             except _TooManySeparators:
-                raise RecordError(_("has more than %(n)s separators.") % {"n": feed.max_separators},
-                                  line=feed.record_line) from None
+                raise RecordError(_("has far more separators (commas or tabs) than a row of the largest allowed cells "
+                                    "could have: is a closing quote missing?"), line=feed.record_line) from None
             except csv.Error as exc:
                 if "field larger than field limit" not in str(exc):
                     raise RecordError(_("cannot be read as CSV: %(error)s") % {"error": exc}, line=feed.record_line) from None

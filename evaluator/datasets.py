@@ -314,7 +314,7 @@ def dataset_file_parse(*, filename: str, content: bytes | IO[bytes], limits: Dat
             for line, record in records:
                 number += 1
                 if number > limits.max_rows:
-                    problems.append(RowProblem(None, "", _("The file has more than %(max)s rows, the limit.")
+                    problems.append(RowProblem(None, "", _("The file has more than %(max)s rows (the limit).")
                                                % {"max": limits.max_rows}))
                     break
                 if isinstance(record, RecordError):

@@ -42,7 +42,7 @@ def secret_name_check(name: str) -> str:
     """``name`` if it is a valid secret name, else SecretMissing saying what a name may hold."""
     if not isinstance(name, str) or not SECRET_NAME_RE.fullmatch(name):
         raise SecretMissing(
-            _("“%(name)s” is not a secret name: use up to 100 letters, digits, _ . or -, without a slash and "
+            _("“%(name)s” is not a secret name: use up to 100 ASCII letters, digits, _ . or -, without a slash and "
               "not starting with a dot.") % {"name": _shown(name)})
     return name
 

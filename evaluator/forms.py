@@ -132,7 +132,7 @@ class EndpointForm(forms.ModelForm):
         self.fields["secret_kind"].choices = [(value, label) for value, label in SecretKind.choices if value in offered]
         self.fields["secret_kind"].required = False
         self.fields["secret_name"].help_text = _(
-            "For a named secret: only its name (letters, digits, _ . -), as the administrator placed it. Not a path.")
+            "For a named secret: only its name (ASCII letters, digits, _ . -), as the administrator placed it. Not a path.")
         if self.instance.has_stored_key:
             self.fields["api_key"].label = _("Replace the stored key")
             self.fields["api_key"].help_text = _("A key is stored (it is never shown). Type a new one to replace it, "

@@ -175,7 +175,7 @@ def _row_edit_apply(version: DatasetVersion, form: RowEditForm, user) -> Dataset
         return dataset_version_edit(version=version, edits={position: None if data["delete"] else row}, edited_by=user)
     max_rows = DatasetLimits.from_settings().max_rows
     if version.row_count >= max_rows:
-        form.add_error(None, _("This version has %(n)s rows, the limit: delete a row before adding one.") % {"n": version.row_count})
+        form.add_error(None, _("This version has %(n)s rows, as many as a version may have: delete a row before adding one.") % {"n": version.row_count})
         return None
     return dataset_version_edit(version=version, edits={}, additions=[row], edited_by=user)
 

@@ -103,7 +103,7 @@ def test_versions_are_immutable_and_editing_makes_a_new_one():
 
 def test_size_and_row_limits_are_explained(settings):
     settings.DATASET_MAX_ROWS = 2
-    with pytest.raises(DatasetFileError, match="The file has more than 2 rows, the limit."):
+    with pytest.raises(DatasetFileError, match=r"The file has more than 2 rows \(the limit\)\."):
         dataset_file_parse(filename="a.csv", content=b"question\nQ1\nQ2\nQ3\n")
     settings.DATASET_MAX_BYTES = 2 * 2**20
     with pytest.raises(DatasetFileError, match="larger than 2.0\\xa0MB"):
