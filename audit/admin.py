@@ -1,6 +1,26 @@
 from django.contrib import admin
+from django.db import transaction
 
 from audit.models import AuditEvent
+from audit.services import audit_record
+
+
+class AuditedDeletionsMixin:
+    """For the ModelAdmin of a row whose deletion the audit log keeps: ``audit_delete_action`` is recorded
+    for each row before it goes (one at a time or in bulk), in the same transaction."""
+
+    audit_delete_action: str
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit_record(request=request, action=self.audit_delete_action, target=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                audit_record(request=request, action=self.audit_delete_action, target=obj)
+            super().delete_queryset(request, queryset)
 
 
 @admin.register(AuditEvent)

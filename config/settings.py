@@ -309,6 +309,15 @@ if not FIELD_ENCRYPTION_KEYS and DEBUG:
     FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(
         hashlib.sha256(b"leaderboard field encryption\0" + SECRET_KEY.encode()).digest()).decode()]
 
+# --- Golden datasets -------------------------------------------------------------------------
+# Limits on an uploaded dataset file, enforced while it is read, before its rows are built: a small
+# spreadsheet can otherwise declare enough cells to take gigabytes.
+DATASET_MAX_BYTES = envint("DATASET_MAX_BYTES", 50 * 1024 * 1024)
+DATASET_MAX_ROWS = envint("DATASET_MAX_ROWS", 20_000)
+DATASET_MAX_COLUMNS = envint("DATASET_MAX_COLUMNS", 64)
+# Per cell (CSV, Excel) or field (JSON); the contexts of a row count together.
+DATASET_MAX_FIELD_CHARS = envint("DATASET_MAX_FIELD_CHARS", 200_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

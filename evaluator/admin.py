@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import AuditedDeletionsMixin
 from audit.models import AuditAction
 from audit.services import audit_record
 from evaluator.models import DatasetVersion, EmbeddingModel, GoldenDataset, LLMEndpoint
@@ -24,10 +24,11 @@ class DatasetVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LLMEndpoint)
-class LLMEndpointAdmin(admin.ModelAdmin):
+class LLMEndpointAdmin(AuditedDeletionsMixin, admin.ModelAdmin):
     """The key itself is not here at all (``api_key_encrypted`` is not editable); where it comes from is shown
     read-only: keys are set in the endpoint's own page, which checks them."""
 
+    audit_delete_action = AuditAction.ENDPOINT_DELETED
     list_display = ("name", "kind", "model_name", "base_url", "secret_kind", "api_key_needed", "is_judge",
                     "last_check_ok", "last_checked_at")
     list_filter = ("kind", "is_judge", "secret_kind", "api_key_needed")
@@ -43,17 +44,6 @@ class LLMEndpointAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         action = AuditAction.ENDPOINT_CHANGED if change else AuditAction.ENDPOINT_CREATED
         audit_record(request=request, action=action, target=obj, detail={"changed": list(form.changed_data)})
-
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit_record(request=request, action=AuditAction.ENDPOINT_DELETED, target=obj)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for obj in queryset:
-                audit_record(request=request, action=AuditAction.ENDPOINT_DELETED, target=obj)
-            super().delete_queryset(request, queryset)
 
 
 admin.site.register(EmbeddingModel)

@@ -2,7 +2,9 @@
 
 Every problem names the row (1-based, as people count data rows; for CSV and Excel also the line or
 sheet row, the header being line 1) and the field. All problems are collected before anything is
-saved: a file with one bad row is refused whole, with the full list.
+saved: a file with one bad row is refused whole, with the full list. The file is read as a stream
+(``evaluator.dataset_readers``, ``evaluator.dataset_xlsx``): the limits in settings (DATASET_MAX_BYTES,
+_ROWS, _COLUMNS, _FIELD_CHARS) hold before rows are built.
 
 Columns (header names are case-insensitive; common aliases accepted):
 
@@ -17,19 +19,35 @@ Columns (header names are case-insensitive; common aliases accepted):
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
+from typing import IO, Any
 
 from django.utils.translation import gettext as _
 
-MAX_BYTES = 50 * 1024 * 1024
-MAX_ROWS = 20_000
-MAX_FIELD_CHARS = 200_000
+from evaluator.dataset_readers import (
+    JSON_MAX_DEPTH,
+    DatasetFileError,
+    DatasetLimits,
+    RecordError,
+    RowProblem,
+    csv_rows,
+    file_problem,
+    json_nesting_check,
+    json_values,
+    stream_size,
+    too_large_message,
+)
+from evaluator.dataset_xlsx import xlsx_rows
+
+__all__ = ["DatasetFileError", "DatasetLimits", "ParsedDataset", "RowData", "RowProblem", "dataset_file_parse",
+           "split_text_list", "tags_parse", "text_unstorable"]
+
 CONTEXT_SEPARATOR = "|||"
 
 FIELD_ALIASES = {
@@ -41,6 +59,8 @@ FIELD_ALIASES = {
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in FIELD_ALIASES.items() for alias in aliases}
 _CONTEXT_COLUMN = re.compile(r"^(?:context|retrieved_context)_(\d+)$")
+# PostgreSQL stores neither a NUL nor a lone UTF-16 surrogate (which a JSON "\ud800" escape gives).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -56,33 +76,6 @@ class RowData:
                 "response": self.response, "tags": list(self.tags)}
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    row: int | None  # None: the file as a whole
-    field: str
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        if self.row is None:
-            return self.message
-        where = _("Row %(row)s") % {"row": self.row}
-        if self.line is not None:
-            where += " " + _("(line %(line)s)") % {"line": self.line}
-        if self.field:
-            where += ", " + _("field “%(field)s”") % {"field": self.field}
-        return f"{where}: {self.message}"
-
-
-class DatasetFileError(ValueError):
-    """The file cannot be registered; ``problems`` lists every reason, row by row."""
-
-    def __init__(self, problems: list[RowProblem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems[:50]) + (
-            "\n" + _("…and %(n)s more problems.") % {"n": len(problems) - 50} if len(problems) > 50 else ""))
-
-
 @dataclass
 class ParsedDataset:
     rows: list[RowData]
@@ -93,14 +86,23 @@ class ParsedDataset:
         return bool(self.rows) and all(row.response for row in self.rows)
 
 
-def _decode(content: bytes) -> str:
-    # Korean spreadsheets are often saved as CP949 ("ANSI" in Korean Windows); UTF-8 (with or without BOM) first.
-    for encoding in ("utf-8-sig", "cp949"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise DatasetFileError([RowProblem(None, "", _("The file is neither UTF-8 nor CP949 text."))])
+def text_unstorable(value: str) -> str | None:
+    """Why the database cannot store ``value``, or None."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return _("contains a NUL character, which cannot be stored.")
+    return _("contains a lone surrogate (\\u%(code)04x), which cannot be stored.") % {"code": ord(found.group())}
+
+
+def _json_load(text: str) -> Any:
+    """json.loads for one cell or form field, refusing deep nesting before the parser recurses into it."""
+    try:
+        json_nesting_check(text, JSON_MAX_DEPTH)
+    except RecordError as exc:
+        raise ValueError(exc.message) from None
+    return json.loads(text)
 
 
 def split_text_list(value: str) -> list[str]:
@@ -108,7 +110,7 @@ def split_text_list(value: str) -> list[str]:
     if not text:
         return []
     if text.startswith("["):
-        parsed = json.loads(text)  # the caller turns a ValueError into a row problem
+        parsed = _json_load(text)  # the caller turns a ValueError into a row problem
         if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
             raise ValueError(_("a JSON list of strings was expected"))
         return [item.strip() for item in parsed if item.strip()]
@@ -122,7 +124,7 @@ def tags_parse(value: Any) -> list[str]:
         return [item.strip() for item in value if item.strip()]
     text = str(value or "").strip()
     if text.startswith("["):
-        return tags_parse(json.loads(text))
+        return tags_parse(_json_load(text))
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -134,24 +136,30 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabular: bool,
+def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabular: bool, limits: DatasetLimits,
                      problems: list[RowProblem]) -> RowData | None:
     start = len(problems)
 
     def problem(field_name: str, message: str) -> None:
         problems.append(RowProblem(row, field_name, message, line))
 
-    question = _text(record.get("question"))
-    if not question:
+    def check(field_name: str, values: Sequence[str]) -> None:
+        if sum(len(value) for value in values) > limits.max_field_chars:
+            message = (_("is longer than %(n)s characters.") if field_name in texts else
+                       _("are longer than %(n)s characters in all."))
+            problem(field_name, message % {"n": limits.max_field_chars})
+        if any(map(_UNSTORABLE.search, values)):
+            problem(field_name, next(filter(None, map(text_unstorable, values))))
+
+    if not _text(record.get("question")):
         problem("question", _("is empty; every row needs a question."))
-    texts = {}
+    texts: dict[str, str] = {}
     for name in ("question", "reference", "response"):
         value = record.get(name)
         if value is not None and not isinstance(value, (str, int, float)):
             problem(name, _("must be text, not %(type)s.") % {"type": type(value).__name__})
         texts[name] = _text(value)
-        if len(texts[name]) > MAX_FIELD_CHARS:
-            problem(name, _("is longer than %(n)s characters.") % {"n": MAX_FIELD_CHARS})
+        check(name, [texts[name]])
 
     contexts: list[str] = []
     raw_contexts = record.get("contexts")
@@ -167,14 +175,14 @@ def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabu
     except ValueError as exc:
         problem("contexts", _("cannot be read: %(error)s") % {"error": exc})
     contexts += [_text(v) for _k, v in sorted(record.get("_context_columns", {}).items()) if _text(v)]
-    if sum(len(c) for c in contexts) > MAX_FIELD_CHARS:
-        problem("contexts", _("are longer than %(n)s characters in all.") % {"n": MAX_FIELD_CHARS})
+    check("contexts", contexts)
 
     tags: list[str] = []
     try:
         tags = tags_parse(record.get("tags"))
     except ValueError as exc:
         problem("tags", _("cannot be read: %(error)s") % {"error": exc})
+    check("tags", tags)
     if len(problems) > start:
         return None
     return RowData(question=texts["question"], reference=texts["reference"], contexts=tuple(contexts),
@@ -195,11 +203,11 @@ def _map_header(header: list[str], problems: list[RowProblem], warnings: list[st
         if target is None:
             mapping.append(None)
             if name:
-                warnings.append(_("Column “%(column)s” is not used.") % {"column": raw})
+                warnings.append(_("Column “%(column)s” is not used.") % {"column": raw[:100]})
             continue
         if target in seen:
             problems.append(RowProblem(None, target, _("Columns “%(a)s” and “%(b)s” both give the %(field)s.")
-                                       % {"a": seen[target], "b": raw, "field": target}))
+                                       % {"a": seen[target][:100], "b": raw[:100], "field": target}))
         seen[target] = raw
         mapping.append(("field", target))
     if "question" not in seen:
@@ -208,112 +216,119 @@ def _map_header(header: list[str], problems: list[RowProblem], warnings: list[st
     return mapping
 
 
-def _records_from_table(rows: list[list[Any]], problems: list[RowProblem], warnings: list[str]):
-    """(row number, line, record) per non-empty data row of a table whose first row is the header."""
-    if not rows:
-        problems.append(RowProblem(None, "", _("The file is empty.")))
-        return
-    mapping = _map_header([_text(cell) for cell in rows[0]], problems, warnings)
-    number = 0
-    for index, cells in enumerate(rows[1:], start=2):
-        if not any(_text(cell) for cell in cells):
-            continue  # blank lines between rows are common in hand-edited files
-        number += 1
-        record: dict[str, Any] = {"_context_columns": {}}
-        for column, cell in zip(mapping, cells, strict=False):
-            if column is None:
-                continue
-            kind, key = column
-            if kind == "context":
-                record["_context_columns"][key] = cell
-            else:
-                record[key] = cell
-        yield number, index, record
-
-
-def _table_rows_csv(text: str) -> list[list[str]]:
-    sample = text[:4096]
-    delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
-
-
-def _table_rows_xlsx(content: bytes, problems: list[RowProblem]) -> list[list[Any]]:
-    from openpyxl import load_workbook
-
+def _table_records(rows: Iterator[tuple[int, Sequence[Any]]], limits: DatasetLimits, problems: list[RowProblem],
+                   warnings: list[str]) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+    """(line, record) per non-empty data row of a table whose first row is the header."""
+    header: list[str] = []
+    mapping: list[tuple[str, str | int] | None] = []
     try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-        problems.append(RowProblem(None, "", _("The Excel file cannot be read: %(error)s") % {"error": exc}))
-        return []
-    sheet = workbook.worksheets[0]
-    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
-    return rows
+        for line, cells in rows:
+            width = _width(cells)
+            if not header and not mapping:
+                if width > limits.max_columns:
+                    raise file_problem(_("The header has %(n)s columns; the limit is %(max)s.")
+                                       % {"n": width, "max": limits.max_columns})
+                header = [_text(cell) for cell in cells[:width]] or [""]
+                mapping = _map_header(header, problems, warnings)
+                if problems:
+                    return
+            elif width > limits.max_columns:
+                yield line, RecordError(_("has %(n)s columns; the limit is %(max)s.") % {"n": width, "max": limits.max_columns})
+            elif width:  # blank lines between rows are common in hand-edited files
+                yield line, _table_record(mapping, cells)
+    except RecordError as exc:
+        if exc.column is not None:
+            exc.field = _column_field(header, mapping, exc.column)
+        raise
+    if not header:
+        problems.append(RowProblem(None, "", _("The file is empty.")))
 
 
-def dataset_file_parse(*, filename: str, content: bytes) -> ParsedDataset:
-    """Rows of a golden dataset file; raises DatasetFileError listing every problem."""
+def _table_record(mapping: list[tuple[str, str | int] | None], cells: Sequence[Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {"_context_columns": {}}
+    for column, cell in zip(mapping, cells, strict=False):
+        if column is None:
+            continue
+        kind, key = column
+        if kind == "context":
+            record["_context_columns"][key] = cell
+        else:
+            record[key] = cell
+    return record
+
+
+def _column_field(header: list[str], mapping: list[tuple[str, str | int] | None], column: int) -> str:
+    if column < len(mapping) and mapping[column] is not None:
+        kind, key = mapping[column]
+        return "contexts" if kind == "context" else str(key)
+    return header[column][:100] if column < len(header) else _("column %(n)s") % {"n": column + 1}
+
+
+def _width(cells: Sequence[Any]) -> int:
+    """The number of cells up to the last one that is not empty."""
+    for index in range(len(cells), 0, -1):
+        if _text(cells[index - 1]):
+            return index
+    return 0
+
+
+def _json_records(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+    for line, value in values:
+        if isinstance(value, RecordError):
+            yield line, value
+        elif not isinstance(value, dict):
+            yield line, RecordError(_("must be a JSON object with a “question”."))
+        else:
+            record: dict[str, Any] = {"_context_columns": {}}
+            for key, cell in value.items():
+                target = _ALIAS_TO_FIELD.get(str(key).strip().lower())
+                if target is not None:
+                    record[target] = cell
+            yield line, record
+
+
+def dataset_file_parse(*, filename: str, content: bytes | IO[bytes], limits: DatasetLimits | None = None) -> ParsedDataset:
+    """Rows of a golden dataset file (its bytes, or a binary file open for reading); raises DatasetFileError
+    listing every problem. Read as a stream: the limits hold before rows are built."""
+    limits = limits or DatasetLimits.from_settings()
+    stream = io.BytesIO(content) if isinstance(content, (bytes, bytearray)) else content
+    if stream_size(stream) > limits.max_bytes:
+        raise file_problem(too_large_message(limits))
+    suffix = PurePath(filename).suffix.lower()
     problems: list[RowProblem] = []
     warnings: list[str] = []
-    if len(content) > MAX_BYTES:
-        raise DatasetFileError([RowProblem(None, "", _("The file is larger than %(mb)s MB.") % {"mb": MAX_BYTES // 2**20})])
-    suffix = PurePath(filename).suffix.lower()
-    records: list[tuple[int, int | None, dict[str, Any]]] = []
     tabular = suffix in (".csv", ".tsv", ".xlsx", ".xlsm")
-    if suffix in (".csv", ".tsv"):
-        records = list(_records_from_table(_table_rows_csv(_decode(content)), problems, warnings))
-    elif suffix in (".xlsx", ".xlsm"):
-        table = _table_rows_xlsx(content, problems)
-        if not problems:
-            records = list(_records_from_table(table, problems, warnings))
+    if suffix in (".csv", ".tsv", ".xlsx", ".xlsm"):
+        source = (csv_rows if suffix in (".csv", ".tsv") else xlsx_rows)(stream, limits)
+        records = _table_records(source, limits, problems, warnings)
     elif suffix in (".jsonl", ".json", ".ndjson"):
-        records = _records_from_json(_decode(content), problems)
+        source = json_values(stream, limits)
+        records = _json_records(source)
     else:
-        raise DatasetFileError([RowProblem(None, "", _("Unsupported file type “%(suffix)s”: use .csv, .jsonl or .xlsx.")
-                                           % {"suffix": suffix or filename})])
-    if not records and not problems:
+        raise file_problem(_("Unsupported file type “%(suffix)s”: use .csv, .jsonl or .xlsx.")
+                           % {"suffix": suffix or filename[:100]})
+    rows: list[RowData] = []
+    number = 0
+    try:
+        with closing(source), closing(records):
+            for line, record in records:
+                number += 1
+                if number > limits.max_rows:
+                    problems.append(RowProblem(None, "", _("The file has more than %(max)s rows, the limit.")
+                                               % {"max": limits.max_rows}))
+                    break
+                if isinstance(record, RecordError):
+                    problems.append(RowProblem(number, record.field, record.message, line))
+                    continue
+                row = _row_from_record(record, row=number, line=line, tabular=tabular, limits=limits, problems=problems)
+                if row is not None and not problems:  # once the file is refused, its rows are not kept
+                    rows.append(row)
+    except RecordError as exc:
+        problems.append(RowProblem(number + 1, exc.field, exc.message, exc.line))
+    except DatasetFileError as exc:
+        problems.extend(exc.problems)
+    if not number and not problems:
         problems.append(RowProblem(None, "", _("The file has no rows.")))
-    if len(records) > MAX_ROWS:
-        problems.append(RowProblem(None, "", _("The file has %(n)s rows; the limit is %(max)s.") % {"n": len(records), "max": MAX_ROWS}))
-    rows = []
-    if not problems:
-        for number, line, record in records:
-            parsed = _row_from_record(record, row=number, line=line, tabular=tabular, problems=problems)
-            if parsed is not None:
-                rows.append(parsed)
     if problems:
         raise DatasetFileError(problems)
     return ParsedDataset(rows=rows, warnings=warnings)
-
-
-def _records_from_json(text: str, problems: list[RowProblem]) -> list[tuple[int, int | None, dict[str, Any]]]:
-    stripped = text.lstrip()
-    items: list[tuple[int, int | None, Any]] = []
-    if stripped.startswith("["):
-        try:
-            items = [(i, None, item) for i, item in enumerate(json.loads(stripped), start=1)]
-        except ValueError as exc:
-            problems.append(RowProblem(None, "", _("The file is not valid JSON: %(error)s") % {"error": exc}))
-            return []
-    else:
-        number = 0
-        for line_number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            number += 1
-            try:
-                items.append((number, line_number, json.loads(line)))
-            except ValueError as exc:
-                problems.append(RowProblem(number, "", _("is not valid JSON: %(error)s") % {"error": exc}, line_number))
-    records = []
-    for number, line, value in items:
-        if not isinstance(value, dict):
-            problems.append(RowProblem(number, "", _("must be a JSON object with a “question”."), line))
-            continue
-        record: dict[str, Any] = {"_context_columns": {}}
-        for key, cell in value.items():
-            target = _ALIAS_TO_FIELD.get(str(key).strip().lower())
-            if target is not None:
-                record[target] = cell
-        records.append((number, line, record))
-    return records

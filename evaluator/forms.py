@@ -3,8 +3,12 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
+from evaluator.dataset_readers import DatasetLimits, too_large_message
+from evaluator.datasets import split_text_list, tags_parse, text_unstorable
 from evaluator.endpoint_secrets import MAX_KEY_CHARS
 from evaluator.metrics import METRICS, PRESET_LABELS, PRESETS
 from evaluator.models import DatasetVersion, EmbeddingModel, LLMEndpoint, TargetKind
@@ -27,20 +31,27 @@ def rubric_parse(text: str) -> dict[str, str]:
     return rubric
 
 
+def dataset_file_size_validate(upload) -> None:
+    """Refused before anything reads it (Django has spooled it to disk past FILE_UPLOAD_MAX_MEMORY_SIZE)."""
+    limits = DatasetLimits.from_settings()
+    if upload.size > limits.max_bytes:
+        raise forms.ValidationError(too_large_message(limits))
+
+
 class DatasetUploadForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     private = forms.BooleanField(label=_("Private to my group"), required=False)
-    file = forms.FileField(label=_("File (CSV, JSONL or Excel)"))
+    file = forms.FileField(label=_("File (CSV, JSONL or Excel)"), validators=[dataset_file_size_validate])
 
 
 class DatasetVersionUploadForm(forms.Form):
-    file = forms.FileField(label=_("File (CSV, JSONL or Excel)"))
+    file = forms.FileField(label=_("File (CSV, JSONL or Excel)"), validators=[dataset_file_size_validate])
     note = forms.CharField(label=_("What changed"), max_length=300, required=False)
 
 
 class RowEditForm(forms.Form):
-    """One row edited in the page; saving makes a new version."""
+    """One row edited in the page; saving makes a new version. Django's CharField already refuses a NUL."""
 
     position = forms.IntegerField(widget=forms.HiddenInput, required=False)
     question = forms.CharField(label=_("Question"), widget=forms.Textarea(attrs={"rows": 2}))
@@ -50,6 +61,32 @@ class RowEditForm(forms.Form):
     response = forms.CharField(label=_("Response (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.CharField(label=_("Tags (comma-separated)"), required=False)
     delete = forms.BooleanField(label=_("Delete this row"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The same limit as a cell of an uploaded file (read at request time, like the upload limits).
+        limit = settings.DATASET_MAX_FIELD_CHARS
+        for name in ("question", "reference", "contexts", "response", "tags"):
+            self.fields[name].max_length = limit
+            self.fields[name].validators.append(MaxLengthValidator(limit))
+            self.fields[name].widget.attrs["maxlength"] = str(limit)
+
+    def clean_contexts(self) -> list[str]:
+        return _text_list(split_text_list, self.cleaned_data["contexts"])
+
+    def clean_tags(self) -> list[str]:
+        return _text_list(tags_parse, self.cleaned_data["tags"])
+
+
+def _text_list(parse, value: str) -> list[str]:
+    try:
+        items = parse(value)
+    except ValueError as exc:
+        raise forms.ValidationError(_("cannot be read: %(error)s") % {"error": exc}) from None
+    reason = next(filter(None, map(text_unstorable, items)), None)
+    if reason:
+        raise forms.ValidationError(reason)
+    return items
 
 
 class EndpointForm(forms.ModelForm):

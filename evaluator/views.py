@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.models import AuditAction
 from audit.services import audit_record
 from config.params import int_param, text_param
-from evaluator.datasets import MAX_BYTES, MAX_ROWS, DatasetFileError, RowData, dataset_file_parse
+from evaluator.datasets import DatasetFileError, DatasetLimits, RowData, dataset_file_parse
 from evaluator.forms import (
     DatasetUploadForm,
     DatasetVersionUploadForm,
@@ -70,13 +70,20 @@ def evaluator_index(request):
 
 
 CHECK_TIMEOUT_S = 10.0
-_LIMITS = {"mb": MAX_BYTES // 2**20, "rows": MAX_ROWS}
+
+
+def _limits() -> dict:
+    """The upload limits shown on the page (read at request time, as the parser reads them)."""
+    limits = DatasetLimits.from_settings()
+    return {"bytes": limits.max_bytes, "rows": limits.max_rows, "columns": limits.max_columns,
+            "chars": limits.max_field_chars}
 
 
 def _parse_upload(form, field="file"):
-    upload = form.cleaned_data[field]
+    upload = form.cleaned_data[field]  # its size was checked by the form, before anything read it
     try:
-        return dataset_file_parse(filename=upload.name, content=upload.read()), None
+        # The file itself (in memory, or spooled to disk), read as a stream: never whole into memory.
+        return dataset_file_parse(filename=upload.name, content=upload.file), None
     except DatasetFileError as exc:
         return None, exc.problems
 
@@ -96,7 +103,7 @@ def dataset_new(request):
                 messages.warning(request, warning)
             messages.success(request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)})
             return redirect("evaluator:dataset", dataset_id=dataset.pk)
-    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems, "limits": _LIMITS})
+    return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems, "limits": _limits()})
 
 
 def _dataset_for(request, dataset_id):
@@ -123,10 +130,12 @@ def dataset_detail(request, dataset_id: int):
             messages.success(request, _("Version %(n)s created.") % {"n": new.number})
             return redirect(f"{request.path}?v={new.number}")
     elif request.method == "POST" and "edit-question" in request.POST and edit_form.is_valid():
-        new = _row_edit_apply(version, edit_form.cleaned_data, request.user)
-        audit_record(request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new, detail={"edited": version.number})
-        messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
-        return redirect(f"{request.path}?v={new.number}")
+        new = _row_edit_apply(version, edit_form, request.user)
+        if new is not None:
+            audit_record(request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new,
+                         detail={"edited": version.number})
+            messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
+            return redirect(f"{request.path}?v={new.number}")
 
     query, tag = text_param(request.GET, "q"), text_param(request.GET, "tag")
     page, tag_counts = dataset_rows_page(version=version, query=query, tag=tag, page=int_param(request.GET, "page", 1))
@@ -134,7 +143,7 @@ def dataset_detail(request, dataset_id: int):
                "tag_counts": tag_counts,
                "locked": dataset_version_is_locked(version=version),
                "can_edit": dataset_can_edit(dataset=dataset, user=request.user), "upload_form": upload_form,
-               "edit_form": edit_form, "problems": problems, "limits": _LIMITS}
+               "edit_form": edit_form, "problems": problems, "limits": _limits()}
     template = "evaluator/_dataset_rows.html" if request.headers.get("HX-Request") else "evaluator/dataset_detail.html"
     return render(request, template, context)
 
@@ -156,15 +165,18 @@ def dataset_row_form(request, dataset_id: int, number: int, position: int = 0):
                                                          "position": position})
 
 
-def _row_edit_apply(version: DatasetVersion, data: dict, user) -> DatasetVersion:
-    from evaluator.datasets import split_text_list, tags_parse
-
-    row = RowData(question=data["question"].strip(), reference=data["reference"].strip(),
-                  contexts=tuple(split_text_list(data["contexts"])), response=data["response"].strip(),
-                  tags=tuple(tags_parse(data["tags"])))
+def _row_edit_apply(version: DatasetVersion, form: RowEditForm, user) -> DatasetVersion | None:
+    """The new version, or None with the reason added to the form."""
+    data = form.cleaned_data
+    row = RowData(question=data["question"].strip(), reference=data["reference"].strip(), contexts=tuple(data["contexts"]),
+                  response=data["response"].strip(), tags=tuple(data["tags"]))
     position = data.get("position")
     if position:
         return dataset_version_edit(version=version, edits={position: None if data["delete"] else row}, edited_by=user)
+    max_rows = DatasetLimits.from_settings().max_rows
+    if version.row_count >= max_rows:
+        form.add_error(None, _("This version has %(n)s rows, the limit: delete a row before adding one.") % {"n": version.row_count})
+        return None
     return dataset_version_edit(version=version, edits={}, additions=[row], edited_by=user)
 
 
@@ -233,13 +245,6 @@ def endpoint_check_view(request, endpoint_id: int):
     return render(request, "evaluator/_endpoint_check.html", {"ok": ok, "message": message, "endpoint": endpoint})
 
 
-def _id_param(value: str | None) -> int | None:
-    """A query parameter meant as a row id: a positive int that fits the column, else None (never a 500)."""
-    if value and value.isascii() and value.isdigit() and len(value) <= 18:
-        return int(value) or None
-    return None
-
-
 def run_new(request):
     from runs import idempotency
     from runs.selectors import BROKER_DOWN_MESSAGE, run_awaits_broker
@@ -248,7 +253,7 @@ def run_new(request):
     form = EvaluationRunForm(request.POST or None, user=request.user, initial=initial)
     # "Responses already in the dataset" is offered only for versions whose every row has one.
     versions = form.fields["dataset_version"].queryset
-    asked = _id_param(request.GET.get("dataset_version"))
+    asked = int_param(request.GET, "dataset_version")
     if asked is not None and versions.filter(pk=asked).exists():
         initial["dataset_version"] = asked
     without_responses = sorted(set(DatasetRow.objects.filter(version__in=versions.values("pk"), response="")

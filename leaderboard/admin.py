@@ -1,13 +1,14 @@
 from django.contrib import admin
-from django.db import transaction
 
+from audit.admin import AuditedDeletionsMixin
 from audit.models import AuditAction
 from audit.services import audit_record
 from leaderboard.models import ReferenceRow, RegisteredModel
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
+class RegisteredModelAdmin(AuditedDeletionsMixin, admin.ModelAdmin):
+    audit_delete_action = AuditAction.MODEL_DELETED
     list_display = ("display_name", "precision", "model_type", "weight_type", "architecture", "num_params",
                     "private", "flagged", "deleted", "owner", "group", "submitted_at")
     list_filter = ("precision", "model_type", "weight_type", "private", "flagged", "deleted", "merged", "moe")
@@ -25,17 +26,6 @@ class RegisteredModelAdmin(admin.ModelAdmin):
         if changed or not change:
             audit_record(request=request, action=AuditAction.MODEL_CHANGED, target=obj,
                          detail={"added": not change, "changed": {name: form.cleaned_data.get(name) for name in changed}})
-
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit_record(request=request, action=AuditAction.MODEL_DELETED, target=obj)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for obj in queryset:
-                audit_record(request=request, action=AuditAction.MODEL_DELETED, target=obj)
-            super().delete_queryset(request, queryset)
 
 
 @admin.register(ReferenceRow)

@@ -27,6 +27,17 @@ def _isolated_storage(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _rare_heartbeats_inside_test_transactions(request, settings):
+    """A run's heartbeat thread has its own database connection. Inside a test's transaction it cannot see
+    the run's row, takes the run for cancelled and stops it, so a run executed in-process that lasts longer
+    than one heartbeat (a slow machine) would fail. Such tests beat rarely; transactional tests, and tests
+    that set their own interval, keep theirs."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and not marker.kwargs.get("transaction") and "transactional_db" not in request.fixturenames:
+        settings.RUN_HEARTBEAT_S = 3600
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in the default language: a request in Korean activates it for the thread, and
     Django leaves it active after the response."""

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -63,6 +64,23 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log_path.read_text()
+
+
+@contextmanager
+def workers_started(settings_module: str = "tests.worker_settings"):
+    """A ``start(name)`` that starts a worker process; every worker it started is stopped on the way out."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str) -> WorkerProcess:
+        worker = WorkerProcess(name, settings_module=settings_module)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill(signal.SIGTERM)
 
 
 def wait_for(predicate, timeout: float, what: str, worker: WorkerProcess | None = None) -> None:

@@ -101,20 +101,16 @@ def test_versions_are_immutable_and_editing_makes_a_new_one():
     assert DatasetRow.objects.filter(version=v1).count() == 2 and dataset.latest_version == v2
 
 
-def test_size_and_row_limits_are_explained(monkeypatch):
-    import evaluator.datasets as datasets
-
-    monkeypatch.setattr(datasets, "MAX_ROWS", 2)
-    with pytest.raises(DatasetFileError, match="The file has 3 rows; the limit is 2."):
+def test_size_and_row_limits_are_explained(settings):
+    settings.DATASET_MAX_ROWS = 2
+    with pytest.raises(DatasetFileError, match="The file has more than 2 rows, the limit."):
         dataset_file_parse(filename="a.csv", content=b"question\nQ1\nQ2\nQ3\n")
-    monkeypatch.setattr(datasets, "MAX_BYTES", 2 * 2**20)
-    with pytest.raises(DatasetFileError, match="larger than 2 MB"):
+    settings.DATASET_MAX_BYTES = 2 * 2**20
+    with pytest.raises(DatasetFileError, match="larger than 2.0\\xa0MB"):
         dataset_file_parse(filename="a.csv", content=b"question\n" + b"Q" * (2 * 2**20))
 
 
-def test_a_long_korean_field_is_refused_naming_it(monkeypatch):
-    import evaluator.datasets as datasets
-
-    monkeypatch.setattr(datasets, "MAX_FIELD_CHARS", 10)
+def test_a_long_korean_field_is_refused_naming_it(settings):
+    settings.DATASET_MAX_FIELD_CHARS = 10
     with pytest.raises(DatasetFileError, match="Row 1 \\(line 2\\), field “reference”: is longer than 10"):
         dataset_file_parse(filename="a.csv", content="question,reference\n질문,아주 아주 아주 긴 정답입니다\n".encode())

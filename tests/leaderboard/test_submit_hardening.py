@@ -4,6 +4,7 @@ idempotency token, the warning when the broker is down, and the new-evaluation p
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from html import unescape
 
@@ -194,7 +195,7 @@ def test_a_used_token_with_other_settings_is_refused_and_renewed(client, user, t
     assert _post(client, other, submission_token=_token(html)).status_code == 302
 
 
-@pytest.mark.parametrize("token", ["", "short", "../../etc/passwd", "x" * 500, "ab\0cdefghijklmnopqrstu"])
+@pytest.mark.parametrize("token", ["", "short", "../../etc/passwd", "x" * 500, "ab-cdefghijk/lmnopqrstu"])
 def test_a_malformed_token_is_replaced(client, user, tiny_model, token):
     assert _post(client, tiny_model, submission_token=token).status_code == 302
     key = EvaluationRun.objects.get().submission_key
@@ -203,47 +204,47 @@ def test_a_malformed_token_is_replaced(client, user, tiny_model, token):
 
 # --- The broker is down ---------------------------------------------------------------------------
 
-@pytest.fixture
-def broker(monkeypatch):
-    """What runs.services.run_enqueue does when the broker is unreachable (sent_at stays null) or reachable."""
-    from runs import services
+@contextmanager
+def _broker(up: bool):
+    """The site's real Celery app: on the test broker (up), or pointed at a port nothing listens on (down)."""
+    from tests.runs.fault_tools import celery_broker, free_port
+    from tests.workers import queues_purge
 
-    state = {"up": False}
-
-    def enqueue(*, run):
-        if state["up"]:
-            EvaluationRun.objects.filter(pk=run.pk).update(sent_at=timezone.now())
-
-    monkeypatch.setattr(services, "run_enqueue", enqueue)
-    return state
+    if up:
+        yield
+        queues_purge()  # no worker takes what was sent
+        return
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        yield
 
 
 @pytest.mark.django_db(transaction=True)  # the run is sent on commit, before the page is answered
 @pytest.mark.parametrize("up", [False, True])
-def test_submission_while_the_broker_is_down_says_the_run_will_be_sent(client, user, tiny_model, broker, up):
-    broker["up"] = up
-    page = client.post(reverse("leaderboard:submit"), {
-        "storage_path": str(tiny_model), "precision": "float32", "weight_type": "original", "model_type": "pretrained",
-        "suite": "openllm_v1"}, follow=True).content.decode()
+def test_submission_while_the_broker_is_down_says_the_run_will_be_sent(client, user, tiny_model, up):
+    with _broker(up):
+        page = client.post(reverse("leaderboard:submit"), {
+            "storage_path": str(tiny_model), "precision": "float32", "weight_type": "original",
+            "model_type": "pretrained", "suite": "openllm_v1"}, follow=True).content.decode()
+        # An identical submission gets the stored run, still waiting for the broker: the same warning.
+        again = _post(client, tiny_model)
     run = EvaluationRun.objects.get()
     assert f"Queued run #{run.pk}" in page
     assert (BROKER_DOWN in unescape(page)) is (not up)
-    # An identical submission gets the stored run, still waiting for the broker: the same warning.
-    again = _post(client, tiny_model)
+    assert (run.sent_at is None) is (not up)
     assert again.status_code == 302 and EvaluationRun.objects.count() == 1
     assert (BROKER_DOWN in unescape(client.get(again["Location"]).content.decode())) is (not up)
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("up", [False, True])
-def test_new_evaluation_while_the_broker_is_down_says_the_run_will_be_sent(client, user, broker, up):
+def test_new_evaluation_while_the_broker_is_down_says_the_run_will_be_sent(client, user, up):
     from tests.evaluator.factories import dataset_make
 
-    broker["up"] = up
     version = dataset_make(owner=user).latest_version
-    page = client.post(reverse("evaluator:run_new"), {
-        "dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
-        "prompt_template": ""}, follow=True).content.decode()
+    with _broker(up):
+        page = client.post(reverse("evaluator:run_new"), {
+            "dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
+            "prompt_template": ""}, follow=True).content.decode()
     assert "Queued evaluation run" in page
     assert (BROKER_DOWN in unescape(page)) is (not up)
 
@@ -255,7 +256,9 @@ def test_new_evaluation_page_ignores_a_garbage_dataset_version(client, user, val
     from tests.evaluator.factories import dataset_make
 
     dataset_make(owner=user)
-    assert client.get(reverse("evaluator:run_new"), {"dataset_version": value}).status_code == 200
+    # A NUL never reaches the view: the site answers it with 400 for every page (config.middleware).
+    expected = 400 if "\0" in value else 200
+    assert client.get(reverse("evaluator:run_new"), {"dataset_version": value}).status_code == expected
 
 
 def test_new_evaluation_page_preselects_only_a_visible_version(client, user):

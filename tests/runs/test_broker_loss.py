@@ -3,7 +3,6 @@
 Against a throwaway Redis the test stops and restarts empty (no data kept), and real worker processes.
 """
 
-import signal
 import time
 
 import pytest
@@ -13,7 +12,7 @@ from runs.broker import SENTINEL_QUEUE, broker_sentinel_check
 from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, RunEvent
 from tests.runs.fault_tools import ThrowawayRedis, celery_broker
-from tests.workers import WorkerProcess, wait_for
+from tests.workers import wait_for, workers_started
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -30,16 +29,8 @@ def broker(tmp_path, settings):
 
 @pytest.fixture
 def start_worker(broker):
-    started = []
-
-    def start(name="broker-loss-worker"):
-        worker = WorkerProcess(name, settings_module="tests.worker_settings")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill(signal.SIGTERM)
+    with workers_started() as start:
+        yield lambda name="broker-loss-worker": start(name)
 
 
 def _claims(run_id):

@@ -10,23 +10,15 @@ from django.conf import settings
 from runs import services
 from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, Score
-from tests.workers import WorkerProcess, queues_purge, wait_for
+from tests.workers import queues_purge, wait_for, workers_started
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def start_worker():
     queues_purge()
-    started = []
-
-    def start(name="test-worker"):
-        worker = WorkerProcess(name, settings_module="tests.worker_settings")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill(signal.SIGTERM)
+    with workers_started() as start:
+        yield lambda name="test-worker": start(name)
 
 
 def _status(run_id):
