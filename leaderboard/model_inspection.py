@@ -17,6 +17,7 @@ import re
 import stat
 import struct
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,6 +292,13 @@ def _license_from_card(path: Path) -> str:
     return ""
 
 
+# transformers' lazy module is not thread-safe: threads importing its modules for the first time at once get
+# them half-initialised ("cannot import name 'AutoConfig' from 'transformers'"), which answered HTTP 500 when
+# gunicorn's threads checked folders together (benchmarks/load_submissions.py). The loads are quick: one at
+# a time per process.
+_TRANSFORMERS_LOCK = threading.Lock()
+
+
 def _check_tokenizer_loads(path: Path) -> None:
     from transformers import AutoTokenizer
 
@@ -320,9 +328,10 @@ def _full_model_inspect(path: Path, *, load_check: bool, tokenizer: bool = True)
     _refuse_remote_code(config, path)
     num_params = _weights_check(path) or None
     if load_check:
-        _check_config_loads(path)
-        if tokenizer:
-            _check_tokenizer_loads(path)
+        with _TRANSFORMERS_LOCK:
+            _check_config_loads(path)
+            if tokenizer:
+                _check_tokenizer_loads(path)
     architectures = config.get("architectures")
     architecture = architectures[0] if isinstance(architectures, list) and architectures else config.get("model_type")
     merged = "mergekit" in json.dumps(config, default=str).lower() or (path / "mergekit_config.yml").is_file()

@@ -6,7 +6,7 @@ import logging
 
 from django.db import transaction
 
-from leaderboard.models import LeaderboardEntry
+from leaderboard.models import LeaderboardEntry, RegisteredModel
 from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, Score
 
@@ -25,7 +25,19 @@ def _suite_columns(run: EvaluationRun):
 
 
 def leaderboard_entry_refresh(*, model_id: int, suite_name: str) -> LeaderboardEntry | None:
-    """Recompute one model's entry for one suite from its newest full succeeded run (idempotent)."""
+    """Recompute one model's entry for one suite from its newest full succeeded run (idempotent).
+
+    The model's row is locked first: two runs of one model finishing at once on two workers would
+    otherwise each read the runs before the other committed, and the one that read first could write
+    last, ranking the older run. Locked, the second refresh reads after the first committed. (FOR NO KEY
+    UPDATE: it does not wait for, or hold up, transactions that only insert rows pointing at the model.)
+    """
+    with transaction.atomic():
+        list(RegisteredModel.objects.select_for_update(no_key=True).filter(pk=model_id).values_list("pk", flat=True))
+        return _entry_compute(model_id=model_id, suite_name=suite_name)
+
+
+def _entry_compute(*, model_id: int, suite_name: str) -> LeaderboardEntry | None:
     run = (
         EvaluationRun.objects.filter(model_id=model_id, kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED,
                                      is_partial=False, spec__suite=suite_name)
