@@ -101,31 +101,10 @@ class EvaluationSetupError(ValueError):
         super().__init__(" ".join(problems))
 
 
-def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metric_keys: Sequence[str],
-                      target_model=None, target_endpoint=None, judge=None, embedding=None, preset: str = "",
-                      custom_criteria: Sequence[dict] = (), prompt_template: str | None = None,
-                      submitted_by=None, submission_key: str | None = None):
-    """Check the set-up against the dataset's rows, freeze it into a spec, and queue the run.
-
-    ``submission_key`` (``runs.idempotency``): the same form posted again (at once, or later) gets the run
-    it already made; a key used for a different set-up raises ``SubmissionKeyReused``.
-    """
-    from evaluator.endpoints import endpoint_spec
-    from evaluator.generation import DEFAULT_PROMPT_TEMPLATE, default_embedding_path, prompt_template_check
-    from evaluator.metrics import METRICS, metric_needs_embeddings, metric_needs_judge
-    from evaluator.models import EndpointKind, EvaluatorRun, TargetKind
-    from runs.idempotency import submission_key_check
-    from runs.services import run_create_or_existing, spec_hash_compute
-
-    problems: list[str] = []
-    keys = list(dict.fromkeys(metric_keys))
-    unknown = [key for key in keys if key not in METRICS]
-    if unknown:
-        problems.append(_("Unknown metrics: %(keys)s.") % {"keys": ", ".join(unknown)})
-    if not keys and not custom_criteria:
-        problems.append(_("Pick at least one metric or write a criterion."))
+def _criteria_keyed(custom_criteria: Sequence[dict], *, metric_keys: Sequence[str], problems: list[str]) -> list[dict]:
+    """The custom criteria, each with a key of its own (``custom:<slug>``); their problems go to ``problems``."""
     criteria = [dict(c) for c in custom_criteria]
-    taken: set[str] = set(keys)
+    taken: set[str] = set(metric_keys)
     for index, criterion in enumerate(criteria, start=1):
         if not criterion.get("name") or not criterion.get("definition"):
             problems.append(_("A custom criterion needs a name and a definition."))
@@ -137,6 +116,17 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
             key += f"-{index}"
         taken.add(key)
         criterion["key"] = key
+    return criteria
+
+
+def _evaluation_setup_problems(*, dataset_version: DatasetVersion, target_kind: str, keys: list[str],
+                               criteria: list[dict], target_model, target_endpoint, judge, template: str) -> list[str]:
+    """Every reason the set-up cannot work, as sentences for the form (empty: it can)."""
+    from evaluator.generation import prompt_template_check
+    from evaluator.metrics import METRICS, metric_needs_judge
+    from evaluator.models import TargetKind
+
+    problems: list[str] = []
     needs_judge = [key for key in keys if key in METRICS and metric_needs_judge(key)] + [c["key"] for c in criteria]
     if needs_judge and judge is None:
         problems.append(_("These metrics need a judge LLM: %(keys)s.") % {"keys": ", ".join(needs_judge)})
@@ -157,25 +147,61 @@ def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metr
         problems.append(_("Pick the endpoint of the model under test."))
     if target_kind == TargetKind.REGISTERED_MODEL and target_model is None:
         problems.append(_("Pick the registered model under test."))
-    template = prompt_template or DEFAULT_PROMPT_TEMPLATE
     try:
         prompt_template_check(template)
     except ValueError as exc:
         problems.append(str(exc))
+    return problems
+
+
+def _evaluation_target(*, target_kind: str, target_model, target_endpoint) -> dict:
+    from evaluator.endpoints import endpoint_spec
+    from evaluator.models import TargetKind
+
+    if target_kind == TargetKind.ENDPOINT:
+        return {"kind": "endpoint", "endpoint": endpoint_spec(target_endpoint)}
+    if target_kind == TargetKind.REGISTERED_MODEL:
+        return {"kind": "registered_model", "model_id": target_model.pk, "model_path": target_model.storage_path,
+                "model_name": target_model.display_name}
+    return {"kind": "precomputed"}
+
+
+def evaluation_submit(*, dataset_version: DatasetVersion, target_kind: str, metric_keys: Sequence[str],
+                      target_model=None, target_endpoint=None, judge=None, embedding=None, preset: str = "",
+                      custom_criteria: Sequence[dict] = (), prompt_template: str | None = None,
+                      submitted_by=None, submission_key: str | None = None):
+    """Check the set-up against the dataset's rows, freeze it into a spec, and queue the run.
+
+    ``submission_key`` (``runs.idempotency``): the same form posted again (at once, or later) gets the run
+    it already made; a key used for a different set-up raises ``SubmissionKeyReused``.
+    """
+    from evaluator.endpoints import endpoint_spec
+    from evaluator.generation import DEFAULT_PROMPT_TEMPLATE, default_embedding_path
+    from evaluator.metrics import METRICS, metric_needs_embeddings
+    from evaluator.models import EndpointKind, EvaluatorRun, TargetKind
+    from runs.idempotency import submission_key_check
+    from runs.services import run_create_or_existing, spec_hash_compute
+
+    problems: list[str] = []
+    keys = list(dict.fromkeys(metric_keys))
+    unknown = [key for key in keys if key not in METRICS]
+    if unknown:
+        problems.append(_("Unknown metrics: %(keys)s.") % {"keys": ", ".join(unknown)})
+    if not keys and not custom_criteria:
+        problems.append(_("Pick at least one metric or write a criterion."))
+    criteria = _criteria_keyed(custom_criteria, metric_keys=keys, problems=problems)
+    template = prompt_template or DEFAULT_PROMPT_TEMPLATE
+    problems += _evaluation_setup_problems(
+        dataset_version=dataset_version, target_kind=target_kind, keys=keys, criteria=criteria,
+        target_model=target_model, target_endpoint=target_endpoint, judge=judge, template=template)
     if problems:
         raise EvaluationSetupError(problems)
 
-    if target_kind == TargetKind.ENDPOINT:
-        target = {"kind": "endpoint", "endpoint": endpoint_spec(target_endpoint)}
-    elif target_kind == TargetKind.REGISTERED_MODEL:
-        target = {"kind": "registered_model", "model_id": target_model.pk, "model_path": target_model.storage_path,
-                  "model_name": target_model.display_name}
-    else:
-        target = {"kind": "precomputed"}
     needs_embeddings = any(metric_needs_embeddings(key) for key in keys)
     spec = {
         "dataset_version_id": dataset_version.pk, "dataset": dataset_version.dataset.name,
-        "dataset_version": dataset_version.number, "target": target,
+        "dataset_version": dataset_version.number,
+        "target": _evaluation_target(target_kind=target_kind, target_model=target_model, target_endpoint=target_endpoint),
         "judge": endpoint_spec(judge) if judge is not None else None,
         "embedding_path": ((embedding.path if embedding else "") or default_embedding_path()) if needs_embeddings else None,
         "metrics": keys, "custom_criteria": criteria, "preset": preset, "prompt_template": template,
