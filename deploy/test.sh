@@ -21,10 +21,7 @@ fi
 export CELERY_BROKER_URL=${CELERY_BROKER_URL:-sqla+sqlite:///$PWD/var/test-broker.sqlite3}
 
 python manage.py makemigrations --check --dry-run >/dev/null || {
-    echo "Models changed without a migration: run '# Tests never share the broker or the database of a site running on this box.
-export CELERY_BROKER_URL=${CELERY_BROKER_URL:-sqla+sqlite:///$PWD/var/test-broker.sqlite3}
-
-python manage.py makemigrations'." >&2
+    echo "Models changed without a migration: run 'python manage.py makemigrations'." >&2
     exit 1
 }
 exec python -m pytest "$@"

@@ -105,13 +105,16 @@ def run_with_target(endpoint: LLMEndpoint, *, owner=None) -> EvaluationRun:
 @pytest.mark.parametrize("name", HOSTILE_FILE_NAMES)
 def test_form_refuses_a_secret_file_outside_the_folder(client, user, secrets_dir, name):
     with CannedServer(body=chat_reply()) as server:
-        page = client.post(reverse("evaluator:endpoint_new"),
-                           endpoint_form(server.base_url, secret_kind="file", secret_name=name)).content.decode()
+        response = client.post(reverse("evaluator:endpoint_new"),
+                               endpoint_form(server.base_url, secret_kind="file", secret_name=name))
+    page = response.content.decode()
     assert not LLMEndpoint.objects.exists()
-    assert 'class="errorlist' in page and any(reason in page for reason in (
-        "not a secret name", "not a file inside the secrets folder", "at most 100 characters",
-        "Null characters are not allowed")), page[-3000:]
     assert_no_canary(page)
+    if "\0" in name:  # answered 400 before any view (config.middleware); secret_name_check refuses it too
+        assert response.status_code == 400
+        return
+    assert 'class="errorlist' in page and any(reason in page for reason in (
+        "not a secret name", "not a file inside the secrets folder", "at most 100 characters")), page[-3000:]
 
 
 @pytest.mark.parametrize("name", ["SECRET_KEY", "LBTEST_CANARY", "CANARY", "../SECRET_KEY"])
@@ -339,9 +342,10 @@ def test_a_stored_key_goes_only_to_the_url_it_was_stored_with(user, secrets_dir)
 
 def test_an_upgraded_endpoint_needs_its_key_before_it_runs(user, secrets_dir):
     with CannedServer(body=chat_reply()) as server:
-        endpoint = LLMEndpoint.objects.create(name="upgraded", base_url=server.base_url, model_name="canned",
-                                              api_key_needed=True)
+        endpoint = LLMEndpoint.objects.create(name="upgraded", base_url=server.base_url, model_name="canned")
         run = run_with_target(endpoint, owner=user)
+        # Queued before the upgrade marked the endpoint (a submission after it is refused: test_services).
+        LLMEndpoint.objects.filter(pk=endpoint.pk).update(api_key_needed=True)
         assert run_execute(run_id=run.pk) == RunStatus.FAILED
         assert server.requests == []
     assert "upgraded needs its API key set again" in EvaluationRun.objects.get(pk=run.pk).error_message

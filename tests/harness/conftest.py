@@ -39,7 +39,7 @@ def synthetic_mirror(tmp_path_factory, real_mirror) -> Path:
 
 
 def lm_eval_reference(*, model_args: dict[str, str], task: str, num_fewshot: int, overrides: dict[str, Any],
-                      mirror: Path, limit: int, batch_size: int, log_samples: bool = False) -> dict[str, Any]:
+                      mirror: Path, limit: int, batch_size: int, log_samples: bool = True) -> dict[str, Any]:
     """lm_eval.simple_evaluate on lm-eval's built-in task, independently of our override YAML: the
     registered YAML is loaded as a config dict, only its dataset_path (and suite overrides) changed."""
     import lm_eval

@@ -57,7 +57,9 @@ def real_runs(tmp_path_factory, mini_mirror, tiny_model_template):
     suites.mkdir()
     (suites / "pagecheck.yaml").write_text(yaml.safe_dump(SUITE), encoding="utf-8")
     other_model = build_tiny_model(base / "tiny-llama-other", seed=1)
-    with override_settings(DATASET_MIRROR=mini_mirror, ARTIFACTS_DIR=base / "artifacts"):
+    # The executor checks that every model file lies inside the model roots, as on a worker.
+    roots = [Path(tiny_model_template).parent.resolve(), base.resolve()]
+    with override_settings(DATASET_MIRROR=mini_mirror, ARTIFACTS_DIR=base / "artifacts", MODEL_ROOTS=roots):
         for number, (name, model_path) in enumerate((("a", tiny_model_template), ("b", other_model)), start=1):
             model = RegisteredModel(storage_path=str(model_path), precision="float32")
             spec = json.loads(json.dumps(benchmark_spec_build(
