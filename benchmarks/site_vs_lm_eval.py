@@ -95,15 +95,9 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from leaderboard.harness.adapter import (
-        build_task_plan,
-        model_arguments,
-        reproduce_command,
-        resolve_batch_size,
-        resolve_device,
-        write_task_overrides,
-    )
+    from leaderboard.harness.model_loading import model_arguments, resolve_batch_size, resolve_device
     from leaderboard.harness.suites import suite_get
+    from leaderboard.harness.task_plan import build_task_plan, reproduce_command, write_task_overrides
     from leaderboard.services import benchmark_submit, model_register
     from leaderboard.tiny_model import build_tiny_model
     from runs.choices import ACTIVE_STATUSES, RunStatus

@@ -172,7 +172,7 @@ def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | s
     artifacts.mkdir(parents=True, exist_ok=True)
     # Staged beside the run folders (same file system: the move is a rename), removed on any failure.
     with tempfile.TemporaryDirectory(dir=artifacts, prefix="import-") as staging:
-        from leaderboard.harness.adapter import load_results_file
+        from leaderboard.harness.results import load_results_file
 
         try:
             result = load_results_file(results_path, samples_paths, suite=suite,
