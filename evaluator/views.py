@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.htmx import render_page_or_fragment, wants_fragment
 from config.params import int_param, text_param
 from evaluator.datasets import DatasetFileError, DatasetLimits, RowData, dataset_file_parse
 from evaluator.forms import (
@@ -144,8 +145,8 @@ def dataset_detail(request, dataset_id: int):
                "locked": dataset_version_is_locked(version=version),
                "can_edit": dataset_can_edit(dataset=dataset, user=request.user), "upload_form": upload_form,
                "edit_form": edit_form, "problems": problems, "limits": _limits()}
-    template = "evaluator/_dataset_rows.html" if request.headers.get("HX-Request") else "evaluator/dataset_detail.html"
-    return render(request, template, context)
+    return render_page_or_fragment(request, page="evaluator/dataset_detail.html",
+                                   fragment="evaluator/_dataset_rows.html", context=context)
 
 
 @require_GET
@@ -338,7 +339,7 @@ def run_status(request, run_id: int):
     """The polled status (htmx). When the run has ended, the page reloads itself to show the results."""
     run = _run_for(request, run_id)
     response = render(request, "evaluator/_status.html", {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user)})
-    if request.headers.get("HX-Request") and not run.is_active:
+    if wants_fragment(request) and not run.is_active:
         response["HX-Refresh"] = "true"
     return response
 

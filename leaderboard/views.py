@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.htmx import render_page_or_fragment
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
 from leaderboard.mirror_reports import mirror_report_get
@@ -55,8 +56,8 @@ def leaderboard_index(request):
         "model_types": ModelType.choices, "precisions": Precision.choices, "size_buckets": SIZE_BUCKETS,
         "toggles": TOGGLES, "page_sizes": PAGE_SIZES,
     }
-    template = "leaderboard/_table.html" if request.headers.get("HX-Request") else "leaderboard/index.html"
-    return render(request, template, context)
+    return render_page_or_fragment(request, page="leaderboard/index.html", fragment="leaderboard/_table.html",
+                                   context=context)
 
 
 @require_GET
