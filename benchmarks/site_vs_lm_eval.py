@@ -39,7 +39,9 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=10, help="samples per task (default 10)")
     parser.add_argument("--mirror", default=None, help="dataset mirror (default settings.DATASET_MIRROR)")
-    parser.add_argument("--suite", default="openllm_v1")
+    from leaderboard.harness.suites import DEFAULT_SUITE  # reads no settings: fine before Django is set up
+
+    parser.add_argument("--suite", default=DEFAULT_SUITE)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, results) afterwards")
     return parser.parse_args()

@@ -5,9 +5,8 @@ from django.views.decorators.http import require_GET
 from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_list_param
 from leaderboard.charts import history_figure
+from leaderboard.harness.suites import DEFAULT_SUITE
 from leaderboard.history import AVERAGE, score_history
-
-DEFAULT_SUITE = "openllm_v1"
 
 
 @require_GET

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leaderboard.harness.executor import SAMPLES_FILENAME, benchmark_spec_build
-from leaderboard.harness.suites import Suite, SuiteError, suite_get
+from leaderboard.harness.suites import DEFAULT_SUITE, Suite, SuiteError, suite_get
 from leaderboard.model_inspection import model_folder_inspect
 from leaderboard.models import RegisteredModel
 from leaderboard.services import model_register
@@ -149,7 +149,7 @@ def _check_against_suite(suite: Suite, raw: Mapping[str, Any], leaf_tasks: Mappi
 
 
 def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | str] = (), model: RegisteredModel,
-                   suite_name: str = "openllm_v1", imported_by=None) -> EvaluationRun:
+                   suite_name: str = DEFAULT_SUITE, imported_by=None) -> EvaluationRun:
     """Store an lm-eval results file (and its samples files) as a succeeded benchmark run of ``model``.
 
     All or nothing: a file that cannot be read, or does not fit the suite, raises ResultsImportError

@@ -14,6 +14,7 @@ from audit.services import audit_record
 from config.htmx import render_page_or_fragment
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
+from leaderboard.harness.suites import DEFAULT_SUITE
 from leaderboard.mirror_reports import mirror_report_get
 from leaderboard.model_browser import model_folder_list
 from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
@@ -25,8 +26,6 @@ from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_t
 from runs.csv_export import csv_response
 from runs.idempotency import SubmissionKeyReused
 from runs.selectors import BROKER_DOWN_MESSAGE, run_awaits_broker
-
-DEFAULT_SUITE = "openllm_v1"
 
 
 def _leaderboard_context(request):

@@ -104,3 +104,13 @@ def test_modules_and_functions_stay_readable(path):
             if node.end_lineno - first.lineno + 1 > MAX_FUNCTION_LINES:
                 long.append(node.name)
     assert long == []
+
+
+def test_the_default_suite_is_named_in_one_place():
+    from leaderboard.harness.suites import DEFAULT_SUITE
+
+    repo = HARNESS_DIR.parents[1]
+    named = [str(path.relative_to(repo)) for folder in ("config", "leaderboard", "runs", "evaluator", "audit")
+             for path in (repo / folder).rglob("*.py")
+             if "migrations" not in path.parts and f'"{DEFAULT_SUITE}"' in path.read_text(encoding="utf-8")]
+    assert named == ["leaderboard/harness/suites.py"]
