@@ -11,9 +11,10 @@ lm-eval):
   remote code), device and batch size, the HFLM subclass (cancellation, progress), out of memory.
 - ``results``: score rows, the suite's columns and average, the per-sample log, imported results.
 
-The imports go one way: adapter -> results -> task_plan -> mirror_layout (and model_loading), and the
-mirror's verify/prepare (``mirror``) -> task_plan, so no module here imports ``mirror`` back. The names
-other modules (and the tests) import from here are re-exported below.
+The imports go one way (tests/harness/test_module_seams.py checks it): adapter imports the three parts;
+results imports task_plan; task_plan imports mirror_layout (the mirror's folder checks); the mirror's
+verify/prepare (``mirror``) imports task_plan, and nothing here imports ``mirror``. The names other
+modules (and the tests) import from here are re-exported below.
 """
 
 from __future__ import annotations
