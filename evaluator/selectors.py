@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 
+from evaluator.aggregates import MetricSummary, metric_summary
 from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
 from evaluator.models import (
     DatasetRow,
@@ -24,57 +24,12 @@ from leaderboard.models import RegisteredModel
 from runs.choices import RunKind
 from runs.models import EvaluationRun
 
-Z_95 = 1.96
-
-
-@dataclass
-class MetricSummary:
-    key: str
-    label: str
-    description: str
-    scored: int = 0
-    unscored: int = 0
-    mean: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    ci_method: str = ""  # "wilson" (yes/no metrics) or "t" (graded), see confidence_interval
-
-    @property
-    def total(self) -> int:
-        return self.scored + self.unscored
-
-
-def confidence_interval(values: list[float]) -> tuple[float | None, float | None, str]:
-    """A 95% interval for the mean of 0..1 scores, and the method's name for the page.
-
-    Yes/no metrics (every value 0 or 1) get the Wilson score interval, which stays sensible near 0% and
-    100% and for small n; graded metrics get Student's t interval of the mean, clipped to 0..1. Under two
-    samples there is no interval.
-    """
-    n = len(values)
-    if n == 0:
-        return None, None, ""
-    mean = sum(values) / n
-    if all(v in (0.0, 1.0) for v in values):
-        centre = (mean + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
-        half = Z_95 * math.sqrt(mean * (1 - mean) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
-        return max(0.0, centre - half), min(1.0, centre + half), "wilson"
-    if n < 2:
-        return None, None, ""
-    from scipy.stats import t
-
-    half = float(t.ppf(0.975, n - 1)) * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-    return max(0.0, mean - half), min(1.0, mean + half), "t"
-
 
 def _summary(key: str, values: list[float], unscored: int, custom_labels: dict[str, str]) -> MetricSummary:
     info = METRICS.get(key)
-    summary = MetricSummary(key=key, label=str(info.label) if info else custom_labels.get(key, key),
-                            description=str(info.description) if info else "", scored=len(values), unscored=unscored)
-    if values:
-        summary.mean = sum(values) / len(values)
-        summary.ci_low, summary.ci_high, summary.ci_method = confidence_interval(values)
-    return summary
+    return metric_summary(key=key, values=values, unscored=unscored,
+                          label=str(info.label) if info else custom_labels.get(key, key),
+                          description=str(info.description) if info else "")
 
 
 @dataclass
