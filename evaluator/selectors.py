@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.utils.translation import gettext as _
 
 from evaluator.aggregates import MetricSummary, metric_summary
 from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
@@ -21,7 +22,7 @@ from evaluator.models import (
     SampleResult,
 )
 from leaderboard.models import RegisteredModel
-from runs.choices import RunKind
+from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun
 
 
@@ -187,6 +188,30 @@ def runs_compare(*, run_a, run_b) -> tuple[list[MetricDelta], list[tuple[int, st
         if run_a.pk in pair and run_b.pk in pair and abs(pair[run_a.pk] - pair[run_b.pk]) > 1e-9
     )
     return deltas, changed
+
+
+def runs_comparable_with(*, run, user):
+    """What *Compare with* offers: the user's visible runs that succeeded on the same dataset version (none
+    unless ``run`` itself succeeded), newest first."""
+    if run.status != RunStatus.SUCCEEDED:
+        return EvaluationRun.objects.none()
+    return evaluator_runs_visible_to(user).filter(
+        evaluator__dataset_version_id=run.evaluator.dataset_version_id, status=RunStatus.SUCCEEDED,
+    ).exclude(pk=run.pk).order_by("-queued_at", "-pk")
+
+
+def runs_compare_refusal(*, run_a, run_b) -> str:
+    """Why two (visible) runs cannot be compared, as a sentence for the page; "" when they can."""
+    if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
+        return _("Only runs on the same dataset version can be compared: run #%(a)s used %(va)s, run #%(b)s "
+                 "used %(vb)s.") % {"a": run_a.pk, "b": run_b.pk, "va": run_a.evaluator.dataset_version,
+                                   "vb": run_b.evaluator.dataset_version}
+    unfinished = [run.pk for run in (run_a, run_b) if run.status != RunStatus.SUCCEEDED]
+    if unfinished:
+        return _("Only succeeded runs can be compared; run #%(id)s has no results to compare.") % {"id": unfinished[0]}
+    if run_a.pk == run_b.pk:
+        return _("Pick two different runs to compare.")
+    return ""
 
 
 def evaluator_runs_visible_to(user):

@@ -42,7 +42,9 @@ from evaluator.selectors import (
     run_results,
     run_spec_visible,
     run_tags,
+    runs_comparable_with,
     runs_compare,
+    runs_compare_refusal,
     sample_results_page,
 )
 from evaluator.services import (
@@ -327,8 +329,7 @@ def run_detail(request, run_id: int):
     context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "results": run_results(run=run),
                # The shared run page (log, events) follows the runs app's own visibility rule.
                "run_page_visible": runs_visible_to(request.user).filter(pk=run.pk).exists(),
-               "other_runs": evaluator_runs_visible_to(request.user).filter(
-                   evaluator__dataset_version_id=run.evaluator.dataset_version_id).exclude(pk=run.pk)[:50]}
+               "other_runs": runs_comparable_with(run=run, user=request.user)[:50]}
     context.update(_samples_context(request, run))
     return render(request, "evaluator/run_detail.html", context)
 
@@ -402,10 +403,10 @@ def runs_compare_view(request):
     a_id, b_id = int_param(request.GET, "a"), int_param(request.GET, "b")
     if a_id is None or b_id is None:
         raise Http404(_("Pick two runs to compare."))
-    run_a, run_b = _run_for(request, a_id), _run_for(request, b_id)
-    if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
-        messages.error(request, _("Only runs on the same dataset version can be compared."))
-        return redirect("evaluator:run", run_id=run_a.pk)
+    run_a, run_b = _run_for(request, a_id), _run_for(request, b_id)  # another group's private run: 404
+    refusal = runs_compare_refusal(run_a=run_a, run_b=run_b)
+    if refusal:
+        return render(request, "errors/bad_request.html", {"message": refusal}, status=400)
     deltas, changed = runs_compare(run_a=run_a, run_b=run_b)
     return render(request, "evaluator/compare.html", {"run_a": run_a, "run_b": run_b, "deltas": deltas,
                                                       "better": [c for c in changed if c[3] > c[2]],
