@@ -45,6 +45,14 @@ class DatasetUploadForm(forms.Form):
     file = forms.FileField(label=_("File (CSV, JSONL or Excel)"), validators=[dataset_file_size_validate])
 
 
+class DatasetEditForm(forms.Form):
+    """A dataset's name, description and privacy; its rows change by new versions, never here."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    private = forms.BooleanField(label=_("Private to my group"), required=False)
+
+
 class DatasetVersionUploadForm(forms.Form):
     file = forms.FileField(label=_("File (CSV, JSONL or Excel)"), validators=[dataset_file_size_validate])
     note = forms.CharField(label=_("What changed"), max_length=300, required=False)

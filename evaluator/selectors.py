@@ -152,6 +152,13 @@ def dataset_can_edit(*, dataset, user) -> bool:
     return dataset.group_id is not None and user.groups.filter(pk=dataset.group_id).exists()
 
 
+def dataset_can_delete(*, dataset, user) -> bool:
+    """Deleting is for the owner, the owner's group and staff; an unowned dataset: staff only (it is everyone's)."""
+    if dataset.owner_id is None:
+        return user.is_staff or user.is_superuser
+    return dataset_can_edit(dataset=dataset, user=user)
+
+
 def datasets_visible_to(user):
     latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
     return GoldenDataset.objects.visible_to(user).annotate(
