@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
@@ -97,6 +98,14 @@ def _text_list(parse, value: str) -> list[str]:
     return items
 
 
+# The fields that belong to one kind of endpoint: static/js/evaluator.js shows only the chosen kind's, and
+# ``EndpointForm.clean`` empties the other kind's.
+ENDPOINT_KIND_FIELDS = {
+    "openai": ("base_url", "model_name", "secret_kind", "api_key", "remove_key", "secret_name"),
+    "local": ("local_path",),
+}
+
+
 class EndpointForm(forms.ModelForm):
     """An endpoint and where its API key comes from: typed here (stored encrypted, never shown back), or the
     name of a secret an administrator placed. The base URL must be on the administrator's allowed list."""
@@ -149,6 +158,10 @@ class EndpointForm(forms.ModelForm):
             del self.fields["remove_key"]
 
     @property
+    def kind_fields(self) -> dict[str, str]:
+        return {kind: " ".join(names) for kind, names in ENDPOINT_KIND_FIELDS.items()}
+
+    @property
     def key_is_stored(self) -> bool:
         return self.instance.has_stored_key
 
@@ -165,6 +178,7 @@ class EndpointForm(forms.ModelForm):
             except ModelFolderError as exc:
                 self.add_error("local_path", str(exc))
             return data
+        data["local_path"] = ""  # a folder typed before switching to an API is not kept (the page hides it)
         if data.get("base_url"):
             from evaluator.url_policy import UrlRefused, url_check
 
@@ -252,6 +266,10 @@ class EvaluationRunForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         from evaluator.models import GoldenDataset
+
+        # For the Korean-text note (static/js/evaluator.js): the registered models with a folder of their own.
+        self.fields["embedding"].widget.attrs["data-with-folder"] = json.dumps(
+            list(EmbeddingModel.objects.exclude(path="").values_list("pk", flat=True)))
 
         # Up to three custom criteria, each a name, a definition, a kind, and for a rubric its score lines.
         for i in range(1, CRITERION_SLOTS + 1):

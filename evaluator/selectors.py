@@ -152,6 +152,37 @@ def dataset_can_edit(*, dataset, user) -> bool:
     return dataset.group_id is not None and user.groups.filter(pk=dataset.group_id).exists()
 
 
+# Hangul syllables, jamo and compatibility jamo: enough to tell a Korean row from an English one.
+HANGUL_PATTERN = "[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]"
+
+
+def hangul_version_ids(*, version_ids) -> set[int]:
+    """The versions among ``version_ids`` with Korean text in a question, reference or response: the texts that
+    the embedding metrics embed (answer relevance compares questions, semantic similarity answers). One query."""
+    korean = (Q(question__regex=HANGUL_PATTERN) | Q(reference__regex=HANGUL_PATTERN)
+              | Q(response__regex=HANGUL_PATTERN))
+    return set(DatasetRow.objects.filter(korean, version_id__in=version_ids)
+               .values_list("version_id", flat=True).distinct())
+
+
+def embedder_is_english_only(embedding) -> bool:
+    """The packaged default (all-MiniLM-L6-v2, trained on English only): no EmbeddingModel chosen, or one
+    registered without a folder of its own."""
+    return embedding is None or not embedding.path
+
+
+def run_korean_embedder_warning(*, run) -> bool:
+    """The run embedded Korean text with the English-only default model: its embedding metrics mean little."""
+    from evaluator.metrics import metric_needs_embeddings
+
+    evaluator = run.evaluator
+    if not any(metric_needs_embeddings(key) for key in run.spec.get("metrics", [])):
+        return False
+    if not embedder_is_english_only(evaluator.embedding):
+        return False
+    return bool(hangul_version_ids(version_ids=[evaluator.dataset_version_id]))
+
+
 def dataset_can_delete(*, dataset, user) -> bool:
     """Deleting is for the owner, the owner's group and staff; an unowned dataset: staff only (it is everyone's)."""
     if dataset.owner_id is None:
