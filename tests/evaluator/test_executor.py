@@ -282,3 +282,21 @@ def test_a_run_that_loads_no_model_skips_the_gpu_queue(dataset, tiny_model):
                                    target_model=registered_model_create(storage_path=str(tiny_model)),
                                    metric_keys=["rouge_l"])
     assert [remote.queue, judged_locally.queue, generating.queue] == ["cpu", "gpu", "gpu"]
+
+
+def test_an_outcome_kept_on_disk_stores_its_samples_when_stored_later(dataset, tmp_path, settings):
+    """The database was down at the finish: the outcome went to disk (run_outcome_save) with its samples, and
+    `store_run_outcome` later stores them with the status, in one transaction."""
+    from evaluator.executor import execute_evaluation
+    from runs.executors import RunContext
+    from runs.services import run_outcome_save, run_outcome_store
+
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                            metric_keys=["exact_match"])
+    outcome = execute_evaluation(run, RunContext(run_id=run.pk, artifacts_dir=tmp_path))
+    path = run_outcome_save(run_id=run.pk, finish={"status": RunStatus.SUCCEEDED, "outcome": outcome})
+    assert not SampleResult.objects.filter(run=run).exists()
+    assert run_outcome_store(path=path)
+    assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    assert sorted(MetricScore.objects.filter(sample__run=run).values_list("value", flat=True)) == [0.0, 0.0, 1.0]
