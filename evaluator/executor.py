@@ -45,16 +45,10 @@ def _target_config(target: dict[str, Any]) -> LLMConfig | None:
                      max_concurrency=1, max_tokens=target.get("max_tokens", 256))
 
 
-def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
-    spec = run.spec
-    started = time.monotonic()
-    rows = list(DatasetRow.objects.filter(version_id=spec["dataset_version_id"]).order_by("position"))
-    if not rows:
-        raise EvaluationFailed("The dataset version has no rows.")
-    samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
-                          contexts=tuple(r.contexts), response=r.response) for r in rows]
-    # Here, on the worker, before any call: each endpoint's base URL is checked against ENDPOINT_ALLOWED_HOSTS
-    # and its key resolved from where the spec says (never from the spec itself).
+def _endpoint_configs(spec: dict[str, Any]) -> tuple[LLMConfig | None, LLMConfig | None]:
+    """The model under test's and the judge's configs. Here, on the worker, before any call: each endpoint's
+    base URL is checked against ENDPOINT_ALLOWED_HOSTS and its key resolved from where the spec says (never
+    from the spec itself)."""
     try:
         target = _target_config(spec["target"])
     except EndpointRefused as exc:
@@ -63,6 +57,18 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         judge = endpoint_config(spec["judge"]) if spec.get("judge") else None
     except EndpointRefused as exc:
         raise EvaluationFailed(f"Cannot call the judge: {exc}") from exc
+    return target, judge
+
+
+def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
+    spec = run.spec
+    started = time.monotonic()
+    rows = list(DatasetRow.objects.filter(version_id=spec["dataset_version_id"]).order_by("position"))
+    if not rows:
+        raise EvaluationFailed("The dataset version has no rows.")
+    samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
+                          contexts=tuple(r.contexts), response=r.response) for r in rows]
+    target, judge = _endpoint_configs(spec)
 
     generation_errors: dict[str, str] = {}
     timings = {}
