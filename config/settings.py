@@ -269,6 +269,11 @@ RUN_EXECUTORS = {
 RUN_FINISH_HOOKS = {
     "benchmark": ["leaderboard.ranking.leaderboard_entry_refresh_for_run"],
 }
+# Stores a run's per-sample records (RunOutcome.samples) inside the same transaction: a dotted path to a
+# callable(run_id=..., samples=...). Kinds without one keep their samples as files (samples_path).
+RUN_SAMPLE_INGESTERS = {
+    "evaluator": "evaluator.ingest.sample_results_ingest",
+}
 # Which Celery queue each kind goes to: benchmark runs need a GPU worker, and so does an evaluator run
 # that loads a model (the model under test or a judge from a local folder). An evaluator run that only
 # calls endpoints goes to RUN_QUEUE_NO_LOCAL_MODEL, so that it does not wait behind hours of benchmarks.
