@@ -45,7 +45,6 @@ from typing import Any
 os.environ["RAGAS_DO_NOT_TRACK"] = "true"
 
 from evaluator.async_jobs import JobState, run_jobs, tasks_wait  # noqa: E402
-from evaluator.metrics import CUSTOM_PREFIX, METRICS  # noqa: E402
 from evaluator.ragas_judge import (  # noqa: E402
     CallLog,
     JudgeSession,
@@ -411,7 +410,3 @@ async def _run_job(runner: MetricRunner, job: _Job) -> SampleScore:
     reason = outcome.reason or reason_from_outputs(log.outputs)
     return SampleScore(sample_id=job.sample.sample_id, metric=job.key, value=outcome.value, reason=reason)
 
-
-def metric_keys_known(keys: Sequence[str], criteria: dict[str, CustomCriterion]) -> list[str]:
-    """The keys that are neither catalogue metrics nor this run's custom criteria."""
-    return [k for k in keys if k not in METRICS and not (k.startswith(CUSTOM_PREFIX) and k in criteria)]
