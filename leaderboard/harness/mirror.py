@@ -11,6 +11,11 @@ that folder as from the hub when the folder is a copy of the repo (configs decla
   settings force ``HF_HUB_OFFLINE=1`` by default, so run it with ``HF_HUB_OFFLINE=0`` set. A repo that
   only holds a loading script needs ``revision="refs/convert/parquet"`` (the hub's parquet export).
 
+- ``mirror_fingerprint`` digests what the mirror holds for a suite's datasets (names, sizes, times; no
+  data read): a saved report whose fingerprint differs no longer describes the mirror, and
+  ``mirror_recheck`` re-checks its entries cheaply until a full check replaces it
+  (``leaderboard.mirror_reports``).
+
 No lm_eval import here: which dataset a task reads comes from ``adapter.task_data_sources`` (called
 lazily) unless the caller passes ``sources``.
 """
@@ -18,7 +23,9 @@ lazily) unless the caller passes ``sources``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +71,10 @@ class MirrorReport:
     mirror_dir: Path
     suite: str
     entries: list[MirrorEntry]
+    # {column key: the leaf tasks its value needs}: which columns a missing dataset takes out.
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    # mirror_fingerprint of the datasets read, taken before they were checked (see mirror_verify).
+    fingerprint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -76,9 +87,15 @@ class MirrorReport:
     def entry(self, task: str) -> MirrorEntry:
         return next(e for e in self.entries if e.task == task)
 
+    def missing_columns(self) -> dict[str, list[dict[str, Any]]]:
+        """``{column key: its leaf tasks the mirror cannot serve}`` for every column that lacks data."""
+        return missing_columns(self.columns, [entry.to_dict() for entry in self.entries])
+
     def to_dict(self) -> dict[str, Any]:
         return {"mirror_dir": str(self.mirror_dir), "suite": self.suite, "ok": self.ok,
-                "entries": [entry.to_dict() for entry in self.entries]}
+                "entries": [entry.to_dict() for entry in self.entries],
+                "columns": {key: list(leaves) for key, leaves in self.columns.items()},
+                "fingerprint": self.fingerprint}
 
     def to_text(self) -> str:
         lines = [f"Mirror {self.mirror_dir} for suite {self.suite}: {'complete' if self.ok else 'INCOMPLETE'}"]
@@ -178,12 +195,67 @@ def _suite_sources(suite: Suite, include_path: Path | str | None) -> dict[str, D
     return task_data_sources(suite.task_requests(), include_path=include_path)
 
 
+def _suite_column_leaves(suite: Suite, include_path: Path | str | None) -> dict[str, list[str]]:
+    from leaderboard.harness.adapter import column_leaf_tasks
+
+    return column_leaf_tasks(suite, include_path=include_path)
+
+
+def mirror_fingerprint(mirror_dir: Path | str, dataset_paths: Iterable[str]) -> str:
+    """A digest of what the mirror holds for these hub datasets: each folder's file names, sizes and
+    modification times (an absent folder counts too, so adding one changes the digest). Cheap: no file
+    is read, so a web request can tell whether a saved report still describes the mirror."""
+    mirror_dir = Path(mirror_dir)
+    digest = hashlib.sha256(str(mirror_dir).encode())
+    for dataset_path in sorted({p for p in dataset_paths if is_hub_dataset(p)}):
+        folder = mirror_folder(mirror_dir, dataset_path)
+        digest.update(f"\x01{dataset_path}\x00{folder.is_dir()}\n".encode())
+        for root, dirs, files in os.walk(folder, followlinks=True):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(root) / name
+                try:
+                    stat = path.stat()
+                except OSError:  # a dangling link or a file removed while walking
+                    digest.update(f"{path.relative_to(folder)}\x00?\n".encode())
+                    continue
+                digest.update(f"{path.relative_to(folder)}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def mirror_recheck(mirror_dir: Path | str, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A saved report's entries checked again against the mirror as it is now (folders and configs only,
+    no rows counted): what a web request can afford when the mirror changed since the last full check."""
+    checked = []
+    for entry in entries:
+        entry = dict(entry)
+        if is_hub_dataset(entry.get("dataset_path")):
+            problem = mirror_problem(mirror_dir, DatasetRef(str(entry["dataset_path"]), entry.get("dataset_name")))
+            rows = entry.get("rows") if entry.get("found") and problem is None else {}
+            entry.update(found=problem is None, problem=problem or "", rows=rows or {})
+        checked.append(entry)
+    return checked
+
+
+def missing_columns(columns: Mapping[str, Sequence[str]],
+                    entries: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """``{column key: the report entries of its leaf tasks the mirror lacks}``, for the columns that lack any."""
+    missing = {entry["task"]: dict(entry) for entry in entries if not entry.get("found")}
+    gaps: dict[str, list[dict[str, Any]]] = {}
+    for key, leaves in columns.items():
+        lacking = [missing[leaf] for leaf in leaves if leaf in missing]
+        if lacking:
+            gaps[key] = lacking
+    return gaps
+
+
 def mirror_verify(
     mirror_dir: Path | str,
     suite: Suite,
     *,
     include_path: Path | str | None = None,
     sources: Mapping[str, DatasetRef] | None = None,
+    column_leaves: Mapping[str, Sequence[str]] | None = None,
     count_rows: bool = True,
 ) -> MirrorReport:
     """Check that the mirror holds every dataset a suite's tasks read, with row counts per split.
@@ -193,10 +265,17 @@ def mirror_verify(
         suite: the suite whose leaf tasks are checked.
         include_path: custom task YAML folder (``settings.HARNESS_TASKS_DIR``) for task lookup.
         sources: ``{leaf task: DatasetRef}``; by default read from lm-eval's task index.
+        column_leaves: ``{column key: its leaf tasks}``; by default read from lm-eval's task index too
+            (with ``sources`` given and this not, each column's own task names are its leaves).
         count_rows: also count rows per split (reads parquet metadata only).
     """
     mirror_dir = Path(mirror_dir)
+    if column_leaves is None:
+        column_leaves = (_suite_column_leaves(suite, include_path) if sources is None
+                         else {c.key: list(c.lm_eval_names) for c in suite.columns})
     sources = sources if sources is not None else _suite_sources(suite, include_path)
+    # Taken first: a folder changed while it is checked makes the next reader see a changed mirror.
+    fingerprint = mirror_fingerprint(mirror_dir, [ref.dataset_path for ref in sources.values()])
     entries = []
     for task, ref in sources.items():
         if not is_hub_dataset(ref.dataset_path):
@@ -212,7 +291,8 @@ def mirror_verify(
             except Exception as exc:  # a broken copy is a finding of the report, not a crash
                 entry.found, entry.problem = False, f"cannot be read: {exc}"
         entries.append(entry)
-    return MirrorReport(mirror_dir=mirror_dir, suite=suite.name, entries=entries)
+    return MirrorReport(mirror_dir=mirror_dir, suite=suite.name, entries=entries,
+                        columns={key: list(leaves) for key, leaves in column_leaves.items()}, fingerprint=fingerprint)
 
 
 @dataclass(frozen=True)
