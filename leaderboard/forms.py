@@ -41,7 +41,7 @@ class SubmitForm(forms.Form):
         help_text=_("For a suite the mirror lacks data for (see the list above). The missing columns are shown as "
                     "missing, and a partial run is never ranked."))
     batch_size = forms.CharField(
-        label=_("Batch size"), max_length=10, initial="auto",
+        label=_("Batch size"), max_length=10, initial="auto", required=False,
         help_text=_("“auto”: the largest batch that fits, found by lm-eval on a GPU worker (a CPU worker uses "
                     "%(cpu)d); or a whole number from 1 to %(max)d. Recorded in the run's spec and its reproduce "
                     "commands.") % {"cpu": CPU_BATCH_SIZE, "max": BATCH_SIZE_MAX})

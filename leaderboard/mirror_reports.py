@@ -119,13 +119,19 @@ def mirror_report_refresh(*, suite_name: str, mirror_dir: Path | str | None = No
     from leaderboard.harness.suites import suite_get
 
     suite = suite_get(suite_name)
-    folder = mirror_key(mirror_dir)
-    report = mirror_verify(folder, suite, include_path=settings.HARNESS_TASKS_DIR)
-    MirrorCheck.objects.update_or_create(mirror_dir=folder, suite=suite.name, defaults={
+    report = mirror_verify(mirror_key(mirror_dir), suite, include_path=settings.HARNESS_TASKS_DIR)
+    mirror_check_save(report=report, suite=suite)
+    return report
+
+
+def mirror_check_save(*, report, suite: Suite) -> MirrorCheck:
+    """Save a MirrorReport of ``suite`` (``leaderboard.harness.mirror.mirror_verify``) as its folder's check."""
+    check, _created = MirrorCheck.objects.update_or_create(mirror_dir=mirror_key(report.mirror_dir), suite=suite.name,
+                                                           defaults={
         "suite_version": suite.version, "suite_digest": suite_digest(suite), "lm_eval_version": _lm_eval_version(),
         "fingerprint": report.fingerprint, "report": report.to_dict(), "checked_at": timezone.now(),
     })
-    return report
+    return check
 
 
 def mirror_checks_due(*, suites: list[Suite], now: datetime | None = None) -> list[Suite]:

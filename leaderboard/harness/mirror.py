@@ -206,7 +206,7 @@ def mirror_fingerprint(mirror_dir: Path | str, dataset_paths: Iterable[str]) -> 
     modification times (an absent folder counts too, so adding one changes the digest). Cheap: no file
     is read, so a web request can tell whether a saved report still describes the mirror."""
     mirror_dir = Path(mirror_dir)
-    digest = hashlib.sha256(str(mirror_dir).encode())
+    digest = hashlib.sha256()
     for dataset_path in sorted({p for p in dataset_paths if is_hub_dataset(p)}):
         folder = mirror_folder(mirror_dir, dataset_path)
         digest.update(f"\x01{dataset_path}\x00{folder.is_dir()}\n".encode())
