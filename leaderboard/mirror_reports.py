@@ -25,7 +25,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leaderboard.harness.mirror import mirror_fingerprint, mirror_recheck, missing_columns
+from leaderboard.harness.mirror import hub_dataset_paths, mirror_fingerprint, mirror_recheck, missing_columns
 from leaderboard.harness.suites import Suite
 from leaderboard.models import MirrorCheck
 
@@ -177,8 +177,7 @@ def _check_current(suite: Suite) -> MirrorCheck | None:
 
 
 def _fingerprint_now(check: MirrorCheck) -> str:
-    entries = (check.report or {}).get("entries") or []
-    return mirror_fingerprint(check.mirror_dir, [str(entry.get("dataset_path") or "") for entry in entries])
+    return mirror_fingerprint(check.mirror_dir, hub_dataset_paths((check.report or {}).get("entries") or []))
 
 
 def mirror_checks_elsewhere() -> list[MirrorCheck]:

@@ -207,3 +207,16 @@ def test_batch_size_refused_by_the_service(tiny_model, mirror_lacking_hellaswag,
         benchmark_submit(model=model, suite_name="kobest", enqueue=False, batch_size=0)
     with pytest.raises(ValueError):
         benchmark_submit(model=model, suite_name="kobest", enqueue=False, batch_size=True)
+
+
+def test_the_periodic_task_checks_only_what_is_due(mirror_lacking_hellaswag):
+    from leaderboard.tasks import refresh_mirror_reports
+
+    refresh_mirror_reports(suite_names=["kobest"])  # never checked: checked now, with lm-eval's real task index
+    check = MirrorCheck.objects.get(suite="kobest")
+    assert check.mirror_dir == mirror_key() and check.report["ok"]
+    assert check.report["entries"][0]["rows"]  # a full check counts rows
+    refresh_mirror_reports(suite_names=["kobest"])  # nothing changed: left alone
+    assert MirrorCheck.objects.get(suite="kobest").checked_at == check.checked_at
+    refresh_mirror_reports(suite_names=["kobest"], force=True)  # the About page's button
+    assert MirrorCheck.objects.get(suite="kobest").checked_at > check.checked_at
