@@ -110,15 +110,13 @@ def model_register(**kwargs) -> RegisteredModel:
 
 def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=None, limit: int | None = None,
                      force: bool = False, device: str = "auto", batch_size: int | str = "auto", partial: bool = False,
-                     enqueue: bool = True, submission_key: str | None = None,
-                     missing_columns: list[str] | None = None) -> Submission:
+                     enqueue: bool = True, submission_key: str | None = None) -> Submission:
     """Queue a suite run for a model, unless the same revision, suite version and settings already has one.
 
     Before anything is stored, the suite is checked against the dataset mirror's last check
     (``leaderboard.mirror_reports.suite_serve_check``): a suite the mirror cannot serve fully raises
     ``SuiteNotServed`` naming what is missing, unless ``partial`` (then the missing columns are left out
-    and the run is partial: never ranked). ``missing_columns`` (what a caller already checked, e.g. the
-    submit form) skips that check. ``submission_key`` (``runs.idempotency``) makes a form posted twice
+    and the run is partial: never ranked). ``submission_key`` (``runs.idempotency``) makes a form posted twice
     one run, forced re-runs included; a key already used for another submission raises ``SubmissionKeyReused``.
 
     Raises:
@@ -128,8 +126,7 @@ def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=No
     from leaderboard.harness.suites import suite_get
     from leaderboard.mirror_reports import suite_availability, suite_serve_check
 
-    if missing_columns is None:
-        missing_columns = suite_serve_check(availability=suite_availability(suite=suite_get(suite_name)), partial=partial)
+    missing_columns = suite_serve_check(availability=suite_availability(suite=suite_get(suite_name)), partial=partial)
     spec = benchmark_spec_build(model=model, suite_name=suite_name, limit=limit, device=device, batch_size=batch_size,
                                 missing_columns=missing_columns)
     spec_hash = spec_hash_compute(spec=spec)

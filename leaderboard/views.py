@@ -13,7 +13,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
-from leaderboard.mirror_reports import Served, mirror_checks_elsewhere, suites_availability
+from leaderboard.mirror_reports import Served, SuiteNotServed, mirror_checks_elsewhere, suites_availability
 from leaderboard.model_browser import model_folder_list
 from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
 from leaderboard.models import LeaderboardPreference, ModelType, Precision, WeightType
@@ -165,10 +165,10 @@ def submit(request):
                                                        "availability": availability, "mirror": settings.DATASET_MIRROR})
 
 
-def _submission_mirror_messages(request, form) -> None:
+def _submission_mirror_messages(request, form, run) -> None:
     """Say what a partial run leaves out, or that the suite was queued before any check of the mirror."""
     availability = form.availability.get(form.cleaned_data["suite"])
-    if form.missing_columns and availability is not None:
+    if (run.spec or {}).get("missing_columns") and availability is not None:
         messages.warning(request, _("Partial run: %(missing)s will not be run (the dataset mirror lacks their data); "
                                     "this run is never ranked.") % {"missing": availability.missing_text()})
     elif availability is not None and availability.state == Served.UNCHECKED:
@@ -191,13 +191,15 @@ def _submit_form(request, form):
             )
             submission = benchmark_submit(model=model, suite_name=data["suite"], submitted_by=request.user,
                                           limit=data["limit"], force=data["force"], submission_key=form.submission_key,
-                                          batch_size=data["batch_size"], partial=data["partial"],
-                                          missing_columns=form.missing_columns)
+                                          batch_size=data["batch_size"], partial=data["partial"])
     except BaseModelFolderError as exc:
         form.add_error("base_model_path", str(exc))
         return None
     except ModelFolderError as exc:
         form.add_error("storage_path", str(exc))
+        return None
+    except SuiteNotServed as exc:  # the mirror changed since the form was checked
+        form.add_error("suite", str(exc))
         return None
     except SubmissionKeyReused as exc:
         form.token_renew()
@@ -210,7 +212,7 @@ def _submit_form(request, form):
                                  "name, owner and visibility stay as they are.") % {"model": model.display_name})
     audit_record(request=request, action=AuditAction.MODEL_SUBMITTED, target=model,
                  detail={"run": submission.run.pk, "suite": data["suite"], "new_run": submission.created})
-    _submission_mirror_messages(request, form)
+    _submission_mirror_messages(request, form, submission.run)
     if submission.created:
         messages.success(request, _("Queued run #%(id)s for %(model)s.") % {"id": submission.run.pk, "model": model.display_name})
     else:
