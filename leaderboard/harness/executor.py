@@ -105,9 +105,10 @@ def benchmark_spec_build(
         SuiteError: no such suite, or an invalid one.
     """
     suite = suite_get(suite_name, version=suite_version, suites_dir=suites_dir)
-    missing = [column.key for column in suite.columns if column.key in set(missing_columns)]
+    wanted_out = set(missing_columns)
+    missing = [column.key for column in suite.columns if column.key in wanted_out]
     try:
-        served = suite.without_columns(missing_columns)
+        served = suite.without_columns(wanted_out)
     except KeyError as exc:
         raise ValueError(f"suite {suite.name!r} has no column {exc}") from None
     if not served.columns:

@@ -220,3 +220,18 @@ def test_the_periodic_task_checks_only_what_is_due(mirror_lacking_hellaswag):
     assert MirrorCheck.objects.get(suite="kobest").checked_at == check.checked_at
     refresh_mirror_reports(suite_names=["kobest"], force=True)  # the About page's button
     assert MirrorCheck.objects.get(suite="kobest").checked_at > check.checked_at
+
+
+def test_spec_of_a_partial_run_refuses_unknown_or_all_columns(tiny_model):
+    from leaderboard.harness.executor import benchmark_spec_build
+    from leaderboard.models import RegisteredModel
+
+    model = RegisteredModel(storage_path=str(tiny_model), precision="float32")
+    spec = benchmark_spec_build(model=model, suite_name="kobest", missing_columns=iter(["wic", "copa"]))
+    assert spec["missing_columns"] == ["copa", "wic"]  # in column order
+    assert [task["task"] for task in spec["tasks"]] == ["kobest_boolq", "kobest_hellaswag", "kobest_sentineg"]
+    with pytest.raises(ValueError, match="no column"):
+        benchmark_spec_build(model=model, suite_name="kobest", missing_columns=["nope"])
+    with pytest.raises(ValueError, match="at least one column"):
+        benchmark_spec_build(model=model, suite_name="kobest",
+                             missing_columns=[c.key for c in suite_get("kobest").columns])
