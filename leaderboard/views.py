@@ -88,8 +88,17 @@ def about(request):
     from leaderboard.harness.suites import suite_get
 
     if request.method == "POST" and request.user.is_staff:
-        refresh_mirror_reports_task.apply_async(kwargs={"force": True}, queue="cpu")
-        messages.info(request, _("The mirror is being checked on a worker; reload this page in a minute."))
+        from runs.broker import broker_errors
+        from runs.services import PUBLISH_RETRY_POLICY
+
+        try:
+            refresh_mirror_reports_task.apply_async(kwargs={"force": True}, queue="cpu", retry=True,
+                                                    retry_policy=PUBLISH_RETRY_POLICY)
+        except broker_errors():
+            messages.error(request, _("The broker did not answer, so no worker could be asked to check the mirror; "
+                                      "run manage.py mirror_verify instead."))
+        else:
+            messages.info(request, _("The mirror is being checked on a worker; reload this page in a minute."))
         return redirect("leaderboard:about")
     return render(request, "leaderboard/about.html", {
         "suite": suite_get(DEFAULT_SUITE), "mirror": settings.DATASET_MIRROR, "availability": suites_availability(),

@@ -235,3 +235,15 @@ def test_spec_of_a_partial_run_refuses_unknown_or_all_columns(tiny_model):
     with pytest.raises(ValueError, match="at least one column"):
         benchmark_spec_build(model=model, suite_name="kobest",
                              missing_columns=[c.key for c in suite_get("kobest").columns])
+
+
+@pytest.mark.services
+def test_staff_button_asks_a_worker_for_a_full_check(client, mirror_lacking_hellaswag):
+    from tests.workers import queues_purge
+
+    client.force_login(user_create(is_staff=True))
+    page = client.post(reverse("leaderboard:about"), follow=True).content.decode()
+    assert "The mirror is being checked on a worker" in page
+    queues_purge()
+    client.force_login(user_create())
+    assert client.post(reverse("leaderboard:about")).status_code == 200  # not staff: only the page
