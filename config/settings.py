@@ -256,7 +256,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "runs.reap_stale_runs", "schedule": float(REAPER_INTERVAL_S), "options": {"queue": "cpu"}},
-    "refresh-mirror-reports": {"task": "leaderboard.refresh_mirror_reports", "schedule": 6 * 3600.0, "options": {"queue": "cpu"}},
+    # Cheap unless the mirror changed (or its check is 6 h old): then the suite is verified again.
+    "refresh-mirror-reports": {"task": "leaderboard.refresh_mirror_reports", "schedule": 600.0, "options": {"queue": "cpu"}},
 }
 
 # Which executor runs each kind of run; a dotted path to a callable(run, context) -> RunOutcome.

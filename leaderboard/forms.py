@@ -5,6 +5,8 @@ from django.contrib.auth.models import Group
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
+from leaderboard.harness.model_loading import CPU_BATCH_SIZE
+from leaderboard.harness.executor import BATCH_SIZE_MAX
 from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
 from leaderboard.models import ModelType, Precision, WeightType
 from runs import idempotency
@@ -34,18 +36,30 @@ class SubmitForm(forms.Form):
     private = forms.BooleanField(label=_("Private to my group"), required=False)
     group = forms.ModelChoiceField(label=_("Group"), queryset=Group.objects.none(), required=False)
     suite = forms.ChoiceField(label=_("Suite"))
+    partial = forms.BooleanField(
+        label=_("Partial run: run only the columns the dataset mirror can serve"), required=False,
+        help_text=_("For a suite the mirror lacks data for (see the list above). The missing columns are shown as "
+                    "missing, and a partial run is never ranked."))
+    batch_size = forms.CharField(
+        label=_("Batch size"), max_length=10, initial="auto", required=False,
+        help_text=_("“auto”: the largest batch that fits, found by lm-eval on a GPU worker (a CPU worker uses "
+                    "%(cpu)d); or a whole number from 1 to %(max)d. Recorded in the run's spec and its reproduce "
+                    "commands.") % {"cpu": CPU_BATCH_SIZE, "max": BATCH_SIZE_MAX})
     limit = forms.IntegerField(label=_("Smoke test: samples per task"), required=False, min_value=1, max_value=1_000_000,
                                help_text=_("Leave empty for a full run. Smoke runs are never ranked."))
     force = forms.BooleanField(label=_("Run again even if an identical run exists"), required=False)
     # Made when the form is shown: the same form posted twice (a double click, a retry) queues one run.
     submission_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, user, suites, **kwargs):
+    def __init__(self, *args, user, suites, availability=None, **kwargs):
+        """``availability``: ``{suite name: SuiteAvailability}`` (``leaderboard.mirror_reports``), read once by the view."""
         super().__init__(*args, **kwargs)
         self.user = user
+        self.availability = availability or {}
         self.fields["group"].queryset = Group.objects.all() if user.is_staff else user.groups.all()
-        self.fields["suite"].choices = [(suite.name, suite.title) for suite in suites]
+        self.fields["suite"].choices = [(suite.name, self._suite_label(suite)) for suite in suites]
         self.folder_info = None
+        self.missing_columns: list[str] = []
         if not self.is_bound:
             self.initial[idempotency.FIELD_NAME] = idempotency.submission_token_new()
         elif not idempotency.submission_token_clean(self.data.get(idempotency.FIELD_NAME)):
@@ -55,6 +69,28 @@ class SubmitForm(forms.Form):
         """A new token for the form as shown again (its old one is missing, malformed or used up)."""
         self.data = self.data.copy()
         self.data[idempotency.FIELD_NAME] = idempotency.submission_token_new()
+
+    def _suite_label(self, suite) -> str:
+        from leaderboard.mirror_reports import Served
+
+        availability = self.availability.get(suite.name)
+        if availability is None or availability.state == Served.FULLY:
+            return suite.title
+        if availability.state == Served.UNCHECKED:
+            return _("%(suite)s (mirror not checked yet)") % {"suite": suite.title}
+        if availability.state == Served.NOTHING:
+            return _("%(suite)s (no data in the mirror)") % {"suite": suite.title}
+        return _("%(suite)s (missing: %(columns)s)") % {
+            "suite": suite.title, "columns": ", ".join(column.label for column in availability.missing)}
+
+    def clean_batch_size(self):
+        from leaderboard.harness.executor import batch_size_parse
+
+        try:
+            return batch_size_parse(self.cleaned_data.get("batch_size"))
+        except ValueError:
+            raise forms.ValidationError(_("Give “auto” or a whole number from 1 to %(max)d.") % {"max": BATCH_SIZE_MAX},
+                                        code="batch_size") from None
 
     def clean_submission_token(self):
         return idempotency.submission_token_clean(self.cleaned_data.get(idempotency.FIELD_NAME))
@@ -75,6 +111,7 @@ class SubmitForm(forms.Form):
         if data.get("private") and not data.get("group") and not self.user.groups.exists() and not self.user.is_staff:
             self.add_error("group", _("You belong to no group, so a private model would be visible to you alone; pick a group."))
         self._precision_check(data.get("precision"))
+        self._mirror_check(data.get("suite"), bool(data.get("partial")))
         try:
             self.folder_info = model_folder_inspect(data["storage_path"], base_model_path=data.get("base_model_path", ""),
                                                     weight_type=weight_type)
@@ -95,6 +132,18 @@ class SubmitForm(forms.Form):
             self.add_error("precision", _("No GPU worker that can run %(precision)s weights (it needs %(needs)s) is "
                                           "running now, so nothing was queued; pick float16 or bfloat16, or ask an "
                                           "administrator.") % {"precision": precision, "needs": ", ".join(needs)})
+
+    def _mirror_check(self, suite_name: str | None, partial: bool) -> None:
+        """The rule of every submission path (``suite_serve_check``), here to show its message beside the suite."""
+        from leaderboard.mirror_reports import SuiteNotServed, suite_serve_check
+
+        availability = self.availability.get(suite_name or "")
+        if availability is None:
+            return
+        try:
+            self.missing_columns = suite_serve_check(availability=availability, partial=partial)
+        except SuiteNotServed as exc:
+            self.add_error("suite", str(exc))
 
     def _ownership_check(self) -> None:
         from leaderboard.services import model_folder_hidden_from, model_folder_refusal

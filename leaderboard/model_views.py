@@ -32,8 +32,9 @@ def run_label(run) -> str:
     suite = spec.get("suite") or run.get_kind_display()
     version = f" v{spec['suite_version']}" if spec.get("suite_version") else ""
     when = run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else ""
-    smoke = _("smoke run")  # outside the f-string, where makemessages can find it
-    partial = f" ({smoke})" if run.is_partial else ""
+    # Outside the f-string, where makemessages can find them.
+    kind = _("partial run") if spec.get("missing_columns") else _("smoke run")
+    partial = f" ({kind})" if run.is_partial else ""
     return f"#{run.pk} · {suite}{version} · {when}{partial}"
 
 
@@ -68,6 +69,8 @@ class ColumnLine:
     metric: str
     filter: str
     score: Score | None
+    # Left out of a partial run: the dataset mirror lacked its data (spec["missing_columns"]).
+    missing: bool = False
 
     @property
     def value(self) -> float | None:
@@ -117,7 +120,8 @@ def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Scor
     for column in columns:
         result.columns.append(ColumnLine(
             key=column.key, label=column.label, task=column.score_task, metric=column.metric, filter=column.filter,
-            score=by_key.get((column.score_task, column.metric, column.filter))))
+            score=by_key.get((column.score_task, column.metric, column.filter)),
+            missing=column.key in (spec.get("missing_columns") or ())))
     previous = None
     for score in scores:
         if score.metric == "average" and score.task.endswith("_average"):

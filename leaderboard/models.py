@@ -139,3 +139,32 @@ class LeaderboardEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} on {self.suite}: {self.average}"
+
+
+class MirrorCheck(models.Model):
+    """The last verification of one suite against one dataset mirror folder (``manage.py mirror_verify``,
+    the About page's button, or the worker's periodic check).
+
+    Keyed by the mirror folder, so a check made for another folder (``mirror_verify --mirror``, or a
+    process with another ``DATASET_MIRROR``) is never taken for this site's mirror. ``fingerprint``
+    (``leaderboard.harness.mirror.mirror_fingerprint``) says whether the mirror changed since; the
+    suite digest and lm-eval version whether the tasks it read may have.
+    """
+
+    mirror_dir = models.CharField(max_length=1000)
+    suite = models.CharField(max_length=100)
+    suite_version = models.PositiveIntegerField()
+    # sha256 of the suite as checked (its columns, tasks and shots): an edited suite needs a new check.
+    suite_digest = models.CharField(max_length=64)
+    lm_eval_version = models.CharField(max_length=40, blank=True)
+    fingerprint = models.CharField(max_length=64)
+    # leaderboard.harness.mirror.MirrorReport.to_dict(): entries per leaf task, columns -> leaf tasks.
+    report = models.JSONField(default=dict)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["suite", "mirror_dir"]
+        constraints = [models.UniqueConstraint(fields=["mirror_dir", "suite"], name="mirror_check_one_per_folder_suite")]
+
+    def __str__(self) -> str:
+        return f"{self.suite} on {self.mirror_dir} ({self.checked_at:%Y-%m-%d %H:%M})"

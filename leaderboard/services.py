@@ -109,16 +109,26 @@ def model_register(**kwargs) -> RegisteredModel:
 
 
 def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=None, limit: int | None = None,
-                     force: bool = False, device: str = "auto", enqueue: bool = True,
-                     submission_key: str | None = None) -> Submission:
+                     force: bool = False, device: str = "auto", batch_size: int | str = "auto", partial: bool = False,
+                     enqueue: bool = True, submission_key: str | None = None) -> Submission:
     """Queue a suite run for a model, unless the same revision, suite version and settings already has one.
 
-    ``submission_key`` (``runs.idempotency``) makes a form posted twice one run, forced re-runs included;
-    a key already used for another submission raises ``SubmissionKeyReused``.
+    Before anything is stored, the suite is checked against the dataset mirror's last check
+    (``leaderboard.mirror_reports.suite_serve_check``): a suite the mirror cannot serve fully raises
+    ``SuiteNotServed`` naming what is missing, unless ``partial`` (then the missing columns are left out
+    and the run is partial: never ranked). ``submission_key`` (``runs.idempotency``) makes a form posted twice
+    one run, forced re-runs included; a key already used for another submission raises ``SubmissionKeyReused``.
+
+    Raises:
+        SuiteNotServed, SuiteError, ValueError (a bad batch size or precision), SubmissionKeyReused.
     """
     from leaderboard.harness.executor import benchmark_spec_build
+    from leaderboard.harness.suites import suite_get
+    from leaderboard.mirror_reports import suite_availability, suite_serve_check
 
-    spec = benchmark_spec_build(model=model, suite_name=suite_name, limit=limit, device=device)
+    missing_columns = suite_serve_check(availability=suite_availability(suite=suite_get(suite_name)), partial=partial)
+    spec = benchmark_spec_build(model=model, suite_name=suite_name, limit=limit, device=device, batch_size=batch_size,
+                                missing_columns=missing_columns)
     spec_hash = spec_hash_compute(spec=spec)
     earlier = submission_key_check(submission_key=submission_key, spec_hash=spec_hash, model_id=model.pk)
     if earlier is not None:
@@ -126,5 +136,6 @@ def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=No
     # Forced re-runs are new runs by design, but still one per submission (submission_key).
     run, created = run_create_or_existing(
         kind=RunKind.BENCHMARK, spec=spec, spec_hash=spec_hash, model=model, submitted_by=submitted_by,
-        is_partial=limit is not None, enqueue=enqueue, dedupe_by_spec=not force, submission_key=submission_key)
+        is_partial=limit is not None or bool(spec.get("missing_columns")), enqueue=enqueue,
+        dedupe_by_spec=not force, submission_key=submission_key)
     return Submission(run=run, created=created)

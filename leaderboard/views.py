@@ -15,7 +15,7 @@ from config.htmx import render_page_or_fragment
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
 from leaderboard.harness.suites import DEFAULT_SUITE
-from leaderboard.mirror_reports import mirror_report_get
+from leaderboard.mirror_reports import Served, SuiteNotServed, mirror_checks_elsewhere, suites_availability
 from leaderboard.model_browser import model_folder_list
 from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
 from leaderboard.models import LeaderboardPreference, ModelType, Precision, WeightType
@@ -85,16 +85,24 @@ def leaderboard_columns_save(request):
 
 
 def about(request):
-    from leaderboard.harness.suites import suite_get, suite_list
+    from leaderboard.harness.suites import suite_get
 
     if request.method == "POST" and request.user.is_staff:
-        refresh_mirror_reports_task.apply_async(queue="cpu")
-        messages.info(request, _("The mirror is being checked on a worker; reload this page in a minute."))
+        from runs.broker import broker_errors
+        from runs.services import PUBLISH_RETRY_POLICY
+
+        try:
+            refresh_mirror_reports_task.apply_async(kwargs={"force": True}, queue="cpu", retry=True,
+                                                    retry_policy=PUBLISH_RETRY_POLICY)
+        except broker_errors():
+            messages.error(request, _("The broker did not answer, so no worker could be asked to check the mirror; "
+                                      "run manage.py mirror_verify instead."))
+        else:
+            messages.info(request, _("The mirror is being checked on a worker; reload this page in a minute."))
         return redirect("leaderboard:about")
-    reports = [(suite, mirror_report_get(suite_name=suite.name)) for suite in suite_list()]
     return render(request, "leaderboard/about.html", {
-        "suite": suite_get(DEFAULT_SUITE), "mirror": settings.DATASET_MIRROR, "reports": reports,
-        "lm_eval_version": _installed_version("lm_eval"),
+        "suite": suite_get(DEFAULT_SUITE), "mirror": settings.DATASET_MIRROR, "availability": suites_availability(),
+        "elsewhere": mirror_checks_elsewhere(), "lm_eval_version": _installed_version("lm_eval"),
     })
 
 
@@ -141,16 +149,40 @@ def submit_inspect(request):
     return render(request, "leaderboard/_model_inspection.html", {"info": info, "error": error})
 
 
+def _initial_suite(availability: list) -> str:
+    """The default suite when the mirror serves it fully (or it is not checked yet), else the first suite it serves."""
+    by_name = {a.suite.name: a for a in availability}
+    default = by_name.get(DEFAULT_SUITE)
+    if default is None or default.state in (Served.FULLY, Served.UNCHECKED):
+        return DEFAULT_SUITE
+    return next((a.suite.name for a in availability if a.state == Served.FULLY), DEFAULT_SUITE)
+
+
 def submit(request):
     from leaderboard.harness.suites import suite_list
 
     suites = suite_list()
-    form = SubmitForm(request.POST or None, user=request.user, suites=suites, initial={"suite": DEFAULT_SUITE})
+    availability = suites_availability()
+    form = SubmitForm(request.POST or None, user=request.user, suites=suites,
+                      availability={a.suite.name: a for a in availability},
+                      initial={"suite": _initial_suite(availability)})
     if request.method == "POST" and form.is_valid():
         submission = _submit_form(request, form)
         if submission is not None:
             return redirect("runs:detail", run_id=submission.run.pk)
-    return render(request, "leaderboard/submit.html", {"form": form, "model_roots": settings.MODEL_ROOTS})
+    return render(request, "leaderboard/submit.html", {"form": form, "model_roots": settings.MODEL_ROOTS,
+                                                       "availability": availability, "mirror": settings.DATASET_MIRROR})
+
+
+def _submission_mirror_messages(request, form, run) -> None:
+    """Say what a partial run leaves out, or that the suite was queued before any check of the mirror."""
+    availability = form.availability.get(form.cleaned_data["suite"])
+    if (run.spec or {}).get("missing_columns") and availability is not None:
+        messages.warning(request, _("Partial run: %(missing)s will not be run (the dataset mirror lacks their data); "
+                                    "this run is never ranked.") % {"missing": availability.missing_text()})
+    elif availability is not None and availability.state == Served.UNCHECKED:
+        messages.warning(request, _("The dataset mirror has not been checked for this suite yet (a check has been "
+                                    "started): if it lacks a dataset, the run fails with a message naming it."))
 
 
 def _submit_form(request, form):
@@ -167,12 +199,16 @@ def _submit_form(request, form):
                 private=data["private"], revision_note=data["revision_note"],
             )
             submission = benchmark_submit(model=model, suite_name=data["suite"], submitted_by=request.user,
-                                          limit=data["limit"], force=data["force"], submission_key=form.submission_key)
+                                          limit=data["limit"], force=data["force"], submission_key=form.submission_key,
+                                          batch_size=data["batch_size"], partial=data["partial"])
     except BaseModelFolderError as exc:
         form.add_error("base_model_path", str(exc))
         return None
     except ModelFolderError as exc:
         form.add_error("storage_path", str(exc))
+        return None
+    except SuiteNotServed as exc:  # the mirror changed since the form was checked
+        form.add_error("suite", str(exc))
         return None
     except SubmissionKeyReused as exc:
         form.token_renew()
@@ -185,6 +221,7 @@ def _submit_form(request, form):
                                  "name, owner and visibility stay as they are.") % {"model": model.display_name})
     audit_record(request=request, action=AuditAction.MODEL_SUBMITTED, target=model,
                  detail={"run": submission.run.pk, "suite": data["suite"], "new_run": submission.created})
+    _submission_mirror_messages(request, form, submission.run)
     if submission.created:
         messages.success(request, _("Queued run #%(id)s for %(model)s.") % {"id": submission.run.pk, "model": model.display_name})
     else:

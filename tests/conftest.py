@@ -97,3 +97,51 @@ def suite_worker(settings, mini_mirror):
     process = WorkerProcess("suite-worker")
     yield process
     process.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def suite_data_sources():
+    """``{suite name: (sources, column leaves)}`` from lm-eval's real task index, read once per session
+    (indexing takes seconds): what ``mirror_verify`` checks a mirror for."""
+    from django.conf import settings
+
+    from leaderboard.harness.mirror import _suite_column_leaves, _suite_sources
+    from leaderboard.harness.suites import suite_list
+
+    return {suite.name: (_suite_sources(suite, settings.HARNESS_TASKS_DIR),
+                         _suite_column_leaves(suite, settings.HARNESS_TASKS_DIR)) for suite in suite_list()}
+
+
+@pytest.fixture
+def mirror_checked(suite_data_sources):
+    """``mirror_checked(mirror, *suite_names)``: check those suites (default all) against ``mirror`` with the real
+    ``mirror_verify`` (rows not counted) and save the checks, as ``manage.py mirror_verify`` does."""
+    from leaderboard.harness.mirror import mirror_verify
+    from leaderboard.harness.suites import suite_get
+    from leaderboard.mirror_reports import mirror_check_save
+
+    def check(mirror, *suite_names):
+        reports = {}
+        for name in suite_names or tuple(suite_data_sources):
+            suite = suite_get(name)
+            sources, leaves = suite_data_sources[name]
+            reports[name] = mirror_verify(mirror, suite, sources=sources, column_leaves=leaves, count_rows=False)
+            mirror_check_save(report=reports[name], suite=suite)
+        return reports
+
+    return check
+
+
+@pytest.fixture
+def mirror_lacking_hellaswag(settings, tmp_path):
+    """This test's DATASET_MIRROR: the shared mirror's repos without Rowan/hellaswag (symlinked; add to it freely)."""
+    from pathlib import Path
+
+    from tests.mirror_fixtures import mirror_without
+
+    real = Path(settings.DATASET_MIRROR)
+    if not (real / "allenai" / "ai2_arc").is_dir():
+        pytest.skip(f"the dataset mirror is not at {real}")
+    mirror = mirror_without(tmp_path / "mirror", source=real)
+    settings.DATASET_MIRROR = mirror.resolve()
+    return mirror.resolve()

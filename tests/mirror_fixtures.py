@@ -73,3 +73,18 @@ def mirror_build(target: Path, *, source: Path, rows: Callable[[Path], int] | No
     if not (target / "Rowan" / "hellaswag").exists():
         write_synthetic_hellaswag(target / "Rowan" / "hellaswag")
     return target
+
+
+def mirror_without(target: Path, *, source: Path, drop: tuple[str, ...] = ("Rowan/hellaswag",)) -> Path:
+    """A mirror at ``target`` holding every repo of ``source`` (symlinked) except the ``drop``ped ones: a
+    mirror that lacks some of a suite's datasets, as the shared one lacks HellaSwag."""
+    for readme in sorted(source.glob("*/*/README.md")):
+        repo = readme.parent
+        name = str(repo.relative_to(source))
+        if name in drop:
+            continue
+        out = target / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.symlink_to(repo.resolve(), target_is_directory=True)
+    target.mkdir(parents=True, exist_ok=True)
+    return target

@@ -12,7 +12,8 @@ of another group. After every request:
   has its link row, every new run its history, one model row per folder revision);
 - the other group's rows are unchanged, and no answer shows their names or a planted secret.
 
-``FUZZ_EXAMPLES`` sets the requests per page, method and caller (default 25: about 3,500 requests in all).
+``FUZZ_EXAMPLES`` sets the requests per page, method and caller (default 25: about 3,500 requests in all);
+``FUZZ_PAGES`` (URL names, comma-separated) fuzzes only those pages.
 On a failure Hypothesis prints the smallest request it found.
 """
 
@@ -66,7 +67,7 @@ PARAM_NAMES = [
     "q", "page", "per_page", "sort", "dir", "cols", "suite", "type", "precision", "size", "stderr", "show_private",
     "show_deleted", "show_merged", "show_moe", "show_flagged", "models", "metric", "task", "filter", "doc",
     "correct", "run", "a", "b", "tag", "unscored", "v", "status", "path", "storage_path", "base_model_path",
-    "dataset_version", "agrees", "next", "language", "format",
+    "dataset_version", "agrees", "next", "language", "format", "partial", "batch_size",
 ]
 FILE_NAMES = ["rows.csv", "rows.jsonl", "rows.json", "rows.xlsx", "rows.tsv", "rows.txt", "../../x.csv", "a\x00.csv"]
 FILE_BODIES = st.one_of(

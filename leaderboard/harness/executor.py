@@ -15,7 +15,11 @@
 - ``quantization``: only for quantized precisions: "8bit" or "4bit" (bitsandbytes), "gptq" (GPTQModel); these
   run on a GPU worker that has the library (``PRECISION_WORKER_NEEDS``).
 - ``device``: "auto" (cuda if available, else cpu), "cpu", "cuda", "cuda:N".
-- ``batch_size``: "auto" (lm-eval's detection on GPU, a small fixed batch on CPU) or an int.
+- ``batch_size``: "auto" (lm-eval's detection on GPU, a small fixed batch on CPU) or an int from 1 to
+  ``BATCH_SIZE_MAX`` (the submitter's choice; the reproduce commands carry it).
+- ``missing_columns``: only for a partial run: the keys of the suite columns left out because the dataset
+  mirror lacked their data at submission (``tasks`` then holds only the other columns' tasks; ``columns``
+  still lists them all, so the run's page shows them as missing). Such a run is ``is_partial``: never ranked.
 - ``apply_chat_template``: bool.
 - ``limit``: samples per task (a smoke run) or None.
 - ``seed``: lm-eval's four seeds ``[random, numpy, torch, fewshot]`` (default ``[0, 1234, 1234, 1234]``).
@@ -28,6 +32,7 @@ the mirror; ``details["reproduce_commands"]`` run the lm-eval CLI on it, one lin
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,24 @@ _QUANTIZATIONS = {"8bit": "8bit", "4bit": "4bit", "GPTQ": "gptq"}
 # What a worker must advertise (runs.models.WorkerNode.capabilities) to run a precision; the submit form
 # refuses a precision no live worker of the gpu queue can run.
 PRECISION_WORKER_NEEDS = {"8bit": ("cuda", "bitsandbytes"), "4bit": ("cuda", "bitsandbytes"), "GPTQ": ("cuda", "gptq")}
+# The largest batch a submitter may ask for (lm-eval's "auto" finds the largest that fits on a GPU).
+BATCH_SIZE_MAX = 512
+
+
+def batch_size_parse(value: int | str | None) -> int | str:
+    """``"auto"`` (also for empty) or an integer 1..BATCH_SIZE_MAX, from a form field or an API value.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return "auto"
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = int(value.strip()) if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() else value
+    if not isinstance(number, int) or not 1 <= number <= BATCH_SIZE_MAX:
+        raise ValueError(value)
+    return number
 
 
 def benchmark_spec_build(
@@ -60,6 +83,7 @@ def benchmark_spec_build(
     apply_chat_template: bool | None = None,
     seed: int | list[int | None] | None = None,
     suites_dir: Path | str | None = None,
+    missing_columns: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The spec of a benchmark run of ``model`` (a ``leaderboard.models.RegisteredModel``) on a suite.
 
@@ -69,17 +93,28 @@ def benchmark_spec_build(
         suite_version: that suite's version; default its highest.
         limit: samples per task for a smoke run; None for a full run.
         device: "auto", "cpu", "cuda"...
-        batch_size: "auto" or an int.
+        batch_size: "auto" or an int (``batch_size_parse``).
         dtype: default from the model's precision.
         apply_chat_template: default the model's ``use_chat_template``.
         seed: lm-eval's seeds (an int for all four); default lm-eval's.
         suites_dir: where suites are read (default ``HARNESS_TASKS_DIR/suites``).
+        missing_columns: column keys left out (a partial run; see the module docstring).
 
     Raises:
-        ValueError: a precision this executor cannot evaluate, or delta weights without a base.
+        ValueError: a precision this executor cannot evaluate, delta weights without a base, a bad batch
+            size, an unknown column in ``missing_columns`` or every column in it.
         SuiteError: no such suite, or an invalid one.
     """
     suite = suite_get(suite_name, version=suite_version, suites_dir=suites_dir)
+    wanted_out = set(missing_columns)
+    missing = [column.key for column in suite.columns if column.key in wanted_out]
+    try:
+        served = suite.without_columns(wanted_out)
+    except KeyError as exc:
+        raise ValueError(f"suite {suite.name!r} has no column {exc}") from None
+    if not served.columns:
+        raise ValueError(f"a run of suite {suite.name!r} needs at least one column")
+    batch_size = batch_size_parse(batch_size)
     if dtype is None:
         if model.precision not in _DTYPES:
             raise ValueError(f"precision {model.precision!r} is not supported by the benchmark executor "
@@ -90,7 +125,7 @@ def benchmark_spec_build(
         "suite_version": suite.version,
         "suite_title": suite.title,
         "columns": [column.to_dict() for column in suite.columns],
-        "tasks": [request.to_dict() for request in suite.task_requests()],
+        "tasks": [request.to_dict() for request in served.task_requests()],
         "model_path": str(model.storage_path),
         "base_model_path": (str(model.base_model_path) if model.weight_type in ("adapter", "delta") and model.base_model_path
                             else None),
@@ -101,6 +136,8 @@ def benchmark_spec_build(
         "limit": limit,
         "seed": list(resolve_seeds(seed)),
     }
+    if missing:
+        spec["missing_columns"] = missing
     if model.weight_type == "delta":
         if not model.base_model_path:
             raise ValueError("delta weights need the folder of their base model")
@@ -154,6 +191,16 @@ def _folders_check(*paths: str | None) -> None:
                 raise EvaluationFailed(str(exc)) from None
 
 
+def _without_missing_columns(scores: list[Any], suite: Suite, missing: list[str], context: RunContext) -> list[Any]:
+    """A partial run stores no row for the columns it left out (the suite's summing-up gives them None):
+    its page shows them as missing, and its average stays None (never ranked)."""
+    if not missing:
+        return scores
+    left_out = {suite.column(key).score_task for key in missing if key in {c.key for c in suite.columns}}
+    context.log(f"Partial run: {', '.join(missing)} not run (the dataset mirror lacked their data); never ranked.")
+    return [row for row in scores if not (row.task in left_out and row.value is None)]
+
+
 def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
     """Run a benchmark suite on a model with lm-eval, from ``run.spec`` (see the module docstring)."""
     spec = run.spec
@@ -203,10 +250,11 @@ def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
 
     summary = ", ".join(f"{c.label} {result.column_values.get(c.key)}" for c in suite.columns)
     context.log(f"Average {result.average}; {summary}")
+    scores = _without_missing_columns(result.scores, suite, spec.get("missing_columns") or [], context)
     for task, command in result.details.get("reproduce_commands", {}).items():
         context.log(f"Reproduce {task}: {command}")
     return RunOutcome(
-        scores=result.scores,
+        scores=scores,
         details=result.details,
         library_versions=result.library_versions,
         samples_path=_relative_to_artifacts(result.samples_path) if result.samples_path else "",

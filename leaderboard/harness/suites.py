@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,14 @@ class Suite:
                         f"shots or overrides"
                     )
         return list(requests.values())
+
+    def without_columns(self, keys: Iterable[str]) -> Suite:
+        """This suite less some columns (what a partial run evaluates); an unknown key raises KeyError."""
+        keys = set(keys)
+        unknown = keys - {column.key for column in self.columns}
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        return replace(self, columns=tuple(column for column in self.columns if column.key not in keys))
 
     @property
     def average_task(self) -> str:

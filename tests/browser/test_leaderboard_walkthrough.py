@@ -120,3 +120,45 @@ def test_walkthrough(page, suite_worker, tiny_model):
     screenshot(page, "12-leaderboard-ko")
     page.goto(f"/models/{EvaluationRun.objects.get(pk=run_id).model_id}/")
     screenshot(page, "13-model-ko")
+
+
+def test_partial_suite_submission(page, tiny_model, mirror_lacking_hellaswag, mirror_checked):
+    """The mirror lacks HellaSwag: the submit page says so before anything is queued, refuses the full suite
+    naming the dataset, and queues a knowingly partial run (never ranked) when asked to."""
+    from tests.workers import queues_purge
+
+    mirror_checked(mirror_lacking_hellaswag)
+    user_create(username="bob")
+    log_in(page, "bob", "pw")
+    page.goto("/submit/")
+    listing = page.locator("#suite-availability")
+    expect(listing.locator("[data-suite=openllm_v1]")).to_contain_text("HellaSwag: missing from the mirror")
+    expect(listing.locator("[data-suite=kobest]")).to_contain_text("served fully")
+    expect(page.locator("#id_suite")).to_have_value("kobest")  # the default suite is not served fully
+    page.fill("#id_storage_path", str(tiny_model))
+    page.dispatch_event("#id_storage_path", "change")  # as leaving the field does
+    expect(page.locator("#model-inspection")).to_contain_text("The folder can be evaluated")
+    page.fill("#id_display_name", "acme/tiny-partial")
+    page.select_option("#id_precision", "float32")
+    page.select_option("#id_suite", "openllm_v1")
+    screenshot(page, "13-submit-suite-list")
+
+    page.click("#submit-form button[type=submit]")
+    expect(page.locator(".field-suite .errorlist")).to_contain_text("Rowan/hellaswag")
+    expect(page.locator(".field-suite .errorlist")).to_contain_text("Tick “Partial run”")
+    assert not EvaluationRun.objects.exists()
+    screenshot(page, "14-submit-refused-missing-hellaswag")
+
+    page.check("#id_partial")
+    page.fill("#id_batch_size", "2")
+    page.click("#submit-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/runs/\d+/$"))
+    expect(page.locator(".badge.partial-run")).to_contain_text("partial run (missing: hellaswag): never ranked")
+    expect(page.locator("body")).to_contain_text("HellaSwag (Rowan/hellaswag) will not be run")
+    screenshot(page, "15-partial-run-queued")
+    run = EvaluationRun.objects.get()
+    assert run.is_partial and run.spec["missing_columns"] == ["hellaswag"] and run.spec["batch_size"] == 2
+    page.goto("/about/")
+    expect(page.locator("#mirror-openllm_v1")).to_contain_text("partial runs only")
+    screenshot(page, "16-about-mirror")
+    queues_purge()  # no worker here: leave no message behind

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from leaderboard.harness.suites import DEFAULT_SUITE
+from leaderboard.harness.suites import DEFAULT_SUITE, SuiteError
+from leaderboard.mirror_reports import SuiteNotServed
 from leaderboard.model_inspection import ModelFolderError
 from leaderboard.models import Precision, WeightType
 from leaderboard.services import benchmark_submit, model_get_or_register
@@ -22,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--display-name", default="")
         parser.add_argument("--chat-template", action="store_true")
         parser.add_argument("--force", action="store_true", help="run even if an identical run succeeded")
+        parser.add_argument("--batch-size", default="auto", help="auto, or an integer (1..512)")
+        parser.add_argument("--partial", action="store_true",
+                            help="run the columns the dataset mirror serves when it lacks some (never ranked)")
 
     def handle(self, *args, **options):
         try:
@@ -34,8 +38,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not created:
             self.stdout.write(f"Using the registered model {model} (#{model.pk}), left as it is.")
-        submission = benchmark_submit(model=model, suite_name=options["suite"], limit=options["limit"],
-                                      device=options["device"], force=options["force"], enqueue=False)
+        try:
+            submission = benchmark_submit(model=model, suite_name=options["suite"], limit=options["limit"],
+                                          device=options["device"], force=options["force"], enqueue=False,
+                                          batch_size=options["batch_size"], partial=options["partial"])
+        except (SuiteNotServed, SuiteError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
         run = submission.run
         if not submission.created:
             self.stdout.write(f"An identical run exists: #{run.pk} ({run.status}); use --force to run again.")
