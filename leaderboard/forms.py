@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from leaderboard.harness.model_loading import CPU_BATCH_SIZE
 from leaderboard.harness.executor import BATCH_SIZE_MAX
+from leaderboard.harness.model_loading import CPU_BATCH_SIZE
 from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
 from leaderboard.models import ModelType, Precision, WeightType
 from runs import idempotency
