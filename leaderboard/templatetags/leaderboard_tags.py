@@ -56,3 +56,25 @@ def benchmark_description(column):
     from leaderboard.benchmark_info import benchmark_description as describe
 
     return describe(column)
+
+
+@register.filter
+def type_symbol(model):
+    """The Open LLM Leaderboard's "T" symbol of a model (leaderboard.table.TYPE_SYMBOLS)."""
+    from leaderboard.table import MERGE_SYMBOL, TYPE_SYMBOLS
+
+    return MERGE_SYMBOL if model.merged else TYPE_SYMBOLS.get(model.model_type, "?")
+
+
+@register.filter
+def full_precision(value):
+    """A float as Python prints it (the shortest repr that round-trips): every digit lm-eval reported."""
+    return "–" if value is None else repr(float(value))
+
+
+@register.filter
+def type_symbol_of(model_type):
+    """The "T" symbol of a model type value (for the type filter's chips)."""
+    from leaderboard.table import TYPE_SYMBOLS
+
+    return TYPE_SYMBOLS.get(model_type, "")
