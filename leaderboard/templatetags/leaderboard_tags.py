@@ -78,3 +78,30 @@ def type_symbol_of(model_type):
     from leaderboard.table import TYPE_SYMBOLS
 
     return TYPE_SYMBOLS.get(model_type, "")
+
+
+@register.filter
+def spec_kind(value):
+    """How _spec_table.html shows a value of a run's spec: "dict", "list" (of anything), "scalars" (a list of
+    plain values, shown on one line), "empty" or "scalar"."""
+    if isinstance(value, dict):
+        return "dict" if value else "empty"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "empty"
+        return "list" if any(isinstance(item, (dict, list, tuple)) for item in value) else "scalars"
+    return "empty" if value is None or value == "" else "scalar"
+
+
+@register.filter
+def spec_pairs(value):
+    """A dict's items as a list (a template's ``value.items`` would look up a key called "items" first)."""
+    return list(value.items())
+
+
+@register.filter
+def spec_scalar(value):
+    """A plain value of a spec as JSON writes it (true, false, 3, text)."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
