@@ -9,6 +9,7 @@ summed in the same order and the digits match.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 
@@ -23,11 +24,13 @@ def column_leaves(column, leaf_tasks: Mapping[str, Sequence[str]]) -> list[str]:
 def value_print_script(*, leaves: Sequence[str], metric: str, filter: str, output: str = REPRODUCE_OUTPUT) -> str:
     """One line of Python printing repr() of the plain mean of ``metric,filter`` over ``leaves`` (a single
     leaf: its value, since x / 1 is x exactly) from the newest results JSON under ``output``."""
+    # Double quotes only (JSON strings are Python strings), so the shell's single quotes wrap it cleanly.
+    pattern = json.dumps(f"{output}/**/results_*.json")
     return (
         "import glob,json,os;"
-        f"p=max(glob.glob({output!r}+'/**/results_*.json',recursive=True),key=os.path.getmtime);"
-        "r=json.load(open(p))['results'];"
-        f"v=[r[t][{f'{metric},{filter}'!r}] for t in {list(leaves)!r}];"
+        f"p=max(glob.glob({pattern},recursive=True),key=os.path.getmtime);"
+        'r=json.load(open(p))["results"];'
+        f"v=[r[t][{json.dumps(f'{metric},{filter}')}] for t in {json.dumps(list(leaves))}];"
         "print(repr(sum(v)/len(v)))"
     )
 
