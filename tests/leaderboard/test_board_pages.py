@@ -58,6 +58,7 @@ def test_the_sort_field_travels_with_the_table(client, user):
     # The form itself holds no sort of its own any more (that one went stale after a header click).
     form = page[page.index('<form id="lb-filters"'):page.index("</form>", page.index('<form id="lb-filters"'))]
     assert 'name="sort"' not in form
+    assert "{#" not in page and "{% comment" not in page  # no template comment leaks into the page
     # The exports follow the view too: the partial replaces them out of band.
     assert 'id="lb-export" hx-swap-oob="true"' in partial
     assert "sort=-winogrande" in partial[partial.index('id="lb-export"'):]

@@ -19,6 +19,7 @@ from leaderboard.model_card import CARD_MAX_BYTES, card_html_render, model_card_
 from leaderboard.reproduce import REPRODUCE_OUTPUT, reproduce_with_value, value_print_script
 from runs.models import Score
 from tests.factories import registered_model_create, scored_run_create, user_create
+from tests.leaderboard.sample_runs import real_runs, store_run  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +235,25 @@ def test_run_spec_is_a_table_not_a_python_dict(client, owner):
     assert '<th scope="row">items</th><td><code>a</code>, <code>b</code></td>' in spec  # a key named "items"
     model_page = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
     assert '<th scope="row">suite</th><td><code>openllm_v1</code></td>' in _section(model_page, "model-scores")
+
+
+# --- with a real run: the shown command, run for real, prints the stored value ---------------------------
+
+@pytest.fixture
+def real_run(real_runs, settings, owner):  # noqa: F811 (fixture)
+    model = registered_model_create(display_name="acme/real", owner=owner)
+    return store_run(real_runs["a"], model=model, artifacts_dir=settings.ARTIFACTS_DIR)
+
+
+@pytest.mark.slow
+def test_shown_command_prints_the_stored_value_to_the_last_digit(client, owner, real_run, tmp_path):
+    page = client.get(reverse("leaderboard:model_detail", args=[real_run.model_id])).content.decode()
+    scores = _section(page, "model-scores")
+    row = scores[scores.index('<tr data-column="arc">'):].split("</tr>")[0]
+    command = html_lib.unescape(row.split('data-copy="')[1].split('"')[0])
+    stored = real_run.scores.get(task="arc_challenge", metric="acc_norm", filter="none").value
+    assert f"prints <code>{stored!r}</code>" in row
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == repr(stored)
