@@ -76,7 +76,7 @@ def _search_problem(search: str) -> str:
     unknown = search_unknown_prefixes(search)
     if not unknown:
         return ""
-    return _("Unknown search prefix %(unknown)s: it was left out of the search. Known prefixes: %(known)s.") % {
+    return _("Unknown search prefix %(unknown)s — left out of the search. Known prefixes: %(known)s.") % {
         "unknown": ", ".join(f"@{name}:" for name in unknown),
         "known": ", ".join(f"@{name}:" for name in SEARCH_PREFIXES),
     }
