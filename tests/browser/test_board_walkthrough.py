@@ -128,8 +128,13 @@ def test_model_page_card_chart_and_reproduce_line(page, board):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     arc.locator("button[data-copy]").click()
     expect(arc.locator("button[data-copy]")).to_have_text("Copied")
-    # The page is no wider than the window.
+    # The page is no wider than the window, on a laptop and on a small screen.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     screenshot(page, "board-03-model-page")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), \
+        page.evaluate("document.documentElement.scrollWidth")
+    screenshot(page, "board-04-model-page-1024")
     page.wait_for_timeout(250)
     watch.assert_clean("model page")
