@@ -98,6 +98,13 @@ def test_sort_is_kept_after_filtering_and_searching(page, board):
     expect(page).to_have_url(re.compile(r"sort=arc(&|$)"))
     screenshot(page, "board-02-unknown-prefix")
 
+    # Saving the columns comes back to the view as it is now, sort included.
+    page.click("#column-picker summary")
+    page.locator("#lb-columns-form button[type=submit]").click()
+    page.wait_for_load_state("load")
+    expect(page).to_have_url(re.compile(r"sort=arc(&|$)"))
+    expect(page).to_have_url(re.compile(r"precision=bfloat16"))
+
     # The favicon answers (through the redirect to the static file).
     response = page.request.get("/favicon.ico")
     assert response.ok and response.headers["content-type"] in ("image/x-icon", "image/vnd.microsoft.icon")

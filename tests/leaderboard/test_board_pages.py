@@ -62,6 +62,12 @@ def test_the_sort_field_travels_with_the_table(client, user):
     # The exports follow the view too: the partial replaces them out of band.
     assert 'id="lb-export" hx-swap-oob="true"' in partial
     assert "sort=-winogrande" in partial[partial.index('id="lb-export"'):]
+    # So does the column picker: saving comes back to the view as it is now (its shared "cols" left out,
+    # or they would hide the columns just saved).
+    assert '<form method="post" id="lb-columns-form" action="/columns/?suite=openllm_v1&amp;q=model&amp;sort=-winogrande" ' \
+        'hx-swap-oob="true">' in partial
+    shared = client.get(reverse("leaderboard:index"), {"sort": "arc", "cols": ["model", "arc"]}).content.decode()
+    assert 'action="/columns/?suite=openllm_v1&amp;sort=arc">' in shared
 
 
 # --- T column, legend, rows per page, Model sha -----------------------------------------------------
