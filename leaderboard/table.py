@@ -119,7 +119,8 @@ class SearchTerm:
 
 def search_unknown_prefixes(text: str) -> list[str]:
     """The ``@name:`` prefixes of a search that are not in SEARCH_PREFIXES (lower-cased, in order, once each)."""
-    unknown = [m.group(1).lower() for m in _ANY_PREFIX_RE.finditer(text) if m.group(1).lower() not in SEARCH_PREFIXES]
+    unknown = [m.group(1).lower() for part in text.split(";") for m in _ANY_PREFIX_RE.finditer(part)
+               if m.group(1).lower() not in SEARCH_PREFIXES]
     return list(dict.fromkeys(unknown))
 
 

@@ -129,6 +129,8 @@ def test_unknown_search_prefix_is_named_and_left_out(client, user):
     scored_run_create(model=registered_model_create(display_name="acme/mistral-7b"), values=six(0.6))
     assert search_unknown_prefixes("llama @arch:mistral; @Licence:mit @type:chat") == ["arch", "licence"]
     assert search_unknown_prefixes("@architecture:llama @precision:bfloat16 a@b:c") == []
+    assert search_unknown_prefixes("llama;@foo:x") == ["foo"]  # right after a ";" too (search_parse drops it there)
+    assert [term.words for term in search_parse("llama;@foo:x")] == [("llama",)]
     assert search_parse("llama @arch:mistral")[0].words == ("llama",)
 
     html = client.get(reverse("leaderboard:index"), {"q": "llama @arch:mistral"}).content.decode()
