@@ -10,14 +10,16 @@ stamp_source=$(cat pyproject.toml deploy/constraints.txt | sha256sum | cut -c1-1
 stamp="$VENV/.installed-$stamp_source"
 
 # System packages for the browser tests and the Korean pages: Debian's chromium (driven by
-# Playwright; never `playwright install`, which would download a browser) and CJK fonts.
-if [ "${SKIP_SYSTEM_PACKAGES:-}" != "1" ] && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; }; then
+# Playwright; never `playwright install`, which would download a browser), CJK fonts, and colour emoji
+# (the leaderboard's "T" type symbols, 🟢 🔶 💬 🤝, are emoji as on the Open LLM Leaderboard).
+if [ "${SKIP_SYSTEM_PACKAGES:-}" != "1" ] && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 \
+        || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; }; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "Installing chromium and fonts-noto-cjk (apt)..."
-        apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1 \
-            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+        echo "Installing chromium, fonts-noto-cjk and fonts-noto-color-emoji (apt)..."
+        apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null; }
     else
-        echo "Note: install Debian's chromium and fonts-noto-cjk for the browser tests (sudo apt-get install chromium fonts-noto-cjk)." >&2
+        echo "Note: install Debian's chromium, fonts-noto-cjk and fonts-noto-color-emoji for the browser tests (sudo apt-get install chromium fonts-noto-cjk fonts-noto-color-emoji)." >&2
     fi
 fi
 

@@ -23,6 +23,7 @@ def export_record(row: LeaderboardRow | None, columns: list[ScoreColumn]) -> dic
         "model": model.display_name if model else None,
         "model_id": model.pk if model else None,
         "average": _percent(row.average) if row else None,
+        "average_stderr": _percent(row.average_stderr) if row else None,
     }
     for column in columns:
         record[column.key] = _percent(row.values.get(column.key)) if row else None

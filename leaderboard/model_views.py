@@ -14,12 +14,17 @@ from django.views.decorators.http import require_GET
 from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_param
 from leaderboard.comparison import run_suite_columns, runs_compare
+from leaderboard.harness.suites import mean_stderr, suite_column_stderrs
+from leaderboard.model_card import model_card_get
+from leaderboard.model_history import model_history, model_history_figure
 from leaderboard.models import RegisteredModel
+from leaderboard.reproduce import column_leaves, reproduce_with_value
 from leaderboard.samples import CORRECT_CHOICES, DEFAULT_PER_PAGE, SamplesUnavailable, samples_page
 from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, Score
 
 COMPARE_CHOICES_LIMIT = 200
+DEFAULT_SUITE = "openllm_v1"
 
 
 def _visible_runs(user):
@@ -71,6 +76,8 @@ class ColumnLine:
     score: Score | None
     # Left out of a partial run: the dataset mirror lacked its data (spec["missing_columns"]).
     missing: bool = False
+    # The command that re-runs the column and prints its value in full (leaderboard.reproduce).
+    reproduce: str = ""
 
     @property
     def value(self) -> float | None:
@@ -117,11 +124,14 @@ def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Scor
     sampled = set((details.get("lm_eval") or {}).get("n-samples") or {}) if run.samples_path else set()
     result = SuiteScores(run=run, title=spec.get("suite_title") or spec.get("suite") or run.get_kind_display(),
                          reproduce_problem=details.get("reproduce_problem", ""))
+    leaf_tasks = details.get("leaf_tasks") or {}
     for column in columns:
         result.columns.append(ColumnLine(
             key=column.key, label=column.label, task=column.score_task, metric=column.metric, filter=column.filter,
             score=by_key.get((column.score_task, column.metric, column.filter)),
-            missing=column.key in (spec.get("missing_columns") or ())))
+            missing=column.key in (spec.get("missing_columns") or ()),
+            reproduce=_column_reproduce(column, reproduce, leaf_tasks)))
+    _stderrs_fill(result, columns, scores, leaf_tasks)
     previous = None
     for score in scores:
         if score.metric == "average" and score.task.endswith("_average"):
@@ -134,6 +144,25 @@ def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Scor
             config_json=json.dumps(config, indent=1, ensure_ascii=False, default=str) if config else "",
             has_samples=score.task in sampled))
     return result
+
+
+def _column_reproduce(column, reproduce_by_task: dict[str, str], leaf_tasks: dict) -> str:
+    command = reproduce_by_task.get(column.score_task, "")
+    if len(column.lm_eval_names) != 1:  # one command per name: no single command prints the column's value
+        return command
+    return reproduce_with_value(command=command, leaves=column_leaves(column, leaf_tasks), metric=column.metric,
+                                filter=column.filter)
+
+
+def _stderrs_fill(result: SuiteScores, columns: list[Any], scores: list[Score], leaf_tasks: dict) -> None:
+    """Runs stored before plain means had a stderr: compute it from the leaves' (and the Average's from the
+    columns'), for the page only; the stored rows stay as they are."""
+    from_leaves = suite_column_stderrs(columns, scores, leaf_tasks)
+    for line in result.columns:
+        if line.score is not None and line.score.stderr is None:
+            line.score.stderr = from_leaves.get(line.key)
+    if result.average is not None and result.average.stderr is None:
+        result.average.stderr = mean_stderr([line.stderr for line in result.columns])
 
 
 def _latest_per_suite(runs: list[EvaluationRun]) -> dict[str, EvaluationRun]:
@@ -173,7 +202,11 @@ def model_detail(request, model_id: int):
     compare_b = ([(r, f"{model.display_name} {run_label(r)}") for r in succeeded]
                  + [(r, f"{r.model.display_name} {run_label(r)}") for r in others])
     succeeded_labels = [(r, run_label(r)) for r in succeeded]
+    history_suite = DEFAULT_SUITE if DEFAULT_SUITE in shown else next(iter(sorted(shown)), "")
+    chart = model_history(runs=succeeded, suite=history_suite) if history_suite else None
     return render(request, "leaderboard/model_detail.html", {
+        "card": model_card_get(storage_path=model.storage_path),
+        "history_chart": model_history_figure(chart) if chart else "", "history_suite": history_suite,
         "model": model, "sections": sections, "picked": picked_run, "succeeded": succeeded_labels,
         "history": [(run, duration_text(run.duration)) for run in history],
         "compare_a": succeeded_labels, "compare_b": compare_b, "default_a": default_a,

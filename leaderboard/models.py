@@ -128,6 +128,8 @@ class LeaderboardEntry(models.Model):
     run = models.ForeignKey("runs.EvaluationRun", on_delete=models.CASCADE, related_name="+")
     # Mean of the suite's columns; null when a column is missing (never ranked on a partial mean).
     average = models.FloatField(null=True)
+    # Its standard error from the columns' (leaderboard.harness.suites.mean_stderr); null when one has none.
+    average_stderr = models.FloatField(null=True)
     # Column key -> value / stderr, as fractions.
     scores = models.JSONField(default=dict)
     stderrs = models.JSONField(default=dict)

@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 
+from leaderboard.harness.suites import mean_stderr
 from leaderboard.models import LeaderboardEntry, RegisteredModel
 from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, Score
@@ -47,20 +48,35 @@ def _entry_compute(*, model_id: int, suite_name: str) -> LeaderboardEntry | None
         LeaderboardEntry.objects.filter(model_id=model_id, suite=suite_name).delete()
         return None
     columns = _suite_columns(run)
-    stored = {(task, metric, filter_name): (value, stderr) for task, metric, filter_name, value, stderr in
-              Score.objects.filter(run=run, task__in={c.score_task for c in columns})
-              .values_list("task", "metric", "filter", "value", "stderr")}
-    scores, stderrs = {}, {}
-    for column in columns:
-        value, stderr = stored.get((column.score_task, column.metric, column.filter), (None, None))
-        scores[column.key], stderrs[column.key] = value, stderr
+    scores, stderrs = _column_scores(run, columns)
     present = list(scores.values())
     average = sum(present) / len(present) if present and all(v is not None for v in present) else None
     entry, _created = LeaderboardEntry.objects.update_or_create(
         model_id=model_id, suite=suite_name,
-        defaults={"run": run, "average": average, "scores": scores, "stderrs": stderrs, "evaluated_at": run.finished_at},
+        defaults={"run": run, "average": average, "average_stderr": mean_stderr(list(stderrs.values())),
+                  "scores": scores, "stderrs": stderrs, "evaluated_at": run.finished_at},
     )
     return entry
+
+
+def _column_scores(run: EvaluationRun, columns) -> tuple[dict, dict]:
+    """Column key -> value and -> stderr from the run's score rows. A multi-task column's row written before
+    plain means had a stderr gets one from its leaves' (``suite_column_stderrs``), so old runs have one too."""
+    from leaderboard.harness.suites import suite_column_stderrs
+
+    leaf_tasks = EvaluationRun.objects.filter(pk=run.pk).values_list("details__leaf_tasks", flat=True).first()
+    leaf_tasks = leaf_tasks if isinstance(leaf_tasks, dict) else {}
+    wanted = {c.score_task for c in columns} | {leaf for c in columns for name in c.lm_eval_names
+                                               for leaf in leaf_tasks.get(name, [name])}
+    rows = list(Score.objects.filter(run=run, task__in=wanted))
+    stored = {(r.task, r.metric, r.filter): r for r in rows}
+    from_leaves = suite_column_stderrs(columns, rows, leaf_tasks)
+    scores, stderrs = {}, {}
+    for column in columns:
+        row = stored.get((column.score_task, column.metric, column.filter))
+        scores[column.key] = row.value if row else None
+        stderrs[column.key] = row.stderr if row and row.stderr is not None else (from_leaves[column.key] if row else None)
+    return scores, stderrs
 
 
 def leaderboard_entry_refresh_for_run(*, run_id: int) -> None:

@@ -37,6 +37,7 @@ class LeaderboardRow:
     run_id: int
     evaluated_at: object
     average: float | None
+    average_stderr: float | None = None
     values: dict[str, float | None] = field(default_factory=dict)
     stderrs: dict[str, float | None] = field(default_factory=dict)
 
@@ -136,7 +137,7 @@ def leaderboard_page(*, user, query: LeaderboardQuery, columns: list[ScoreColumn
         total = len(entries)
     rows = [
         LeaderboardRow(model=e.model, rank=e.rank if e.average is not None else None, run_id=e.run_id,
-                       evaluated_at=e.evaluated_at, average=e.average,
+                       evaluated_at=e.evaluated_at, average=e.average, average_stderr=e.average_stderr,
                        values={c.key: e.scores.get(c.key) for c in columns},
                        stderrs={c.key: e.stderrs.get(c.key) for c in columns})
         for e in entries

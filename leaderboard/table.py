@@ -33,6 +33,8 @@ class TableColumn:
 # Columns every suite has, around the suite's own score columns (inserted after "average").
 LEADING_COLUMNS = (
     TableColumn("rank", _("Rank"), None, numeric=True),
+    # The Open LLM Leaderboard's "T": the model type as a symbol (TYPE_SYMBOLS), sorted by type.
+    TableColumn("type_symbol", "T", "model_type"),
     TableColumn("model", _("Model"), "display_name"),
     TableColumn("average", _("Average"), "average", numeric=True),
 )
@@ -45,7 +47,7 @@ TRAILING_COLUMNS = (
     TableColumn("moe", _("MoE"), "moe", default_visible=False),
     TableColumn("license", _("License"), "license"),
     TableColumn("params", _("#Params (B)"), "num_params", numeric=True),
-    TableColumn("revision", _("Revision"), "revision"),
+    TableColumn("revision", _("Model sha"), "revision"),
     TableColumn("owner", _("Owner / group"), "owner__username", default_visible=False),
     TableColumn("submitted", _("Submitted"), "submitted_at", default_visible=False),
     TableColumn("evaluated", _("Evaluated"), "evaluated_at", default_visible=False),
@@ -75,9 +77,27 @@ SIZE_BUCKETS = (
 )
 SIZE_KEYS = {bucket[0] for bucket in SIZE_BUCKETS}
 
+# The Open LLM Leaderboard v1's type symbols (its "T" column). A merged model shows the merge symbol
+# whatever its type, as OLL listed merges as a type of their own.
+TYPE_SYMBOLS = {
+    ModelType.PRETRAINED: "🟢",
+    ModelType.CONTINUOUSLY_PRETRAINED: "🟩",
+    ModelType.FINE_TUNED: "🔶",
+    ModelType.CHAT: "💬",
+    ModelType.RL_TUNED: "🟦",
+}
+MERGE_SYMBOL = "🤝"
+
+
+def type_symbol_legend() -> list[tuple[str, str]]:
+    """(symbol, meaning) for the legend under the table, in the order of the type filter."""
+    return [(TYPE_SYMBOLS[value], label) for value, label in ModelType.choices] + [(MERGE_SYMBOL, _("merge"))]
+
 # @prefix: searches in a field of the model, as on the Open LLM Leaderboard.
 SEARCH_PREFIXES = ("architecture", "license", "precision", "type")
 _PREFIX_RE = re.compile(r"@(" + "|".join(SEARCH_PREFIXES) + r"):(\"[^\"]*\"|\S+)", re.IGNORECASE)
+# Any @word: at the start of a token, to tell the user about a prefix we do not know (it is left out).
+_ANY_PREFIX_RE = re.compile(r"(?:^|(?<=\s))@(\w+):(\"[^\"]*\"|\S*)")
 
 # Toggles: (key, label, shown by default). Private, deleted and merged models are hidden unless asked for.
 TOGGLES = (
@@ -97,11 +117,21 @@ class SearchTerm:
     fields: tuple[tuple[str, str], ...] = ()
 
 
+def search_unknown_prefixes(text: str) -> list[str]:
+    """The ``@name:`` prefixes of a search that are not in SEARCH_PREFIXES (lower-cased, in order, once each)."""
+    unknown = [m.group(1).lower() for part in text.split(";") for m in _ANY_PREFIX_RE.finditer(part)
+               if m.group(1).lower() not in SEARCH_PREFIXES]
+    return list(dict.fromkeys(unknown))
+
+
 def search_parse(text: str) -> list[SearchTerm]:
+    """``;``-separated terms; an unknown ``@name:value`` is dropped (the page names it, search_unknown_prefixes)
+    rather than matched as a word that no model name has."""
     terms = []
     for part in text.split(";"):
         fields = tuple((m.group(1).lower(), m.group(2).strip('"')) for m in _PREFIX_RE.finditer(part))
-        words = tuple(_PREFIX_RE.sub(" ", part).split())
+        rest = _PREFIX_RE.sub(" ", part)
+        words = tuple(_ANY_PREFIX_RE.sub(" ", rest).split())
         if words or fields:
             terms.append(SearchTerm(words=words, fields=fields))
     return terms

@@ -14,6 +14,7 @@ urlpatterns = [
     path("submit/browse/", views.submit_browse, name="submit_browse"),
     path("submit/inspect/", views.submit_inspect, name="submit_inspect"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("models/<int:model_id>/", model_views.model_detail, name="model_detail"),
     path("models/runs/<int:run_id>/samples/", model_views.run_samples, name="run_samples"),
     path("models/compare/", model_views.compare, name="compare"),

@@ -5,13 +5,14 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection, transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from config.htmx import render_page_or_fragment
+from config.htmx import render_page_or_fragment, wants_fragment
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
 from leaderboard.harness.suites import DEFAULT_SUITE
@@ -21,7 +22,16 @@ from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError,
 from leaderboard.models import LeaderboardPreference, ModelType, Precision, WeightType
 from leaderboard.selectors import leaderboard_page, reference_rows, visible_columns_get
 from leaderboard.services import benchmark_submit, model_get_or_register
-from leaderboard.table import PAGE_SIZES, SIZE_BUCKETS, TOGGLES, LeaderboardQuery, table_columns
+from leaderboard.table import (
+    PAGE_SIZES,
+    SEARCH_PREFIXES,
+    SIZE_BUCKETS,
+    TOGGLES,
+    LeaderboardQuery,
+    search_unknown_prefixes,
+    table_columns,
+    type_symbol_legend,
+)
 from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_task
 from runs.csv_export import csv_response
 from runs.idempotency import SubmissionKeyReused
@@ -53,10 +63,23 @@ def leaderboard_index(request):
         "shown_keys": {c.key for c in shown}, "score_keys": {c.key for c in columns},
         "reference_rows": reference_rows(suite_name=suite.name) if query.page == 1 else [],
         "model_types": ModelType.choices, "precisions": Precision.choices, "size_buckets": SIZE_BUCKETS,
-        "toggles": TOGGLES, "page_sizes": PAGE_SIZES,
+        "toggles": TOGGLES, "page_sizes": PAGE_SIZES, "type_legend": type_symbol_legend(),
+        "search_problem": _search_problem(query.search),
     }
+    context["partial"] = wants_fragment(request)  # the fragment then re-sends the exports and column picker
     return render_page_or_fragment(request, page="leaderboard/index.html", fragment="leaderboard/_table.html",
                                    context=context)
+
+
+def _search_problem(search: str) -> str:
+    """A message naming the search's unknown @prefixes (left out of the search) and the known ones."""
+    unknown = search_unknown_prefixes(search)
+    if not unknown:
+        return ""
+    return _("Unknown search prefix %(unknown)s — left out of the search. Known prefixes: %(known)s.") % {
+        "unknown": ", ".join(f"@{name}:" for name in unknown),
+        "known": ", ".join(f"@{name}:" for name in SEARCH_PREFIXES),
+    }
 
 
 @require_GET
@@ -122,6 +145,13 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers and tools ask for /favicon.ico whatever the page links: send them to the static one."""
+    return redirect(static("img/favicon.ico"))
 
 
 @require_GET

@@ -88,7 +88,7 @@ PAGES = [
     ("GET", "leaderboard:export", ("xml",)), ("POST", "leaderboard:columns_save", ()),
     ("GET", "leaderboard:metrics_through_time", ()), ("GET,POST", "leaderboard:about", ()),
     ("GET,POST", "leaderboard:submit", ()), ("GET", "leaderboard:submit_browse", ()),
-    ("GET", "leaderboard:submit_inspect", ()), ("GET", "leaderboard:healthz", ()),
+    ("GET", "leaderboard:submit_inspect", ()), ("GET", "leaderboard:healthz", ()), ("GET", "leaderboard:favicon", ()),
     ("GET", "leaderboard:model_detail", ("<private_model>",)), ("GET", "leaderboard:model_detail", ("<public_model>",)),
     ("GET", "leaderboard:model_detail", ("<missing>",)), ("GET", "leaderboard:run_samples", ("<private_run>",)),
     ("GET", "leaderboard:run_samples", ("<public_run>",)), ("GET", "leaderboard:compare", ()),

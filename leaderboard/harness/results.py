@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leaderboard.harness.suites import Suite, suite_average, suite_column_values
+from leaderboard.harness.suites import Suite, mean_stderr, suite_average, suite_column_stderrs, suite_column_values
 from leaderboard.harness.task_plan import build_task_plan
 from runs.executors import ScoreRow
 
@@ -116,6 +116,7 @@ def _suite_rows(suite: Suite, rows: Sequence[ScoreRow], leaf_tasks: Mapping[str,
     """The rows lm-eval does not compute: multi-task column plain means and the suite average."""
     by_key = {(r.task, r.metric, r.filter): r for r in rows}
     version = f"{suite.name}@{suite.version}"
+    column_stderrs = suite_column_stderrs(suite.columns, rows, leaf_tasks)
     extra = []
     for column in suite.columns:
         if column.score_task in {r.task for r in rows}:
@@ -124,12 +125,13 @@ def _suite_rows(suite: Suite, rows: Sequence[ScoreRow], leaf_tasks: Mapping[str,
         leaf_rows = [by_key.get((leaf, column.metric, column.filter)) for leaf in leaves]
         extra.append(ScoreRow(
             task=column.score_task, metric=column.metric, value=column_values[column.key], filter=column.filter,
-            n_shot=column.num_fewshot,
+            stderr=column_stderrs[column.key], n_shot=column.num_fewshot,
             sample_count=sum(r.sample_count or 0 for r in leaf_rows if r) or None,
             task_version=version,
             higher_is_better=all(r.higher_is_better for r in leaf_rows if r),
         ))
-    extra.append(ScoreRow(task=suite.average_task, metric="average", value=average, task_version=version))
+    extra.append(ScoreRow(task=suite.average_task, metric="average", value=average, task_version=version,
+                          stderr=mean_stderr(list(column_stderrs.values()))))
     return extra
 
 

@@ -26,6 +26,7 @@ the adapter (``task_plan.py``); this module never imports lm_eval (web processes
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -365,6 +366,35 @@ def suite_column_values(
         found = [by_key.get((leaf, column.metric, column.filter)) for leaf in leaves]
         values[column.key] = None if not found or any(v is None for v in found) else _plain_mean(found)
     return values
+
+
+def mean_stderr(stderrs: Sequence[float | None]) -> float | None:
+    """The standard error of a plain mean of k independent estimates: sqrt(sum se_i^2) / k.
+
+    Var(mean) = sum Var(x_i) / k^2 when the x_i are independent (different test sets: MMLU's subjects,
+    the suite's benchmarks). None when any stderr is missing: a partial sum would understate it.
+    """
+    if not stderrs or any(se is None for se in stderrs):
+        return None
+    return math.sqrt(sum(se * se for se in stderrs)) / len(stderrs)
+
+
+def suite_column_stderrs(
+    columns: Iterable[SuiteColumn],
+    scores: Iterable[ScoreRow],
+    leaf_tasks: Mapping[str, Sequence[str]],
+) -> dict[str, float | None]:
+    """Each column's stderr, as ``suite_column_values`` computes its value: a one-leaf column's own, else
+    ``mean_stderr`` of its leaves' (the plain mean of MMLU's 57 subjects)."""
+    by_key = {(row.task, row.metric, row.filter): row.stderr for row in scores}
+    stderrs: dict[str, float | None] = {}
+    for column in columns:
+        leaves = [leaf for name in column.lm_eval_names for leaf in leaf_tasks.get(name, [name])]
+        if len(leaves) == 1:  # the value is that task's own: so is its stderr
+            stderrs[column.key] = by_key.get((leaves[0], column.metric, column.filter))
+        else:
+            stderrs[column.key] = mean_stderr([by_key.get((leaf, column.metric, column.filter)) for leaf in leaves])
+    return stderrs
 
 
 def suite_average(column_values: Mapping[str, float | None]) -> float | None:

@@ -202,7 +202,7 @@ def test_exports_follow_the_current_view(client, board, user):
     assert [r["model"] for r in data["rows"]] == ["lab/tiny-1b"]
     assert data["rows"][0]["gsm8k"] == 0.0 and data["rows"][0]["rank"] == 1  # rank within the view
     empty = client.get(reverse("leaderboard:export", args=["csv"]), {"q": "zzz"}).content.decode("utf-8-sig")
-    assert empty.splitlines()[0].startswith("rank,model,model_id,average,arc,arc_stderr")
+    assert empty.splitlines()[0].startswith("rank,model,model_id,average,average_stderr,arc,arc_stderr")
 
 
 def test_query_count_does_not_grow_with_models(client, user, django_assert_max_num_queries):
