@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_param
 from leaderboard.comparison import run_suite_columns, runs_compare
-from leaderboard.harness.suites import mean_stderr, suite_column_stderrs
+from leaderboard.harness.suites import DEFAULT_SUITE, mean_stderr, suite_column_stderrs
 from leaderboard.model_card import model_card_get
 from leaderboard.model_history import model_history, model_history_figure
 from leaderboard.models import RegisteredModel
@@ -24,7 +24,6 @@ from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun, Score
 
 COMPARE_CHOICES_LIMIT = 200
-DEFAULT_SUITE = "openllm_v1"
 
 
 def _visible_runs(user):

@@ -185,7 +185,7 @@ def _row(task, metric, value, stderr, filter="none"):
 
 def test_suite_rows_store_the_plain_mean_and_average_stderrs():
     """What a worker stores: the MMLU plain-mean row and the suite-average row get their stderrs."""
-    from leaderboard.harness.adapter import _suite_rows
+    from leaderboard.harness.results import _suite_rows
     from leaderboard.harness.suites import suite_average, suite_column_values
 
     suite = suite_get("openllm_v1")
