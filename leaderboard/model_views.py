@@ -16,6 +16,7 @@ from leaderboard.comparison import run_suite_columns, runs_compare
 from leaderboard.models import RegisteredModel
 from leaderboard.samples import CORRECT_CHOICES, DEFAULT_PER_PAGE, SamplesUnavailable, samples_page
 from runs.choices import RunKind, RunStatus
+from runs.formatting import duration_text
 from runs.models import EvaluationRun, Score
 
 COMPARE_CHOICES_LIMIT = 200
@@ -34,20 +35,6 @@ def run_label(run) -> str:
     smoke = _("smoke run")  # outside the f-string, where makemessages can find it
     partial = f" ({smoke})" if run.is_partial else ""
     return f"#{run.pk} · {suite}{version} · {when}{partial}"
-
-
-def duration_text(duration) -> str:
-    """A run's duration as "1h 02m 03s", "2m 03s" or "42s"."""
-    if duration is None:
-        return ""
-    seconds = int(duration.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return _("%(h)dh %(m)02dm %(s)02ds") % {"h": hours, "m": minutes, "s": seconds}
-    if minutes:
-        return _("%(m)dm %(s)02ds") % {"m": minutes, "s": seconds}
-    return _("%(s)ds") % {"s": seconds}
 
 
 @dataclass
