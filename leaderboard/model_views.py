@@ -194,6 +194,8 @@ def compare(request):
         raise Http404(_("Pick two succeeded runs to compare."))
     run_a = get_object_or_404(visible.select_related("model"), pk=a_id)
     run_b = get_object_or_404(visible.select_related("model"), pk=b_id)
-    comparison = runs_compare(run_a=run_a, run_b=run_b)
+    # ``task`` and ``filter`` pick whose flipped samples are shown side by side (matched against the runs' tasks).
+    comparison = runs_compare(run_a=run_a, run_b=run_b, task=request.GET.get("task", ""),
+                              filter=request.GET.get("filter", ""))
     return render(request, "leaderboard/compare.html", {"comparison": comparison, "run_a": run_a, "run_b": run_b,
                                                          "label_a": run_label(run_a), "label_b": run_label(run_b)})

@@ -473,6 +473,22 @@ def samples_page(*, run, task: str | None = None, correct: str = "all", page: in
     )
 
 
+def samples_of_docs(run, *, task: str, filter: str, doc_ids: list[Any],
+                    preferred: str | None = None) -> dict[Any, SampleView]:
+    """``{doc_id: view}`` for a few documents of one task and filter, in one streaming pass (the comparison's
+    flipped samples). Raises SamplesUnavailable like samples_page."""
+    wanted = {_hashable(doc_id) for doc_id in doc_ids}
+    config = task_config(run, task)
+    found: dict[Any, SampleView] = {}
+    for sample in samples_iter(samples_file(run), task=task):
+        key = _hashable(sample.get("doc_id"))
+        if key in wanted and key not in found and str(sample.get("filter", "none")) == filter:
+            found[key] = sample_view(sample, config=config, preferred_metric=preferred)
+            if len(found) == len(wanted):
+                break
+    return found
+
+
 def sample_outcomes(run, *, preferred: Mapping[str, str] | None = None) -> dict[tuple[str, str, Any], bool | None]:
     """``{(task, filter, doc_id): correct}`` over the whole per-sample log (one boolean per sample kept)."""
     metrics = correctness_metrics(run) if preferred is None else preferred
