@@ -1,6 +1,12 @@
-"""Plotly figures for the "Metrics through time" tab, as JSON for plotly.js (served from our static files)."""
+"""Plotly figures for the "Metrics through time" tab, as JSON for plotly.js (served from our static files).
+
+Each family keeps one colour whatever else is drawn: it is derived from the family's key (its folder), not
+from its place among the picked lines, so ticking another model does not repaint the others.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 import plotly.graph_objects as go
 from django.utils import timezone
@@ -9,9 +15,23 @@ from django.utils.translation import gettext as _
 from leaderboard.history import ScoreHistory
 
 
+def family_colour(key: str) -> str:
+    """A stable colour for a family: a hue from a hash of its key (never Python's hash(), salted per process)."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+    hue = int.from_bytes(digest[:2], "big") % 360
+    lightness = 36 + digest[2] % 16  # some spread in lightness too, so close hues still differ
+    return f"hsl({hue}, 70%, {lightness}%)"
+
+
 def _hover(points) -> list[str]:
-    revision = _("revision")  # outside the f-string, where makemessages can find it
-    return [f"{p.display_name}<br>{revision} {p.revision[:10]}<br>{p.value * 100:.2f}" for p in points]
+    revision = _("revision")  # outside the f-strings, where makemessages can find them
+    evaluated = _("evaluated")
+    lines = []
+    for p in points:
+        score = f"{p.value * 100:.2f}" + (f" ± {p.stderr * 100:.2f}" if p.stderr is not None else "")
+        when = timezone.localtime(p.at).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"{p.display_name}<br>{revision} {p.revision[:10]}<br>{evaluated} {when}<br>{score}")
+    return lines
 
 
 def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
@@ -30,6 +50,7 @@ def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
         figure.add_trace(go.Scatter(
             x=[p.at for p in family.points], y=[p.value * 100 for p in family.points], mode="lines+markers",
             name=family.label, text=_hover(family.points), hovertemplate="%{text}<extra></extra>",
+            line={"color": family_colour(family.key)}, marker={"color": family_colour(family.key)},
         ))
     figure.update_layout(
         title={"text": _("%(metric)s through time") % {"metric": metric_label}},
