@@ -1,26 +1,25 @@
 """Plotly figures for the "Metrics through time" tab, as JSON for plotly.js (served from our static files).
 
-Each family keeps one colour whatever else is drawn: it is derived from the family's key (its folder), not
-from its place among the picked lines, so ticking another model does not repaint the others.
+Each family keeps one colour whatever else is drawn: its colour comes from its place among *all* the families
+the viewer may pick (ranked by their latest average, as in the picker), not among the ticked ones, so ticking
+or unticking a model, or choosing another metric, repaints nothing; and the top families differ in colour.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import plotly.graph_objects as go
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from plotly.colors import qualitative
 
 from leaderboard.history import ScoreHistory
 
+PALETTE = qualitative.Dark24  # 24 colours that stay apart on white
 
-def family_colour(key: str) -> str:
-    """A stable colour for a family: a hue from a hash of its key (never Python's hash(), salted per process)."""
-    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-    hue = int.from_bytes(digest[:2], "big") % 360
-    lightness = 36 + digest[2] % 16  # some spread in lightness too, so close hues still differ
-    return f"hsl({hue}, 70%, {lightness}%)"
+
+def family_colours(history: ScoreHistory) -> dict[str, str]:
+    """``{family key: colour}`` from each family's place in ``history.families`` (see the module doc)."""
+    return {family.key: PALETTE[index % len(PALETTE)] for index, family in enumerate(history.families)}
 
 
 def _hover(points) -> list[str]:
@@ -46,11 +45,12 @@ def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
             marker={"size": [7] * len(history.best) + [0]},  # no dot on the "now" end
             text=_hover(best), hovertemplate="%{text}<extra>" + _("best") + "</extra>",
         ))
+    colours = family_colours(history)
     for family in history.shown:
         figure.add_trace(go.Scatter(
             x=[p.at for p in family.points], y=[p.value * 100 for p in family.points], mode="lines+markers",
             name=family.label, text=_hover(family.points), hovertemplate="%{text}<extra></extra>",
-            line={"color": family_colour(family.key)}, marker={"color": family_colour(family.key)},
+            line={"color": colours[family.key]}, marker={"color": colours[family.key]},
         ))
     figure.update_layout(
         title={"text": _("%(metric)s through time") % {"metric": metric_label}},
