@@ -8,6 +8,7 @@ leaderboard's own wide table excepted. Every <details> is opened first, so folde
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 
@@ -43,7 +44,7 @@ VALUES = {"arc": 0.52, "hellaswag": 0.61, "mmlu": 0.43, "truthfulqa": 0.38, "win
 
 
 @pytest.fixture
-def crowded_site(settings, real_runs):  # noqa: F811 (fixture)
+def crowded_site(settings, tmp_path, real_runs):  # noqa: F811 (fixture)
     """Every page with data, and the longest text each shows."""
     user = user_create(username="alice", is_staff=True)
     now = timezone.now()
@@ -75,6 +76,16 @@ def crowded_site(settings, real_runs):  # noqa: F811 (fixture)
     LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=now, last_check_ok=False,
                                                       last_check_message=LONG_CHECK)
     first, second = (evaluator_run_make(version=dataset.latest_version, submitted_by=user) for _ in range(2))
+    # The About page's mirror report, as mirror_report_refresh saves it, with a long path and problem.
+    settings.VAR_DIR = tmp_path / "var"  # never the site's own var/ (conftest isolates only models and artifacts)
+    reports = settings.VAR_DIR / "mirror_reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "openllm_v1.json").write_text(json.dumps({
+        "ok": False, "checked_at": now.isoformat(timespec="seconds"), "entries": [
+            {"task": "hellaswag", "found": False, "dataset_path": LONG_PATH, "dataset_name": "default",
+             "rows": {}, "problem": LONG_REASON},
+            {"task": "arc_challenge", "found": True, "dataset_path": "allenai/ai2_arc", "dataset_name": "ARC-Challenge",
+             "rows": {"train": 1119, "validation": 299, "test": 1172}, "problem": ""}]}), encoding="utf-8")
     return {
         "about": "/about/", "leaderboard": "/", "metrics-through-time": "/metrics-through-time/", "submit": "/submit/",
         "queue": "/runs/", "run-failed": f"/runs/{failed.pk}/", "run-running": f"/runs/{running.pk}/",
