@@ -12,8 +12,7 @@ of another group. After every request:
   has its link row, every new run its history, one model row per folder revision);
 - the other group's rows are unchanged, and no answer shows their names or a planted secret.
 
-``FUZZ_EXAMPLES`` sets the requests per page, method and caller (default 25: about 3,500 requests in all);
-``FUZZ_PAGES`` (URL names, comma-separated) limits the run to those pages.
+``FUZZ_EXAMPLES`` sets the requests per page, method and caller (default 25: about 3,500 requests in all).
 On a failure Hypothesis prints the smallest request it found.
 """
 
@@ -111,10 +110,7 @@ PAGES = [
     ("GET", "evaluator:compare", ()), ("GET,POST", "login", ()), ("POST", "set_language", ()),
     ("GET", "admin:index", ()),
 ]
-# FUZZ_PAGES=runs:queue,leaderboard:compare fuzzes only those URL names: a quick check of a change to a few pages.
-ONLY = {name.strip() for name in os.getenv("FUZZ_PAGES", "").split(",") if name.strip()}
-TARGETS = [(method, name, args) for methods, name, args in PAGES for method in methods.split(",")
-           if not ONLY or name in ONLY]
+TARGETS = [(method, name, args) for methods, name, args in PAGES for method in methods.split(",")]
 _names_cache: dict[tuple, list[str]] = {}
 
 
