@@ -21,6 +21,8 @@ class AuditAction(models.TextChoices):
     ENDPOINT_DELETED = "endpoint_deleted", _("Endpoint deleted")
     DATASET_CREATED = "dataset_created", _("Dataset created")
     DATASET_VERSION_CREATED = "dataset_version_created", _("Dataset version created")
+    DATASET_CHANGED = "dataset_changed", _("Dataset changed")
+    DATASET_DELETED = "dataset_deleted", _("Dataset deleted")
     EVALUATION_SUBMITTED = "evaluation_submitted", _("Evaluation submitted")
     SCHEDULE_CREATED = "schedule_created", _("Schedule created")
     SCHEDULE_CHANGED = "schedule_changed", _("Schedule changed")

@@ -102,7 +102,7 @@ def _mirror_prepare(site: Site, *, source: Path, suite_name: str, cut: bool) -> 
         return
     from django.conf import settings
 
-    from leaderboard.harness.adapter import task_data_sources
+    from leaderboard.harness.task_plan import task_data_sources
 
     sources = task_data_sources(suite_get(suite_name).task_requests(), include_path=settings.HARNESS_TASKS_DIR)
     subset = site.work / "mirror-source"

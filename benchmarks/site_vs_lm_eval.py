@@ -39,7 +39,9 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=10, help="samples per task (default 10)")
     parser.add_argument("--mirror", default=None, help="dataset mirror (default settings.DATASET_MIRROR)")
-    parser.add_argument("--suite", default="openllm_v1")
+    from leaderboard.harness.suites import DEFAULT_SUITE  # reads no settings: fine before Django is set up
+
+    parser.add_argument("--suite", default=DEFAULT_SUITE)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, results) afterwards")
     return parser.parse_args()
@@ -95,15 +97,9 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from leaderboard.harness.adapter import (
-        build_task_plan,
-        model_arguments,
-        reproduce_command,
-        resolve_batch_size,
-        resolve_device,
-        write_task_overrides,
-    )
+    from leaderboard.harness.model_loading import model_arguments, resolve_batch_size, resolve_device
     from leaderboard.harness.suites import suite_get
+    from leaderboard.harness.task_plan import build_task_plan, reproduce_command, write_task_overrides
     from leaderboard.services import benchmark_submit, model_register
     from leaderboard.tiny_model import build_tiny_model
     from runs.choices import ACTIVE_STATUSES, RunStatus

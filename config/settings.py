@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # request.htmx: which htmx request this is (config.htmx.wants_fragment reads it).
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Every page needs a login: this is an internal tool for private models.
@@ -266,6 +268,11 @@ RUN_EXECUTORS = {
 # that stores its scores (so the leaderboard's ranking rows never disagree with the scores).
 RUN_FINISH_HOOKS = {
     "benchmark": ["leaderboard.ranking.leaderboard_entry_refresh_for_run"],
+}
+# Stores a run's per-sample records (RunOutcome.samples) inside the same transaction: a dotted path to a
+# callable(run_id=..., samples=...). Kinds without one keep their samples as files (samples_path).
+RUN_SAMPLE_INGESTERS = {
+    "evaluator": "evaluator.ingest.sample_results_ingest",
 }
 # Which Celery queue each kind goes to: benchmark runs need a GPU worker, and so does an evaluator run
 # that loads a model (the model under test or a judge from a local folder). An evaluator run that only

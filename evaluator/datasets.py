@@ -71,11 +71,6 @@ class RowData:
     response: str = ""
     tags: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "reference": self.reference, "contexts": list(self.contexts),
-                "response": self.response, "tags": list(self.tags)}
-
-
 @dataclass
 class ParsedDataset:
     rows: list[RowData]

@@ -1,9 +1,10 @@
 """Evaluator runs: ``execute_evaluation(run, context) -> RunOutcome`` (``settings.RUN_EXECUTORS["evaluator"]``).
 
 Thin on purpose: read the frozen spec and the dataset version's rows, get a response per row (the
-dataset's own, or the model under test's), score them with the engine, store one SampleResult and one
-MetricScore per (row, metric), and return per-metric aggregates as Score rows (task "evaluator").
-Storing is idempotent: a retried run replaces what an earlier attempt stored, in one transaction.
+dataset's own, or the model under test's), score them with the engine, and return an outcome holding
+per-metric aggregates as Score rows (task "evaluator", from ``evaluator.aggregates``) and one record per
+sample. Nothing is written here: ``run_finish`` stores the records (``evaluator.ingest``) in the
+transaction that ends the run, so a cancel before then leaves no rows, and a retry replaces them.
 
 ``run.spec`` (JSON, frozen by ``evaluator.services.evaluation_submit``): ``dataset_version_id``,
 ``target`` (``{"kind": "precomputed"}``, ``{"kind": "endpoint", "endpoint": {...}}`` or
@@ -18,16 +19,21 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from evaluator.aggregates import metric_summary
 from evaluator.endpoints import EndpointRefused, endpoint_config
 from evaluator.generation import generate_responses
-from evaluator.models import DatasetRow, MetricScore, SampleResult
+from evaluator.models import DatasetRow
 from evaluator.scoring import score_samples
 from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, SampleScore, ScoringError
 from runs.executors import EvaluationFailed, RunContext, RunOutcome, ScoreRow
 
 SCORE_TASK = "evaluator"
+# Stored as the failed run's reason: every (sample, metric) asked came back unscored.
+ALL_UNSCORED_MESSAGE = gettext_noop("No score at all: all %(n)s sample scores are unscored, so the run has no result. "
+                                    "First reason: %(reason)s")
 
 
 def _target_config(target: dict[str, Any]) -> LLMConfig | None:
@@ -39,15 +45,19 @@ def _target_config(target: dict[str, Any]) -> LLMConfig | None:
                      max_concurrency=1, max_tokens=target.get("max_tokens", 256))
 
 
-def aggregate(values: list[float]) -> tuple[float | None, float | None]:
-    """Mean and its standard error over the scored samples (None when there are none)."""
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(variance / len(values))
+def _endpoint_configs(spec: dict[str, Any]) -> tuple[LLMConfig | None, LLMConfig | None]:
+    """The model under test's and the judge's configs. Here, on the worker, before any call: each endpoint's
+    base URL is checked against ENDPOINT_ALLOWED_HOSTS and its key resolved from where the spec says (never
+    from the spec itself)."""
+    try:
+        target = _target_config(spec["target"])
+    except EndpointRefused as exc:
+        raise EvaluationFailed(f"Cannot call the model under test: {exc}") from exc
+    try:
+        judge = endpoint_config(spec["judge"]) if spec.get("judge") else None
+    except EndpointRefused as exc:
+        raise EvaluationFailed(f"Cannot call the judge: {exc}") from exc
+    return target, judge
 
 
 def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
@@ -58,16 +68,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         raise EvaluationFailed("The dataset version has no rows.")
     samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
                           contexts=tuple(r.contexts), response=r.response) for r in rows]
-    # Here, on the worker, before any call: each endpoint's base URL is checked against ENDPOINT_ALLOWED_HOSTS
-    # and its key resolved from where the spec says (never from the spec itself).
-    try:
-        target = _target_config(spec["target"])
-    except EndpointRefused as exc:
-        raise EvaluationFailed(f"Cannot call the model under test: {exc}") from exc
-    try:
-        judge = endpoint_config(spec["judge"]) if spec.get("judge") else None
-    except EndpointRefused as exc:
-        raise EvaluationFailed(f"Cannot call the judge: {exc}") from exc
+    target, judge = _endpoint_configs(spec)
 
     generation_errors: dict[str, str] = {}
     timings = {}
@@ -106,14 +107,22 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     for sample_id, error in generation_errors.items():
         scores += [SampleScore(sample_id=sample_id, metric=key, value=None,
                                unscored_reason=f"the model under test gave no response: {error}") for key in keys]
-
     for score in scores:  # never a NaN in the tables: a metric that gave up is unscored, with why
         if score.value is not None and math.isnan(score.value):
             score.value = None
             score.unscored_reason = score.unscored_reason or "the judge gave no valid score"
-    _results_store(run_id=run.pk, samples=samples, scores=scores, generation_errors=generation_errors)
-    if judge_down:
-        raise EvaluationFailed(judge_down)
+    return _outcome(keys=keys, samples=samples, scores=scores, generation_errors=generation_errors, context=context,
+                    timings={**timings, "seconds": round(time.monotonic() - started, 2)}, judge_down=judge_down)
+
+
+def _outcome(*, keys: list[str], samples: list[EvalSample], scores: list[SampleScore], generation_errors: dict[str, str],
+             context: RunContext, timings: dict[str, float], judge_down: str) -> RunOutcome:
+    """The run's outcome: per-metric Score rows (evaluator.aggregates) and the per-sample records, which
+    ``run_finish`` stores in its transaction (evaluator.ingest), so a run cancelled before then keeps none.
+
+    A run fails, its samples kept so that the page shows each reason, when the judge went down or when no
+    (sample, metric) at all could be scored: a run with no number is not a success (see README, Evaluator).
+    """
     per_metric: dict[str, list[float]] = {key: [] for key in keys}
     unscored: dict[str, int] = {key: 0 for key in keys}
     for score in scores:
@@ -121,30 +130,30 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
             unscored[score.metric] += 1
         else:
             per_metric[score.metric].append(score.value)
-    rows_out = []
-    for key in keys:
-        mean, stderr = aggregate(per_metric[key])
-        rows_out.append(ScoreRow(task=SCORE_TASK, metric=key, value=mean, stderr=stderr,
-                                 sample_count=len(per_metric[key])))
-    context.log(", ".join(f"{key}: {len(per_metric[key])} scored, {unscored[key]} unscored" for key in keys))
-    return RunOutcome(scores=rows_out, details={
-        "samples": len(samples), "scored": {k: len(v) for k, v in per_metric.items()}, "unscored": unscored,
-        "generation_errors": len(generation_errors), **timings, "seconds": round(time.monotonic() - started, 2),
-    })
+    summaries = [metric_summary(key=key, values=per_metric[key], unscored=unscored[key]) for key in keys]
+    context.log(", ".join(f"{s.key}: {s.scored} scored, {s.unscored} unscored" for s in summaries))
+    outcome = RunOutcome(
+        scores=[ScoreRow(task=SCORE_TASK, metric=s.key, value=s.mean, stderr=s.stderr, sample_count=s.scored)
+                for s in summaries],
+        details={"samples": len(samples), "scored": {s.key: s.scored for s in summaries}, "unscored": unscored,
+                 "generation_errors": len(generation_errors), **timings},
+        samples=_sample_records(samples=samples, scores=scores, generation_errors=generation_errors),
+    )
+    if judge_down:
+        raise EvaluationFailed(judge_down, outcome=replace(outcome, scores=[]))
+    if scores and not any(s.scored for s in summaries):
+        first = next((s.unscored_reason for s in scores if s.unscored_reason), "")
+        raise EvaluationFailed(_(ALL_UNSCORED_MESSAGE) % {"n": len(scores), "reason": first},
+                               outcome=replace(outcome, scores=[]))
+    return outcome
 
 
-def _results_store(*, run_id: int, samples: list[EvalSample], scores: list[SampleScore],
-                   generation_errors: dict[str, str]) -> None:
-    with transaction.atomic():
-        SampleResult.objects.filter(run_id=run_id).delete()
-        results = SampleResult.objects.bulk_create([
-            SampleResult(run_id=run_id, row_id=int(s.sample_id), response=s.response,
-                         generation_error=generation_errors.get(s.sample_id, ""))
-            for s in samples
-        ])
-        by_row = {str(r.row_id): r for r in results}
-        MetricScore.objects.bulk_create([
-            MetricScore(sample=by_row[score.sample_id], metric=score.metric, value=score.value, reason=score.reason,
-                        raw_output=score.raw_output, unscored_reason=score.unscored_reason)
-            for score in scores
-        ], batch_size=1000)
+def _sample_records(*, samples: list[EvalSample], scores: list[SampleScore],
+                    generation_errors: dict[str, str]) -> list[dict[str, Any]]:
+    """One JSON record per sample with its scores: what ``evaluator.ingest`` stores."""
+    by_sample: dict[str, list[dict[str, Any]]] = {s.sample_id: [] for s in samples}
+    for score in scores:
+        by_sample[score.sample_id].append({"metric": score.metric, "value": score.value, "reason": score.reason,
+                                           "raw_output": score.raw_output, "unscored_reason": score.unscored_reason})
+    return [{"row_id": int(s.sample_id), "response": s.response, "generation_error": generation_errors.get(s.sample_id, ""),
+             "scores": by_sample[s.sample_id]} for s in samples]

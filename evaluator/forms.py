@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
@@ -45,6 +46,14 @@ class DatasetUploadForm(forms.Form):
     file = forms.FileField(label=_("File (CSV, JSONL or Excel)"), validators=[dataset_file_size_validate])
 
 
+class DatasetEditForm(forms.Form):
+    """A dataset's name, description and privacy; its rows change by new versions, never here."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    private = forms.BooleanField(label=_("Private to my group"), required=False)
+
+
 class DatasetVersionUploadForm(forms.Form):
     file = forms.FileField(label=_("File (CSV, JSONL or Excel)"), validators=[dataset_file_size_validate])
     note = forms.CharField(label=_("What changed"), max_length=300, required=False)
@@ -87,6 +96,14 @@ def _text_list(parse, value: str) -> list[str]:
     if reason:
         raise forms.ValidationError(reason)
     return items
+
+
+# The fields that belong to one kind of endpoint: static/js/evaluator.js shows only the chosen kind's, and
+# ``EndpointForm.clean`` empties the other kind's.
+ENDPOINT_KIND_FIELDS = {
+    "openai": ("base_url", "model_name", "secret_kind", "api_key", "remove_key", "secret_name"),
+    "local": ("local_path",),
+}
 
 
 class EndpointForm(forms.ModelForm):
@@ -141,6 +158,10 @@ class EndpointForm(forms.ModelForm):
             del self.fields["remove_key"]
 
     @property
+    def kind_fields(self) -> dict[str, str]:
+        return {kind: " ".join(names) for kind, names in ENDPOINT_KIND_FIELDS.items()}
+
+    @property
     def key_is_stored(self) -> bool:
         return self.instance.has_stored_key
 
@@ -157,6 +178,7 @@ class EndpointForm(forms.ModelForm):
             except ModelFolderError as exc:
                 self.add_error("local_path", str(exc))
             return data
+        data["local_path"] = ""  # a folder typed before switching to an API is not kept (the page hides it)
         if data.get("base_url"):
             from evaluator.url_policy import UrlRefused, url_check
 
@@ -244,6 +266,10 @@ class EvaluationRunForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         from evaluator.models import GoldenDataset
+
+        # For the Korean-text note (static/js/evaluator.js): the registered models with a folder of their own.
+        self.fields["embedding"].widget.attrs["data-with-folder"] = json.dumps(
+            list(EmbeddingModel.objects.exclude(path="").values_list("pk", flat=True)))
 
         # Up to three custom criteria, each a name, a definition, a kind, and for a rubric its score lines.
         for i in range(1, CRITERION_SLOTS + 1):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -11,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
+from evaluator.aggregates import MetricSummary, metric_summary
 from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
 from evaluator.models import (
     DatasetRow,
@@ -24,60 +24,15 @@ from evaluator.models import (
     TargetKind,
 )
 from leaderboard.models import RegisteredModel
-from runs.choices import RunKind
+from runs.choices import RunKind, RunStatus
 from runs.models import EvaluationRun
-
-Z_95 = 1.96
-
-
-@dataclass
-class MetricSummary:
-    key: str
-    label: str
-    description: str
-    scored: int = 0
-    unscored: int = 0
-    mean: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    ci_method: str = ""  # "wilson" (yes/no metrics) or "t" (graded), see confidence_interval
-
-    @property
-    def total(self) -> int:
-        return self.scored + self.unscored
-
-
-def confidence_interval(values: list[float]) -> tuple[float | None, float | None, str]:
-    """A 95% interval for the mean of 0..1 scores, and the method's name for the page.
-
-    Yes/no metrics (every value 0 or 1) get the Wilson score interval, which stays sensible near 0% and
-    100% and for small n; graded metrics get Student's t interval of the mean, clipped to 0..1. Under two
-    samples there is no interval.
-    """
-    n = len(values)
-    if n == 0:
-        return None, None, ""
-    mean = sum(values) / n
-    if all(v in (0.0, 1.0) for v in values):
-        centre = (mean + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
-        half = Z_95 * math.sqrt(mean * (1 - mean) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
-        return max(0.0, centre - half), min(1.0, centre + half), "wilson"
-    if n < 2:
-        return None, None, ""
-    from scipy.stats import t
-
-    half = float(t.ppf(0.975, n - 1)) * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-    return max(0.0, mean - half), min(1.0, mean + half), "t"
 
 
 def _summary(key: str, values: list[float], unscored: int, custom_labels: dict[str, str]) -> MetricSummary:
     info = METRICS.get(key)
-    summary = MetricSummary(key=key, label=str(info.label) if info else custom_labels.get(key, key),
-                            description=str(info.description) if info else "", scored=len(values), unscored=unscored)
-    if values:
-        summary.mean = sum(values) / len(values)
-        summary.ci_low, summary.ci_high, summary.ci_method = confidence_interval(values)
-    return summary
+    return metric_summary(key=key, values=values, unscored=unscored,
+                          label=str(info.label) if info else custom_labels.get(key, key),
+                          description=str(info.description) if info else "")
 
 
 @dataclass
@@ -199,6 +154,44 @@ def dataset_can_edit(*, dataset, user) -> bool:
     return dataset.group_id is not None and user.groups.filter(pk=dataset.group_id).exists()
 
 
+# Hangul syllables, jamo and compatibility jamo: enough to tell a Korean row from an English one.
+HANGUL_PATTERN = "[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]"
+
+
+def hangul_version_ids(*, version_ids) -> set[int]:
+    """The versions among ``version_ids`` with Korean text in a question, reference or response: the texts that
+    the embedding metrics embed (answer relevance compares questions, semantic similarity answers). One query."""
+    korean = (Q(question__regex=HANGUL_PATTERN) | Q(reference__regex=HANGUL_PATTERN)
+              | Q(response__regex=HANGUL_PATTERN))
+    return set(DatasetRow.objects.filter(korean, version_id__in=version_ids)
+               .values_list("version_id", flat=True).distinct())
+
+
+def embedder_is_english_only(embedding) -> bool:
+    """The packaged default (all-MiniLM-L6-v2, trained on English only): no EmbeddingModel chosen, or one
+    registered without a folder of its own."""
+    return embedding is None or not embedding.path
+
+
+def run_korean_embedder_warning(*, run) -> bool:
+    """The run embedded Korean text with the English-only default model: its embedding metrics mean little."""
+    from evaluator.metrics import metric_needs_embeddings
+
+    evaluator = run.evaluator
+    if not any(metric_needs_embeddings(key) for key in run.spec.get("metrics", [])):
+        return False
+    if not embedder_is_english_only(evaluator.embedding):
+        return False
+    return bool(hangul_version_ids(version_ids=[evaluator.dataset_version_id]))
+
+
+def dataset_can_delete(*, dataset, user) -> bool:
+    """Deleting is for the owner, the owner's group and staff; an unowned dataset: staff only (it is everyone's)."""
+    if dataset.owner_id is None:
+        return user.is_staff or user.is_superuser
+    return dataset_can_edit(dataset=dataset, user=user)
+
+
 def datasets_visible_to(user):
     latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
     return GoldenDataset.objects.visible_to(user).annotate(
@@ -235,6 +228,30 @@ def runs_compare(*, run_a, run_b) -> tuple[list[MetricDelta], list[tuple[int, st
         if run_a.pk in pair and run_b.pk in pair and abs(pair[run_a.pk] - pair[run_b.pk]) > 1e-9
     )
     return deltas, changed
+
+
+def runs_comparable_with(*, run, user):
+    """What *Compare with* offers: the user's visible runs that succeeded on the same dataset version (none
+    unless ``run`` itself succeeded), newest first."""
+    if run.status != RunStatus.SUCCEEDED:
+        return EvaluationRun.objects.none()
+    return evaluator_runs_visible_to(user).filter(
+        evaluator__dataset_version_id=run.evaluator.dataset_version_id, status=RunStatus.SUCCEEDED,
+    ).exclude(pk=run.pk).order_by("-queued_at", "-pk")
+
+
+def runs_compare_refusal(*, run_a, run_b) -> str:
+    """Why two (visible) runs cannot be compared, as a sentence for the page; "" when they can."""
+    if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
+        return _("Only runs on the same dataset version can be compared: run #%(a)s used %(va)s, run #%(b)s "
+                 "used %(vb)s.") % {"a": run_a.pk, "b": run_b.pk, "va": run_a.evaluator.dataset_version,
+                                   "vb": run_b.evaluator.dataset_version}
+    unfinished = [run.pk for run in (run_a, run_b) if run.status != RunStatus.SUCCEEDED]
+    if unfinished:
+        return _("Only succeeded runs can be compared; run #%(id)s has no results to compare.") % {"id": unfinished[0]}
+    if run_a.pk == run_b.pk:
+        return _("Pick two different runs to compare.")
+    return ""
 
 
 def evaluator_runs_visible_to(user):

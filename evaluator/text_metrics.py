@@ -22,7 +22,6 @@ _CHAR_SCRIPT = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
 )
 _TOKEN = re.compile(rf"[{_CHAR_SCRIPT}]|[^\W{_CHAR_SCRIPT}]+", re.UNICODE)
-_HAS_CHAR_SCRIPT = re.compile(rf"[{_CHAR_SCRIPT}]")
 
 
 def normalise(text: str) -> str:
@@ -84,7 +83,3 @@ TEXT_METRICS = {
 def text_metric_score(key: str, response: str, reference: str) -> float:
     value = TEXT_METRICS[key](response, reference)
     return min(1.0, max(0.0, value))
-
-
-def has_character_script(text: str) -> bool:
-    return bool(_HAS_CHAR_SCRIPT.search(text or ""))

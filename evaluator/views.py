@@ -7,10 +7,12 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.htmx import render_page_or_fragment, wants_fragment
 from config.params import int_param, text_param
 from evaluator.datasets import DatasetFileError, DatasetLimits, RowData, dataset_file_parse
 from evaluator.forms import (
@@ -36,13 +38,18 @@ from evaluator.selectors import (
     dataset_can_edit,
     dataset_rows_page,
     datasets_visible_to,
+    embedder_is_english_only,
     endpoint_can_edit,
     endpoints_editable_ids,
     evaluator_runs_visible_to,
+    hangul_version_ids,
+    run_korean_embedder_warning,
     run_results,
     run_spec_visible,
     run_tags,
+    runs_comparable_with,
     runs_compare,
+    runs_compare_refusal,
     sample_results_page,
 )
 from evaluator.services import (
@@ -55,6 +62,11 @@ from evaluator.services import (
 )
 from runs.csv_export import csv_response
 from runs.selectors import run_can_cancel, runs_visible_to
+
+KOREAN_EMBEDDER_WARNING = _lazy(
+    "This dataset has Korean text, and the default embedding model (all-MiniLM-L6-v2) was trained on English only: "
+    "answer relevance, answer correctness and semantic similarity on Korean text mostly measure shared script, "
+    "not meaning. Register a multilingual sentence-transformers folder (Register an embedding model) and pick it.")
 
 
 @require_GET
@@ -144,8 +156,8 @@ def dataset_detail(request, dataset_id: int):
                "locked": dataset_version_is_locked(version=version),
                "can_edit": dataset_can_edit(dataset=dataset, user=request.user), "upload_form": upload_form,
                "edit_form": edit_form, "problems": problems, "limits": _limits()}
-    template = "evaluator/_dataset_rows.html" if request.headers.get("HX-Request") else "evaluator/dataset_detail.html"
-    return render(request, template, context)
+    return render_page_or_fragment(request, page="evaluator/dataset_detail.html",
+                                   fragment="evaluator/_dataset_rows.html", context=context)
 
 
 @require_GET
@@ -286,15 +298,27 @@ def run_new(request):
         else:
             audit_record(request=request, action=AuditAction.EVALUATION_SUBMITTED, target=run)
             messages.success(request, _("Queued evaluation run #%(id)s.") % {"id": run.pk})
+            if run_korean_embedder_warning(run=run):
+                messages.warning(request, KOREAN_EMBEDDER_WARNING)
             if run_awaits_broker(run=run):
                 messages.warning(request, BROKER_DOWN_MESSAGE)
             return redirect("evaluator:run", run_id=run.pk)
     from evaluator.generation import DEFAULT_PROMPT_TEMPLATE
 
     return render(request, "evaluator/run_new.html", {
-        "form": form, "presets": PRESETS, "without_responses": without_responses,
+        "form": form, "presets": PRESETS, "without_responses": without_responses, **_korean_context(form, versions),
         "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_groups": _metric_groups(form), "submission_token": token,
     })
+
+
+def _korean_context(form, versions) -> dict:
+    """The Korean-text warning of the form: which versions have Korean text (site.js shows the note when one
+    is picked), and whether the version chosen now has, with the English-only default embedder."""
+    korean = sorted(hangul_version_ids(version_ids=versions.values("pk")))
+    chosen_version = form.data.get("dataset_version") if form.is_bound else form.initial.get("dataset_version")
+    chosen_embedding = getattr(form, "cleaned_data", {}).get("embedding")
+    return {"korean_versions": korean, "korean_embedder_warning": KOREAN_EMBEDDER_WARNING,
+            "korean_chosen": str(chosen_version) in {str(pk) for pk in korean} and embedder_is_english_only(chosen_embedding)}
 
 
 def _metric_groups(form) -> list[tuple[str, list]]:
@@ -325,10 +349,10 @@ def _run_for(request, run_id):
 def run_detail(request, run_id: int):
     run = _run_for(request, run_id)
     context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "results": run_results(run=run),
+               "korean_embedder_warning": run_korean_embedder_warning(run=run),
                # The shared run page (log, events) follows the runs app's own visibility rule.
                "run_page_visible": runs_visible_to(request.user).filter(pk=run.pk).exists(),
-               "other_runs": evaluator_runs_visible_to(request.user).filter(
-                   evaluator__dataset_version_id=run.evaluator.dataset_version_id).exclude(pk=run.pk)[:50]}
+               "other_runs": runs_comparable_with(run=run, user=request.user)[:50]}
     context.update(_samples_context(request, run))
     return render(request, "evaluator/run_detail.html", context)
 
@@ -338,7 +362,7 @@ def run_status(request, run_id: int):
     """The polled status (htmx). When the run has ended, the page reloads itself to show the results."""
     run = _run_for(request, run_id)
     response = render(request, "evaluator/_status.html", {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user)})
-    if request.headers.get("HX-Request") and not run.is_active:
+    if wants_fragment(request) and not run.is_active:
         response["HX-Refresh"] = "true"
     return response
 
@@ -402,10 +426,10 @@ def runs_compare_view(request):
     a_id, b_id = int_param(request.GET, "a"), int_param(request.GET, "b")
     if a_id is None or b_id is None:
         raise Http404(_("Pick two runs to compare."))
-    run_a, run_b = _run_for(request, a_id), _run_for(request, b_id)
-    if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
-        messages.error(request, _("Only runs on the same dataset version can be compared."))
-        return redirect("evaluator:run", run_id=run_a.pk)
+    run_a, run_b = _run_for(request, a_id), _run_for(request, b_id)  # another group's private run: 404
+    refusal = runs_compare_refusal(run_a=run_a, run_b=run_b)
+    if refusal:
+        return render(request, "errors/bad_request.html", {"message": refusal}, status=400)
     deltas, changed = runs_compare(run_a=run_a, run_b=run_b)
     return render(request, "evaluator/compare.html", {"run_a": run_a, "run_b": run_b, "deltas": deltas,
                                                       "better": [c for c in changed if c[3] > c[2]],

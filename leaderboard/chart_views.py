@@ -1,13 +1,12 @@
 from django.http import Http404
-from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_list_param
 from leaderboard.charts import history_figure
+from leaderboard.harness.suites import DEFAULT_SUITE
 from leaderboard.history import AVERAGE, score_history
-
-DEFAULT_SUITE = "openllm_v1"
 
 
 @require_GET
@@ -30,5 +29,5 @@ def metrics_through_time(request):
         "shown_keys": {family.key for family in history.shown},
         "figure_json": history_figure(history, metric_label=dict(metrics)[metric]),
     }
-    template = "leaderboard/_metrics_chart.html" if request.headers.get("HX-Request") else "leaderboard/metrics_through_time.html"
-    return render(request, template, context)
+    return render_page_or_fragment(request, page="leaderboard/metrics_through_time.html",
+                                   fragment="leaderboard/_metrics_chart.html", context=context)

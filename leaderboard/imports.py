@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leaderboard.harness.executor import SAMPLES_FILENAME, benchmark_spec_build
-from leaderboard.harness.suites import Suite, SuiteError, suite_get
+from leaderboard.harness.suites import DEFAULT_SUITE, Suite, SuiteError, suite_get
 from leaderboard.model_inspection import model_folder_inspect
 from leaderboard.models import RegisteredModel
 from leaderboard.services import model_register
@@ -149,7 +149,7 @@ def _check_against_suite(suite: Suite, raw: Mapping[str, Any], leaf_tasks: Mappi
 
 
 def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | str] = (), model: RegisteredModel,
-                   suite_name: str = "openllm_v1", imported_by=None) -> EvaluationRun:
+                   suite_name: str = DEFAULT_SUITE, imported_by=None) -> EvaluationRun:
     """Store an lm-eval results file (and its samples files) as a succeeded benchmark run of ``model``.
 
     All or nothing: a file that cannot be read, or does not fit the suite, raises ResultsImportError
@@ -172,7 +172,7 @@ def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | s
     artifacts.mkdir(parents=True, exist_ok=True)
     # Staged beside the run folders (same file system: the move is a rename), removed on any failure.
     with tempfile.TemporaryDirectory(dir=artifacts, prefix="import-") as staging:
-        from leaderboard.harness.adapter import load_results_file
+        from leaderboard.harness.results import load_results_file
 
         try:
             result = load_results_file(results_path, samples_paths, suite=suite,

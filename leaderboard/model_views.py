@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_param
 from leaderboard.comparison import run_suite_columns, runs_compare
 from leaderboard.models import RegisteredModel
@@ -181,8 +182,8 @@ def run_samples(request, run_id: int):
         error = str(exc)
     context = {"run": run, "page": page, "error": error,
                "correct_choices": [("all", _("All")), ("yes", _("Correct")), ("no", _("Incorrect"))]}
-    partial = request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request")
-    return render(request, "leaderboard/_samples_table.html" if partial else "leaderboard/run_samples.html", context)
+    return render_page_or_fragment(request, page="leaderboard/run_samples.html",
+                                   fragment="leaderboard/_samples_table.html", context=context)
 
 
 @require_GET

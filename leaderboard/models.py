@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from leaderboard.harness.suites import DEFAULT_SUITE
 from runs.ownership import Owned
 
 
@@ -96,7 +97,7 @@ class ReferenceRow(models.Model):
         BASELINE = "baseline", _("Baseline")
         REFERENCE = "reference", _("Reference")
 
-    suite = models.CharField(max_length=100, default="openllm_v1")
+    suite = models.CharField(max_length=100, default=DEFAULT_SUITE)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.REFERENCE)
     label = models.CharField(max_length=200)
     # Suite column key -> score as a fraction (as stored for runs): {"arc": 0.25, ...}.

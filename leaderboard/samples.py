@@ -2,7 +2,7 @@
 
 The file is read as a stream, one line at a time: only the requested page of samples is kept in memory
 (plus one boolean per sample when two runs are compared). Each line is one lm-eval sample with a
-``task`` key first (``leaderboard.harness.adapter._write_samples``), so lines of other tasks are skipped
+``task`` key first (``leaderboard.harness.results.write_samples``), so lines of other tasks are skipped
 without parsing them.
 
 When is a sample "correct"? From one per-sample metric of its task, the *correctness metric*:

@@ -13,14 +13,12 @@ from functools import reduce
 from operator import or_
 from typing import Protocol
 
-from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Window
+from django.db.models import F, FloatField, Q, QuerySet, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Rank
 
 from leaderboard.models import LeaderboardEntry, LeaderboardPreference, ReferenceRow, RegisteredModel
 from leaderboard.table import SIZE_BUCKETS, LeaderboardQuery, TableColumn, score_field, search_parse
-from runs.choices import RunKind, RunStatus
-from runs.models import EvaluationRun
 
 
 class ScoreColumn(Protocol):
@@ -50,18 +48,6 @@ class LeaderboardPage:
     page: int
     num_pages: int
     first_rank_offset: int = 0
-
-
-def latest_succeeded_run_subquery(*, suite_name: str):
-    """The newest full (not smoke) succeeded benchmark run of the outer model for one suite."""
-    return (
-        EvaluationRun.objects.filter(
-            model=OuterRef("pk"), kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED,
-            is_partial=False, spec__suite=suite_name,
-        )
-        .order_by("-finished_at", "-pk")
-        .values("pk")[:1]
-    )
 
 
 def _search_q(text: str, prefix: str = "") -> Q | None:
@@ -156,15 +142,6 @@ def leaderboard_page(*, user, query: LeaderboardQuery, columns: list[ScoreColumn
         for e in entries
     ]
     return LeaderboardPage(rows=rows, total=total, page=page, num_pages=num_pages, first_rank_offset=offset)
-
-
-def leaderboard_rows(*, user, suite_name: str, columns: list[ScoreColumn]) -> list[LeaderboardRow]:
-    """Every ranked row of a suite with the default view (for scripts and tests)."""
-    from leaderboard.table import LEADING_COLUMNS
-
-    query = LeaderboardQuery(suite=suite_name)
-    return leaderboard_page(user=user, query=query, columns=columns, table_columns=list(LEADING_COLUMNS),
-                            paginate=False).rows
 
 
 def reference_rows(*, suite_name: str) -> list[ReferenceRow]:

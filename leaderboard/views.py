@@ -11,8 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.htmx import render_page_or_fragment
 from leaderboard.exports import export_fieldnames, export_record
 from leaderboard.forms import SubmitForm
+from leaderboard.harness.suites import DEFAULT_SUITE
 from leaderboard.mirror_reports import mirror_report_get
 from leaderboard.model_browser import model_folder_list
 from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError, model_folder_inspect
@@ -24,8 +26,6 @@ from leaderboard.tasks import refresh_mirror_reports as refresh_mirror_reports_t
 from runs.csv_export import csv_response
 from runs.idempotency import SubmissionKeyReused
 from runs.selectors import BROKER_DOWN_MESSAGE, run_awaits_broker
-
-DEFAULT_SUITE = "openllm_v1"
 
 
 def _leaderboard_context(request):
@@ -55,8 +55,8 @@ def leaderboard_index(request):
         "model_types": ModelType.choices, "precisions": Precision.choices, "size_buckets": SIZE_BUCKETS,
         "toggles": TOGGLES, "page_sizes": PAGE_SIZES,
     }
-    template = "leaderboard/_table.html" if request.headers.get("HX-Request") else "leaderboard/index.html"
-    return render(request, template, context)
+    return render_page_or_fragment(request, page="leaderboard/index.html", fragment="leaderboard/_table.html",
+                                   context=context)
 
 
 @require_GET

@@ -19,7 +19,15 @@ from django.utils.module_loading import import_string
 
 
 class EvaluationFailed(Exception):
-    """A problem the submitter can fix; its message is shown to them as it is."""
+    """A problem the submitter can fix; its message is shown to them as it is.
+
+    ``outcome``: what the run got before it failed (per-sample results whose reasons the page shows, e.g.
+    a judge that went down); stored with the failed run, without its scores.
+    """
+
+    def __init__(self, message: str, *, outcome: RunOutcome | None = None):
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class RunCancelled(Exception):
@@ -47,6 +55,9 @@ class RunOutcome:
     library_versions: dict[str, str] = field(default_factory=dict)
     # Relative to settings.ARTIFACTS_DIR.
     samples_path: str = ""
+    # JSON-serialisable per-sample records, stored by the kind's ingester (settings.RUN_SAMPLE_INGESTERS)
+    # inside run_finish's transaction: a run cancelled before its finish keeps none of them.
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RunContext:

@@ -220,10 +220,22 @@ def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: Ru
             return False
         if log:
             run_log_append(run_id=run_id, text=log)
+        if outcome is not None:
+            _samples_ingest(run_id=run_id, outcome=outcome)
         if outcome is not None and status == RunStatus.SUCCEEDED:
             scores_store(run_id=run_id, outcome=outcome)
         _finish_hooks_call(run_id=run_id)
     return True
+
+
+def _samples_ingest(*, run_id: int, outcome: RunOutcome) -> None:
+    """The kind's ``RUN_SAMPLE_INGESTERS`` entry stores ``outcome.samples``, in run_finish's transaction."""
+    from django.utils.module_loading import import_string
+
+    kind = EvaluationRun.objects.filter(pk=run_id).values_list("kind", flat=True).first()
+    path = getattr(settings, "RUN_SAMPLE_INGESTERS", {}).get(kind)
+    if path:
+        import_string(path)(run_id=run_id, samples=outcome.samples)
 
 
 def _finish_hooks_call(*, run_id: int) -> None:
@@ -522,7 +534,8 @@ def _run_outcome_get(*, run: EvaluationRun, context: RunContext) -> dict[str, An
         logger.info("run %s: stopped after cancel", run.pk)
         return None
     except EvaluationFailed as exc:
-        return {"status": RunStatus.FAILED, "error_message": str(exc)}
+        failed = {"status": RunStatus.FAILED, "error_message": str(exc)}
+        return {**failed, "outcome": exc.outcome} if exc.outcome is not None else failed
     except Exception as exc:
         logger.exception("run %s errored", run.pk)
         return {"status": RunStatus.ERRORED, "error_message": f"{type(exc).__name__}: {exc}",

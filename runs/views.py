@@ -1,12 +1,13 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponseForbidden
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_param
 from evaluator.selectors import evaluator_run_labels
 from runs.choices import RunKind, RunStatus
@@ -28,16 +29,15 @@ def run_queue(request):
     # While a run on this page is queued or running, the table refreshes itself (htmx polling).
     context = {"page": page, "statuses": RunStatus.choices, "status": status, "cancellable": cancellable,
                "any_active": any(run.is_active for run in page), "evaluator_labels": evaluator_labels}
-    template = "runs/_queue_table.html" if request.headers.get("HX-Request") else "runs/queue.html"
-    return render(request, template, context)
+    return render_page_or_fragment(request, page="runs/queue.html", fragment="runs/_queue_table.html", context=context)
 
 
 @require_GET
 def run_detail(request, run_id: int):
     run = get_object_or_404(runs_visible_to(request.user), pk=run_id)
-    template = "runs/_status.html" if request.headers.get("HX-Request") else "runs/detail.html"
-    return render(request, template, {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user),
-                                      "events": run.events.all(), "scores": run.scores.order_by("task", "metric", "filter")})
+    context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "events": run.events.all(),
+               "scores": run.scores.order_by("task", "metric", "filter")}
+    return render_page_or_fragment(request, page="runs/detail.html", fragment="runs/_status.html", context=context)
 
 
 @require_POST

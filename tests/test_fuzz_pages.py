@@ -107,10 +107,18 @@ PAGES = [
     ("GET", "evaluator:run_export", ("<own_evaluation>", "csv")),
     ("GET", "evaluator:run_export", ("<private_evaluation>", "json")),
     ("POST", "evaluator:score_review", ("<private_score>",)), ("POST", "evaluator:score_review", ("<own_score>",)),
-    ("GET", "evaluator:compare", ()), ("GET,POST", "login", ()), ("POST", "set_language", ()),
+    ("GET", "evaluator:compare", ()),
+    ("GET,POST", "evaluator:dataset_edit", ("<own_dataset>",)), ("GET,POST", "evaluator:dataset_edit", ("<private_dataset>",)),
+    ("GET,POST", "evaluator:dataset_delete", ("<own_dataset>",)), ("POST", "evaluator:dataset_delete", ("<private_dataset>",)),
+    ("GET,POST", "evaluator:endpoint_delete", ("<own_endpoint>",)),
+    ("POST", "evaluator:endpoint_delete", ("<private_endpoint>",)),
+    ("GET,POST", "login", ()), ("POST", "set_language", ()),
     ("GET", "admin:index", ()),
 ]
-TARGETS = [(method, name, args) for methods, name, args in PAGES for method in methods.split(",")]
+# FUZZ_PAGES=evaluator:dataset_edit,evaluator:compare: only those URL names (to check the pages one changed).
+_ONLY = {name.strip() for name in os.getenv("FUZZ_PAGES", "").split(",") if name.strip()}
+TARGETS = [(method, name, args) for methods, name, args in PAGES for method in methods.split(",")
+           if not _ONLY or name in _ONLY]
 _names_cache: dict[tuple, list[str]] = {}
 
 

@@ -33,8 +33,9 @@ from typing import Any
 
 from django.conf import settings
 
-from leaderboard.harness.adapter import evaluate_suite, resolve_seeds
+from leaderboard.harness.adapter import evaluate_suite
 from leaderboard.harness.suites import Suite, TaskRequest, suite_from_dict, suite_get
+from leaderboard.harness.task_plan import resolve_seeds
 from runs.executors import EvaluationFailed, RunContext, RunOutcome
 
 SAMPLES_FILENAME = "samples.jsonl.gz"

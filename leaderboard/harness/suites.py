@@ -21,7 +21,7 @@ A suite file names lm-eval tasks and how one leaderboard column is read from the
 The suite's score is the plain mean of its columns. ``group_of`` columns run the lm-eval group, so
 lm-eval's own (size-weighted) group rows are stored too, while the column shows the plain mean over
 the group's leaf tasks. Expanding a group into leaf tasks needs lm-eval's task index, so it is done in
-``adapter.py``; this module never imports lm_eval (web processes read suites).
+the adapter (``task_plan.py``); this module never imports lm_eval (web processes read suites).
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ _FORBIDDEN_OVERRIDES = {"task", "group", "tag", "include", "class", "dataset_pat
 AGGREGATES = ("mean",)
 # Suffix of the score row that holds a multi-task column's plain mean (e.g. ``mmlu_plain_mean``).
 PLAIN_MEAN_SUFFIX = "_plain_mean"
+# The suite the site shows and offers first (the leaderboard, its charts, the submit form, the commands'
+# --suite), defined here only: harness_tasks/suites/openllm_v1.yaml.
+DEFAULT_SUITE = "openllm_v1"
 
 
 class SuiteError(ValueError):

@@ -99,18 +99,71 @@ def test_some_unscored_samples_are_counted_not_averaged_as_zero(dataset):
 
 
 def test_a_retried_run_replaces_its_rows(dataset, tmp_path):
-    """Executing the same run twice (a worker died after storing) leaves one set of rows, not two."""
+    """Storing the same run's outcome twice (a retried finish, store_run_outcome) leaves one set of rows, not two."""
     from evaluator.executor import execute_evaluation
+    from evaluator.ingest import sample_results_ingest
     from runs.executors import RunContext
 
     run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
                             metric_keys=["exact_match", "chrf"])
     first = execute_evaluation(run, RunContext(run_id=run.pk, artifacts_dir=tmp_path))
+    assert not SampleResult.objects.filter(run=run).exists(), "the executor itself writes nothing"
+    sample_results_ingest(run_id=run.pk, samples=first.samples)
     ids = set(MetricScore.objects.filter(sample__run=run).values_list("pk", flat=True))
     second = execute_evaluation(run, RunContext(run_id=run.pk, artifacts_dir=tmp_path))
+    sample_results_ingest(run_id=run.pk, samples=second.samples)
     assert SampleResult.objects.filter(run=run).count() == 3 and MetricScore.objects.filter(sample__run=run).count() == 6
     assert ids.isdisjoint(MetricScore.objects.filter(sample__run=run).values_list("pk", flat=True))
     assert [(r.metric, r.value, r.sample_count) for r in first.scores] == [(r.metric, r.value, r.sample_count) for r in second.scores]
+
+
+def cancelled_after_scoring(run, context):
+    """The real executor, then a cancel landing after the scoring and before run_finish."""
+    from evaluator.executor import execute_evaluation
+    from runs.services import run_cancel
+
+    outcome = execute_evaluation(run, context)
+    assert run_cancel(run_id=run.pk, by="test")
+    return outcome
+
+
+def test_a_cancel_between_scoring_and_finish_leaves_no_sample_rows(dataset, settings):
+    settings.RUN_EXECUTORS = {**settings.RUN_EXECUTORS, "evaluator": f"{__name__}.cancelled_after_scoring"}
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                            metric_keys=["exact_match", "chrf"])
+    run_execute(run_id=run.pk)
+    assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.CANCELLED
+    assert not SampleResult.objects.filter(run=run).exists()
+    assert not MetricScore.objects.filter(sample__run=run).exists()
+    assert not Score.objects.filter(run=run).exists()
+
+
+def test_the_page_and_the_scores_agree_on_the_means(dataset):
+    """One aggregation (evaluator.aggregates): the Score rows and the results page give the same mean and count."""
+    from evaluator.selectors import run_results
+
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                            metric_keys=["chrf", "rouge_l"])
+    assert run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    shown = {m.key: m for m in run_results(run=EvaluationRun.objects.get(pk=run.pk)).metrics}
+    for score in Score.objects.filter(run=run, task="evaluator"):
+        assert score.value == shown[score.metric].mean and score.sample_count == shown[score.metric].scored
+        assert score.stderr == shown[score.metric].stderr and score.stderr is not None
+
+
+def test_a_run_with_every_score_unscored_fails_and_keeps_its_reasons(dataset):
+    """A judge that answers only garbage: no number at all is a failure (as a judge that answers nothing), and
+    the samples stay, each with why it is unscored."""
+    with LoopbackJudge(garbage=1.0) as judge:
+        run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                                metric_keys=["faithfulness"], judge=endpoint(judge))
+        assert run_execute(run_id=run.pk) == RunStatus.FAILED
+    run.refresh_from_db()
+    assert "no score at all" in run.error_message.lower() and "first reason" in run.error_message.lower()
+    scores = MetricScore.objects.filter(sample__run=run)
+    assert scores.count() == 3 and all(s.value is None and s.unscored_reason for s in scores)
+    assert not Score.objects.filter(run=run).exists()
+    assert run.details["unscored"] == {"faithfulness": 3}
 
 
 def test_a_dead_judge_fails_the_run_with_a_clear_message(dataset):
@@ -229,3 +282,21 @@ def test_a_run_that_loads_no_model_skips_the_gpu_queue(dataset, tiny_model):
                                    target_model=registered_model_create(storage_path=str(tiny_model)),
                                    metric_keys=["rouge_l"])
     assert [remote.queue, judged_locally.queue, generating.queue] == ["cpu", "gpu", "gpu"]
+
+
+def test_an_outcome_kept_on_disk_stores_its_samples_when_stored_later(dataset, tmp_path, settings):
+    """The database was down at the finish: the outcome went to disk (run_outcome_save) with its samples, and
+    `store_run_outcome` later stores them with the status, in one transaction."""
+    from evaluator.executor import execute_evaluation
+    from runs.executors import RunContext
+    from runs.services import run_outcome_save, run_outcome_store
+
+    settings.ARTIFACTS_DIR = str(tmp_path)
+    run = evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
+                            metric_keys=["exact_match"])
+    outcome = execute_evaluation(run, RunContext(run_id=run.pk, artifacts_dir=tmp_path))
+    path = run_outcome_save(run_id=run.pk, finish={"status": RunStatus.SUCCEEDED, "outcome": outcome})
+    assert not SampleResult.objects.filter(run=run).exists()
+    assert run_outcome_store(path=path)
+    assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    assert sorted(MetricScore.objects.filter(sample__run=run).values_list("value", flat=True)) == [0.0, 0.0, 1.0]

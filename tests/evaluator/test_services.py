@@ -5,9 +5,10 @@ import math
 
 import pytest
 
+from evaluator.aggregates import confidence_interval
 from evaluator.datasets import RowData
 from evaluator.models import DatasetRow, DatasetVersion, EvaluatorRun, JudgeReview, MetricScore, TargetKind
-from evaluator.selectors import confidence_interval, run_results, runs_compare, sample_results_page
+from evaluator.selectors import run_results, runs_compare, sample_results_page
 from evaluator.services import (
     DatasetVersionLocked,
     EvaluationSetupError,

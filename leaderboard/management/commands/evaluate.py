@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from leaderboard.harness.suites import DEFAULT_SUITE
 from leaderboard.model_inspection import ModelFolderError
 from leaderboard.models import Precision, WeightType
 from leaderboard.services import benchmark_submit, model_get_or_register
@@ -11,7 +12,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("model_path")
-        parser.add_argument("--suite", default="openllm_v1")
+        parser.add_argument("--suite", default=DEFAULT_SUITE)
         parser.add_argument("--limit", type=int, default=None, help="samples per task (a smoke run, never ranked)")
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
         parser.add_argument("--precision", default="bfloat16", choices=[c.value for c in Precision])

@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from leaderboard.harness.suites import DEFAULT_SUITE
 from leaderboard.imports import (
     PRECISIONS,
     ResultsImportError,
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("samples", nargs="*", help="lm-eval's samples_<task>_<date>.jsonl files, or our jsonl.gz")
         parser.add_argument("--model-path", required=True, help="the evaluated model's folder (inside MODEL_ROOTS)")
         parser.add_argument("--display-name", default="")
-        parser.add_argument("--suite", default="openllm_v1")
+        parser.add_argument("--suite", default=DEFAULT_SUITE)
         parser.add_argument("--precision", choices=PRECISIONS, default=None,
                             help="default: the dtype the results file records, else bfloat16")
         parser.add_argument("--owner", default="", help="username: owns a newly registered model and the run")
