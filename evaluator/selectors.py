@@ -15,11 +15,13 @@ from evaluator.metrics import CUSTOM_PREFIX, HEADLINE_METRIC_ORDER, METRICS
 from evaluator.models import (
     DatasetRow,
     DatasetVersion,
+    EvaluatorRun,
     GoldenDataset,
     JudgeReview,
     LLMEndpoint,
     MetricScore,
     SampleResult,
+    TargetKind,
 )
 from leaderboard.models import RegisteredModel
 from runs.choices import RunKind, RunStatus
@@ -307,3 +309,38 @@ def run_spec_visible(*, run, user) -> dict:
                 endpoint.pop(name, None)
             endpoint["hidden"] = True
     return spec
+
+
+@dataclass(frozen=True)
+class EvaluatorRunLabel:
+    """What the queue shows of an evaluator run: its dataset version and what was evaluated."""
+
+    dataset: str
+    target: str
+
+
+def evaluator_run_labels(*, run_ids, user) -> dict[int, EvaluatorRunLabel]:
+    """``{run id: label}`` for the evaluator runs among ``run_ids``, in two queries. A dataset or endpoint the
+    user may not see is named only as private (the queue lists runs by the runs app's rule, not the dataset's)."""
+    links = list(EvaluatorRun.objects.filter(run_id__in=list(run_ids)).select_related(
+        "dataset_version__dataset", "target_model", "target_endpoint"))
+    dataset_ids = {link.dataset_version.dataset_id for link in links}
+    endpoint_ids = {link.target_endpoint_id for link in links if link.target_endpoint_id}
+    datasets_seen = set(GoldenDataset.objects.visible_to(user).filter(pk__in=dataset_ids).values_list("pk", flat=True))
+    endpoints_seen = set(LLMEndpoint.objects.visible_to(user).filter(pk__in=endpoint_ids).values_list("pk", flat=True)) \
+        if endpoint_ids else set()
+    models_seen = set(RegisteredModel.objects.visible_to(user).filter(
+        pk__in={link.target_model_id for link in links if link.target_model_id}).values_list("pk", flat=True))
+    labels = {}
+    for link in links:
+        version = link.dataset_version
+        dataset = (_("%(name)s v%(number)s") % {"name": version.dataset.name, "number": version.number}
+                   if version.dataset_id in datasets_seen else _("a private dataset"))
+        if link.target_kind == TargetKind.REGISTERED_MODEL and link.target_model_id:
+            target = link.target_model.display_name if link.target_model_id in models_seen else _("a private model")
+        elif link.target_kind == TargetKind.ENDPOINT and link.target_endpoint_id:
+            target = link.target_endpoint.name if link.target_endpoint_id in endpoints_seen else _("a private endpoint")
+        else:
+            target = _("responses in the dataset")
+        labels[link.run_id] = EvaluatorRunLabel(dataset=dataset, target=target)
+    return labels

@@ -1,17 +1,36 @@
-"""Plotly figures for the "Metrics through time" tab, as JSON for plotly.js (served from our static files)."""
+"""Plotly figures for the "Metrics through time" tab, as JSON for plotly.js (served from our static files).
+
+Each family keeps one colour whatever else is drawn: its colour comes from its place among *all* the families
+the viewer may pick (ranked by their latest average, as in the picker), not among the ticked ones, so ticking
+or unticking a model, or choosing another metric, repaints nothing; and the top families differ in colour.
+"""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from plotly.colors import qualitative
 
 from leaderboard.history import ScoreHistory
 
+PALETTE = qualitative.Dark24  # 24 colours that stay apart on white
+
+
+def family_colours(history: ScoreHistory) -> dict[str, str]:
+    """``{family key: colour}`` from each family's place in ``history.families`` (see the module doc)."""
+    return {family.key: PALETTE[index % len(PALETTE)] for index, family in enumerate(history.families)}
+
 
 def _hover(points) -> list[str]:
-    revision = _("revision")  # outside the f-string, where makemessages can find it
-    return [f"{p.display_name}<br>{revision} {p.revision[:10]}<br>{p.value * 100:.2f}" for p in points]
+    revision = _("revision")  # outside the f-strings, where makemessages can find them
+    evaluated = _("evaluated")
+    lines = []
+    for p in points:
+        score = f"{p.value * 100:.2f}" + (f" ± {p.stderr * 100:.2f}" if p.stderr is not None else "")
+        when = timezone.localtime(p.at).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"{p.display_name}<br>{revision} {p.revision[:10]}<br>{evaluated} {when}<br>{score}")
+    return lines
 
 
 def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
@@ -26,10 +45,12 @@ def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
             marker={"size": [7] * len(history.best) + [0]},  # no dot on the "now" end
             text=_hover(best), hovertemplate="%{text}<extra>" + _("best") + "</extra>",
         ))
+    colours = family_colours(history)
     for family in history.shown:
         figure.add_trace(go.Scatter(
             x=[p.at for p in family.points], y=[p.value * 100 for p in family.points], mode="lines+markers",
             name=family.label, text=_hover(family.points), hovertemplate="%{text}<extra></extra>",
+            line={"color": colours[family.key]}, marker={"color": colours[family.key]},
         ))
     figure.update_layout(
         title={"text": _("%(metric)s through time") % {"metric": metric_label}},

@@ -8,6 +8,10 @@ A sample *flipped* when it is correct in one run and incorrect in the other (``l
 decides "correct"), matched by task, lm-eval filter and ``doc_id``. Both runs use run a's
 correctness metric for a task (run b's when run a's suite does not score it), so a task is judged
 the same way on both sides.
+
+Most tasks of a large suite flip nothing (57 MMLU subjects of zeros): the page lists the tasks that
+flipped and folds the others away; the flipped samples of one task are shown side by side (the
+prompt, both runs' outputs and both scores), a few at a time (``FLIPS_SIDE_BY_SIDE``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leaderboard.harness.suites import SuiteError
-from leaderboard.samples import SamplesUnavailable, correctness_metrics, sample_outcomes
+from leaderboard.samples import SamplesUnavailable, SampleView, correctness_metrics, sample_outcomes, samples_of_docs
 
 SIGNIFICANCE_Z = 1.96
 FLIPS_SHOWN = 200  # doc ids listed per task and direction; the counts are always complete
+FLIPS_SIDE_BY_SIDE = 10  # flipped samples shown in full per direction
 
 
 @dataclass
@@ -55,6 +60,30 @@ class TaskFlips:
 
 
 @dataclass
+class FlippedSample:
+    doc_id: Any
+    a: SampleView
+    b: SampleView
+    became_correct: bool  # incorrect in a, correct in b
+
+    @property
+    def score_a(self) -> Any:
+        return self.a.metrics.get(self.a.correctness_metric) if self.a.correctness_metric else None
+
+    @property
+    def score_b(self) -> Any:
+        return self.b.metrics.get(self.b.correctness_metric) if self.b.correctness_metric else None
+
+
+@dataclass
+class SideBySide:
+    """The flipped samples of one task and filter, both runs' views of each document."""
+
+    flips: TaskFlips
+    samples: list[FlippedSample]
+
+
+@dataclass
 class RunComparison:
     run_a: Any
     run_b: Any
@@ -62,6 +91,15 @@ class RunComparison:
     scores: list[ScoreDelta]
     flips: list[TaskFlips]
     samples_problem: str = ""
+    side_by_side: SideBySide | None = None
+
+    @property
+    def tasks_flipped(self) -> list[TaskFlips]:
+        return [flip for flip in self.flips if flip.flipped]
+
+    @property
+    def tasks_unflipped(self) -> list[TaskFlips]:
+        return [flip for flip in self.flips if not flip.flipped]
 
 
 def score_delta(*, value_a: float | None, value_b: float | None, stderr_a: float | None,
@@ -147,14 +185,37 @@ def run_suite_columns(run) -> list[Any]:
         return []
 
 
-def runs_compare(*, run_a, run_b) -> RunComparison:
-    """Scores and flipped samples of two runs (Score rows are read from the database, samples from the logs)."""
+def flipped_side_by_side(*, run_a, run_b, flips: TaskFlips, shown: int = FLIPS_SIDE_BY_SIDE) -> SideBySide:
+    """Both runs' views of the first ``shown`` documents that flipped each way in one task and filter.
+
+    Raises:
+        SamplesUnavailable: a run has no readable per-sample log.
+    """
+    preferred = {**correctness_metrics(run_b), **correctness_metrics(run_a)}.get(flips.task)
+    picked = [(doc, False) for doc in flips.became_incorrect[:shown]] + [(doc, True) for doc in flips.became_correct[:shown]]
+    doc_ids = [doc for doc, _became_correct in picked]
+    views_a, views_b = (samples_of_docs(run, task=flips.task, filter=flips.filter, doc_ids=doc_ids, preferred=preferred)
+                        for run in (run_a, run_b))
+    samples = [FlippedSample(doc_id=doc, a=views_a[doc], b=views_b[doc], became_correct=became_correct)
+               for doc, became_correct in picked if doc in views_a and doc in views_b]
+    return SideBySide(flips=flips, samples=samples)
+
+
+def runs_compare(*, run_a, run_b, task: str = "", filter: str = "") -> RunComparison:
+    """Scores and flipped samples of two runs (Score rows are read from the database, samples from the logs).
+
+    ``task`` and ``filter`` pick the task whose flipped samples are shown side by side; by default the first
+    task that flipped."""
     column_rows, rows = score_deltas(scores_a=run_a.scores.all(), scores_b=run_b.scores.all(),
                                      columns=run_suite_columns(run_a))
-    problem = ""
+    comparison = RunComparison(run_a=run_a, run_b=run_b, columns=column_rows, scores=rows, flips=[])
     try:
-        flips = sample_flips(run_a=run_a, run_b=run_b)
+        comparison.flips = sample_flips(run_a=run_a, run_b=run_b)
+        flipped = comparison.tasks_flipped
+        chosen = next((f for f in flipped if f.task == task and (not filter or f.filter == filter)), None)
+        chosen = chosen or (flipped[0] if flipped else None)
+        if chosen:
+            comparison.side_by_side = flipped_side_by_side(run_a=run_a, run_b=run_b, flips=chosen)
     except SamplesUnavailable as exc:
-        flips, problem = [], str(exc)
-    return RunComparison(run_a=run_a, run_b=run_b, columns=column_rows, scores=rows, flips=flips,
-                         samples_problem=problem)
+        comparison.samples_problem = str(exc)
+    return comparison

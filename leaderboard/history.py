@@ -7,6 +7,7 @@ Two queries whatever the number of models and runs: the runs, then the score row
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ class HistoryPoint:
     model_id: int
     display_name: str
     revision: str
+    stderr: float | None = None  # lm-eval's; for the average, from the columns' (see _average_stderr)
 
 
 @dataclass
@@ -47,6 +49,15 @@ class ScoreHistory:
     best: list[HistoryPoint]  # each point a new best
     families: list[Family]  # all families with a value, best latest value first
     shown: list[Family]  # the picked ones (or the top ones)
+
+
+def _average_stderr(stderrs: dict[str, float | None], columns: int) -> float | None:
+    """The standard error of a plain mean of ``columns`` independent scores: sqrt(sum of se²) / n; unknown
+    unless every column has one."""
+    known = [se for se in stderrs.values() if se is not None]
+    if len(known) != columns or not columns:
+        return None
+    return math.sqrt(sum(se * se for se in known)) / columns
 
 
 def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int] | None = None,
@@ -73,12 +84,14 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
     # The runs go in as a subquery, not a list of ids, so no database limit on bound parameters is met.
     by_key = {(c.score_task, c.metric, c.filter): c.key for c in columns}
     values: dict[int, dict[str, float]] = defaultdict(dict)
-    for run_id, task, metric, filter_name, value in Score.objects.filter(
+    stderrs: dict[int, dict[str, float | None]] = defaultdict(dict)
+    for run_id, task, metric, filter_name, value, stderr in Score.objects.filter(
         run__in=runs_qs.values("pk"), task__in={c.score_task for c in columns}
-    ).values_list("run_id", "task", "metric", "filter", "value"):
+    ).values_list("run_id", "task", "metric", "filter", "value", "stderr"):
         key = by_key.get((task, metric, filter_name))
         if key is not None and value is not None:
             values[run_id][key] = value
+            stderrs[run_id][key] = stderr
 
     best: list[HistoryPoint] = []
     families: dict[str, Family] = {}
@@ -87,6 +100,8 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
         # A run missing a column has no average, as on the leaderboard.
         average = sum(run_values.values()) / len(columns) if len(run_values) == len(columns) else None
         value = average if metric_key == AVERAGE else run_values.get(metric_key)
+        run_stderrs = stderrs.get(run_id, {})
+        stderr = _average_stderr(run_stderrs, len(columns)) if metric_key == AVERAGE else run_stderrs.get(metric_key)
         if average is None and value is None:
             continue
         family = families.setdefault(storage_path, Family(key=storage_path, label=display_name, model_ids=[]))
@@ -95,7 +110,7 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
         if value is None:
             continue
         point = HistoryPoint(at=finished_at, value=value, model_id=model_id, display_name=display_name,
-                             revision=revision)
+                             revision=revision, stderr=stderr)
         family.points.append(point)
         family.label = display_name
         if model_id not in family.model_ids:

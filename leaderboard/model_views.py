@@ -21,6 +21,7 @@ from leaderboard.models import RegisteredModel
 from leaderboard.reproduce import column_leaves, reproduce_with_value
 from leaderboard.samples import CORRECT_CHOICES, DEFAULT_PER_PAGE, SamplesUnavailable, samples_page
 from runs.choices import RunKind, RunStatus
+from runs.formatting import duration_text
 from runs.models import EvaluationRun, Score
 
 COMPARE_CHOICES_LIMIT = 200
@@ -40,20 +41,6 @@ def run_label(run) -> str:
     kind = _("partial run") if spec.get("missing_columns") else _("smoke run")
     partial = f" ({kind})" if run.is_partial else ""
     return f"#{run.pk} · {suite}{version} · {when}{partial}"
-
-
-def duration_text(duration) -> str:
-    """A run's duration as "1h 02m 03s", "2m 03s" or "42s"."""
-    if duration is None:
-        return ""
-    seconds = int(duration.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return _("%(h)dh %(m)02dm %(s)02ds") % {"h": hours, "m": minutes, "s": seconds}
-    if minutes:
-        return _("%(m)dm %(s)02ds") % {"m": minutes, "s": seconds}
-    return _("%(s)ds") % {"s": seconds}
 
 
 @dataclass
@@ -244,6 +231,8 @@ def compare(request):
         raise Http404(_("Pick two succeeded runs to compare."))
     run_a = get_object_or_404(visible.select_related("model"), pk=a_id)
     run_b = get_object_or_404(visible.select_related("model"), pk=b_id)
-    comparison = runs_compare(run_a=run_a, run_b=run_b)
+    # ``task`` and ``filter`` pick whose flipped samples are shown side by side (matched against the runs' tasks).
+    comparison = runs_compare(run_a=run_a, run_b=run_b, task=request.GET.get("task", ""),
+                              filter=request.GET.get("filter", ""))
     return render(request, "leaderboard/compare.html", {"comparison": comparison, "run_a": run_a, "run_b": run_b,
                                                          "label_a": run_label(run_a), "label_b": run_label(run_b)})

@@ -16,7 +16,12 @@ The sample is correct when that value is above 0.5. For 0/1 metrics (``acc``, ``
 ``truthfulqa_mc2``, a probability mass) it means the model put most of its probability on the true
 answers. A sample without any of these metrics is neither correct nor incorrect ("unknown").
 Samples of a task with several filters (GSM8K: strict-match and flexible-extract) are one line per
-filter; each is judged on its own.
+filter; each is judged on its own, so the counts are given per filter (20 documents are 20 judgements
+under each filter, not 40 of one kind).
+
+The prompt of a few-shot task is lm-eval's ``description + (example + fewshot_delimiter) * num_fewshot +
+question``; the browser shows the question first and the examples folded under it
+(``prompt_split``).
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ class SampleView:
     filter: str
     output_type: str
     prompt: str
+    question: str = ""  # the prompt after its few-shot examples (all of it for zero-shot tasks)
+    fewshot: str = ""  # the description and few-shot examples before the question
+    fewshot_count: int = 0
     continuation: str = ""  # the scored text shared by all choices (partial-context tasks: Winogrande)
     choices: list[Choice] = field(default_factory=list)
     target: str = ""
@@ -103,6 +111,14 @@ class SamplesPage:
     total: int  # samples matching task, filter, doc and the correct/incorrect choice
     counts: dict[str, int]  # "correct", "incorrect", "unknown" among samples of the task (and filter, doc)
     correctness_metric: str | None = None
+    # The same counts per lm-eval filter, and the distinct documents they judge: with two filters each
+    # document is judged twice, once under each.
+    filter_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    documents: int = 0
+
+    @property
+    def counts_by_filter(self) -> bool:
+        return len(self.filter_counts) > 1
 
     @property
     def num_pages(self) -> int:
@@ -305,6 +321,30 @@ def _output_type(sample: Mapping[str, Any], config: Mapping[str, Any], requests:
     return "multiple_choice" if len(requests) > 1 else "loglikelihood"
 
 
+def prompt_split(prompt: str, config: Mapping[str, Any]) -> tuple[str, str, int]:
+    """``(question, few-shot part, number of examples)`` of a prompt built as lm-eval builds it (module doc).
+
+    Counted from the start: the description, then ``num_fewshot`` examples each ending with the delimiter;
+    the rest is the question, even when it holds the delimiter itself. A prompt that does not have that
+    many delimiters (an imported run, a chat template) is all question.
+    """
+    shots = config.get("num_fewshot")
+    delimiter = config.get("fewshot_delimiter", "\n\n")
+    if not isinstance(shots, int) or isinstance(shots, bool) or shots <= 0 or not isinstance(delimiter, str) or not delimiter:
+        return prompt, "", 0
+    description = config.get("description")
+    start = 0
+    if isinstance(description, str) and description.strip() and prompt.startswith(description.strip()):
+        start = len(description.strip())
+        while prompt.startswith(delimiter, start):
+            start += len(delimiter)
+    parts = prompt[start:].split(delimiter)
+    if len(parts) <= shots:
+        return prompt, "", 0
+    fewshot = prompt[:start] + delimiter.join(parts[:shots]) + delimiter
+    return delimiter.join(parts[shots:]), fewshot, shots
+
+
 def sample_view(sample: Mapping[str, Any], *, config: Mapping[str, Any] | None = None,
                 preferred_metric: str | None = None) -> SampleView:
     """What the browser shows of one lm-eval sample (see the module doc for "correct")."""
@@ -319,12 +359,14 @@ def sample_view(sample: Mapping[str, Any], *, config: Mapping[str, Any] | None =
         metrics={name: sample.get(name) for name in sample.get("metrics") or [] if name in sample},
         correctness_metric=metric, correct=sample_is_correct(sample, metric), doc=sample.get("doc"),
     )
+    view.question, view.fewshot, view.fewshot_count = prompt_split(view.prompt, config)
     if output_type in ("multiple_choice", "loglikelihood") and requests and all(len(r) > 1 for r in requests):
         contexts = [_text(r[0]) for r in requests]
         continuations = [_text(r[1]) for r in requests]
         if len(set(contexts)) > 1 and len(set(continuations)) == 1:
             # Partial-context scoring (Winogrande): the choices are the contexts, the continuation is shared.
             view.prompt = _common_prefix(contexts)
+            view.question, view.fewshot, view.fewshot_count = prompt_split(view.prompt, config)
             view.continuation = continuations[0]
             texts = bare = [context[len(view.prompt):] for context in contexts]
         else:
@@ -394,12 +436,17 @@ def samples_page(*, run, task: str | None = None, correct: str = "all", page: in
         return correct == "all" or (correct == "yes" and is_correct is True) or (correct == "no" and is_correct is False)
 
     counts = {"correct": 0, "incorrect": 0, "unknown": 0}
+    filter_counts: dict[str, dict[str, int]] = {}
+    documents: set[Any] = set()
     metric_used = None
     kept: list[dict[str, Any]] = []
     total = 0
     start = (page - 1) * per_page
     for sample, is_correct in matching():
-        counts["unknown" if is_correct is None else "correct" if is_correct else "incorrect"] += 1
+        outcome = "unknown" if is_correct is None else "correct" if is_correct else "incorrect"
+        counts[outcome] += 1
+        filter_counts.setdefault(str(sample.get("filter", "none")), {"correct": 0, "incorrect": 0, "unknown": 0})[outcome] += 1
+        documents.add(_hashable(sample.get("doc_id")))
         metric_used = metric_used or sample_correctness_metric(sample, preferred)
         if not wanted(is_correct):
             continue
@@ -421,8 +468,25 @@ def samples_page(*, run, task: str | None = None, correct: str = "all", page: in
     return SamplesPage(
         run_id=run.pk, tasks=tasks, task=task, filters=filters, filter=filter, correct=correct, doc_id=doc_id,
         page=page, per_page=per_page, total=total, counts=counts, correctness_metric=metric_used,
+        filter_counts=dict(sorted(filter_counts.items())), documents=len(documents),
         items=[sample_view(sample, config=config, preferred_metric=preferred) for sample in kept],
     )
+
+
+def samples_of_docs(run, *, task: str, filter: str, doc_ids: list[Any],
+                    preferred: str | None = None) -> dict[Any, SampleView]:
+    """``{doc_id: view}`` for a few documents of one task and filter, in one streaming pass (the comparison's
+    flipped samples). Raises SamplesUnavailable like samples_page."""
+    wanted = {_hashable(doc_id) for doc_id in doc_ids}
+    config = task_config(run, task)
+    found: dict[Any, SampleView] = {}
+    for sample in samples_iter(samples_file(run), task=task):
+        key = _hashable(sample.get("doc_id"))
+        if key in wanted and key not in found and str(sample.get("filter", "none")) == filter:
+            found[key] = sample_view(sample, config=config, preferred_metric=preferred)
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 def sample_outcomes(run, *, preferred: Mapping[str, str] | None = None) -> dict[tuple[str, str, Any], bool | None]:

@@ -9,7 +9,8 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_param
-from runs.choices import RunStatus
+from evaluator.selectors import evaluator_run_labels
+from runs.choices import RunKind, RunStatus
 from runs.selectors import run_can_cancel, runs_visible_to
 from runs.services import run_cancel
 
@@ -22,9 +23,12 @@ def run_queue(request):
         runs = runs.filter(status=status)
     page = Paginator(runs, 50).get_page(int_param(request.GET, "page", 1))
     cancellable = {run.pk for run in page if run_can_cancel(run=run, user=request.user)}
+    # Evaluator runs name their dataset and what they evaluated (their "model" is often an endpoint).
+    evaluator_labels = evaluator_run_labels(run_ids=[run.pk for run in page if run.kind == RunKind.EVALUATOR],
+                                            user=request.user)
     # While a run on this page is queued or running, the table refreshes itself (htmx polling).
     context = {"page": page, "statuses": RunStatus.choices, "status": status, "cancellable": cancellable,
-               "any_active": any(run.is_active for run in page)}
+               "any_active": any(run.is_active for run in page), "evaluator_labels": evaluator_labels}
     return render_page_or_fragment(request, page="runs/queue.html", fragment="runs/_queue_table.html", context=context)
 
 

@@ -112,3 +112,46 @@ def test_flipped_samples_of_two_real_runs(client, settings, real_runs):  # noqa:
     page = client.get(reverse("leaderboard:run_samples", args=[run_a.pk]), {"task": task, "doc": doc}).content.decode()
     assert page.count('<tr class="sample') == (2 if task == "gsm8k" else 1)
     assert f'data-doc="{doc}"' in page
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_compare_folds_unflipped_tasks_and_shows_flipped_samples_side_by_side(client, settings, real_runs):  # noqa: F811
+    import html as html_lib
+
+    run_a = store_run(real_runs["a"], model=registered_model_create(), artifacts_dir=settings.ARTIFACTS_DIR)
+    run_b = store_run(real_runs["b"], model=registered_model_create(), artifacts_dir=settings.ARTIFACTS_DIR)
+    flips = sample_flips(run_a=run_a, run_b=run_b)
+    flipped = [f for f in flips if f.flipped]
+    assert flipped, "the two tiny models should disagree on some sample"
+    client.force_login(user_create())
+    url = reverse("leaderboard:compare")
+    html = client.get(url, {"a": run_a.pk, "b": run_b.pk}).content.decode()
+    shown = html[html.index('id="flips-table"'):].split("</table>")[0]
+    assert all(f'data-task="{f.task}" data-filter="{f.filter}"' in shown for f in flipped)
+    unflipped = [f for f in flips if not f.flipped]
+    if unflipped:  # tasks with no flip are folded away, not listed with the others
+        folded = html[html.index('<details class="unflipped"'):].split("</details>")[0]
+        assert all(f'data-task="{f.task}" data-filter="{f.filter}"' in folded for f in unflipped)
+        assert not any(f'data-task="{f.task}" data-filter="{f.filter}"' in shown for f in unflipped)
+
+    # Side by side: each flipped document of the picked task with the prompt, both outputs and both scores.
+    for flip in flipped:
+        page = client.get(url, {"a": run_a.pk, "b": run_b.pk, "task": flip.task, "filter": flip.filter}).content.decode()
+        side = page[page.index('id="side-by-side"'):]
+        assert f"{flip.task} ({flip.filter})" in side.split("</h2>")[0]
+        raw = {name: {s["doc_id"]: s for s in raw_samples(real_runs[name]["samples"], flip.task)
+                      if s["filter"] == flip.filter} for name in ("a", "b")}
+        for doc in flip.became_incorrect + flip.became_correct:
+            pair = side[side.index(f'<article class="flip-pair" data-doc="{doc}">'):].split("</article>")[0]
+            assert html_lib.escape(raw["a"][doc]["doc"].get("question", "")[:40]) in pair
+            assert pair.count('<div class="flip-side ') == 2
+            metric = {"arc_challenge": "acc_norm", "gsm8k": "exact_match"}.get(flip.task, "acc")
+            for name in ("a", "b"):
+                assert f"{metric} = {raw[name][doc][metric]:.4f}" in pair
+            if flip.task == "gsm8k":
+                assert html_lib.escape(raw["a"][doc]["resps"][0][0]) in pair
+                assert html_lib.escape(raw["b"][doc]["resps"][0][0]) in pair
+    # An unknown task falls back to the first task that flipped.
+    page = client.get(url, {"a": run_a.pk, "b": run_b.pk, "task": "nope", "filter": "x"}).content.decode()
+    assert f"{flipped[0].task} ({flipped[0].filter})" in page[page.index('id="side-by-side"'):].split("</h2>")[0]

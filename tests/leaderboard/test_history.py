@@ -150,3 +150,43 @@ def test_page_serves_plotly_from_static_and_the_partial_redraws(client, user):
     figure = json.loads(json.loads(partial.split('type="application/json">')[1].split("</script>")[0]))
     assert [trace["name"] for trace in figure["data"]] == ["Best so far"]
     assert figure["layout"]["title"]["text"] == "Average through time"
+
+
+def _figure(client, **params):
+    partial = client.get(reverse("leaderboard:metrics_through_time"), params, headers={"HX-Request": "true"})
+    return json.loads(json.loads(partial.content.decode().split('type="application/json">')[1].split("</script>")[0]))
+
+
+def test_a_family_keeps_its_colour_and_the_hover_has_date_and_stderr(client, user):
+    import math
+
+    first = registered_model_create(display_name="acme/first", storage_path="/models/acme-first")
+    second = registered_model_create(display_name="lab/second", storage_path="/models/lab-second")
+    scored_run_create(model=first, values=six(0.5), stderr=0.01, finished_at=at(1).replace(hour=9, minute=5))
+    scored_run_create(model=second, values=six(0.4), stderr=0.02, finished_at=at(2))
+    client.force_login(user)
+
+    def colours(**params):
+        return {t["name"]: t["line"]["color"] for t in _figure(client, **params)["data"] if t["name"] != "Best so far"}
+
+    both = colours(models=[first.pk, second.pk])
+    assert both["acme/first"] != both["lab/second"]
+    assert colours(models=[second.pk]) == {"lab/second": both["lab/second"]}  # unticking one repaints nothing
+    assert colours(models=[second.pk], metric="arc") == {"lab/second": both["lab/second"]}
+
+    trace = next(t for t in _figure(client, models=[first.pk])["data"] if t["name"] == "acme/first")
+    when = timezone.localtime(at(1).replace(hour=9, minute=5)).strftime("%Y-%m-%d %H:%M")
+    average_stderr = math.sqrt(6 * 0.01 ** 2) / 6 * 100  # the plain mean of six columns, each ± 1.00
+    assert f"evaluated {when}" in trace["text"][0] and f"50.00 ± {average_stderr:.2f}" in trace["text"][0]
+    trace = next(t for t in _figure(client, models=[second.pk], metric="gsm8k")["data"] if t["name"] == "lab/second")
+    assert "40.00 ± 2.00" in trace["text"][0]
+
+
+def test_an_empty_chart_says_so_instead_of_drawing_bare_axes(client, user):
+    client.force_login(user)
+    html = client.get(reverse("leaderboard:metrics_through_time")).content.decode()
+    assert 'id="mtt-empty"' in html and "Nothing to draw yet." in html
+    assert 'id="mtt-plot"' not in html and 'id="mtt-figure"' not in html
+    scored_run_create(model=registered_model_create(), values=six(0.5), finished_at=at(1))
+    html = client.get(reverse("leaderboard:metrics_through_time"), {"models": ""}).content.decode()
+    assert 'id="mtt-plot"' in html and 'id="mtt-none-picked"' in html  # the best line alone, and why

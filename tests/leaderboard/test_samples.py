@@ -11,6 +11,7 @@ import pytest
 from leaderboard.samples import (
     SamplesUnavailable,
     correctness_metrics,
+    prompt_split,
     sample_correctness_metric,
     sample_is_correct,
     samples_iter,
@@ -62,6 +63,17 @@ def test_missing_or_broken_log(settings, tmp_path):
         samples_page(run=SimpleNamespace(pk=1, samples_path="broken.jsonl.gz", spec={}, details={}))
 
 
+def test_prompt_split_puts_the_question_first():
+    config = {"num_fewshot": 2, "fewshot_delimiter": "\n\n", "description": "About cats.\n\n"}
+    examples = "About cats.\n\nQ: one?\nA: 1\n\nQ: two?\nA: 2\n\n"
+    question = "Q: three?\n\nThink twice.\nA:"  # a question may hold the delimiter itself
+    assert prompt_split(examples + question, config) == (question, examples, 2)
+    assert prompt_split(examples + question, {**config, "description": ""})[1].startswith("About cats.")
+    assert prompt_split("Q: alone?\nA:", {"num_fewshot": 0}) == ("Q: alone?\nA:", "", 0)
+    assert prompt_split("Q: x?\nA:", {"num_fewshot": 5}) == ("Q: x?\nA:", "", 0)  # fewer parts than shots
+    assert prompt_split("a\n\nb", {})[2] == 0  # an imported run's config without num_fewshot
+
+
 # --- real samples ------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -97,6 +109,9 @@ def test_multiple_choice_sample_shows_prompt_choices_gold_and_the_models_pick(ru
         assert item.prompt == sample["arguments"][0][0]
         assert item.prompt.endswith(sample["doc"]["question"] + "\nAnswer:")
         assert item.prompt.count("Question:") == 3  # 2-shot
+        # The browser shows the question first and folds the two examples under it.
+        assert item.question == "Question: " + sample["doc"]["question"] + "\nAnswer:"
+        assert item.fewshot_count == 2 and item.fewshot + item.question == item.prompt
         assert [c.text for c in item.choices] == [" " + text for text in sample["doc"]["choices"]["text"]]
         assert [c.is_gold for c in item.choices] == [i == sample["target"] for i in range(len(item.choices))]
         lls = [resp[0] for resp in sample["filtered_resps"]]
@@ -147,6 +162,13 @@ def test_generation_task_shows_target_output_and_filters(run_a, real_runs):  # n
     page = samples_page(run=run_a, task="gsm8k", per_page=100)
     assert page.filters == ["flexible-extract", "strict-match"]
     assert page.total == len(raw) == 2 * 3  # one line per document and filter
+    # Counted per filter: 3 documents judged once under each filter, not "6 incorrect".
+    assert page.documents == 3 and page.counts_by_filter
+    assert set(page.filter_counts) == {"flexible-extract", "strict-match"}
+    for name, counts in page.filter_counts.items():
+        lines = [s for s in raw if s["filter"] == name]
+        assert counts == {"correct": sum(s["exact_match"] > 0.5 for s in lines),
+                          "incorrect": sum(s["exact_match"] <= 0.5 for s in lines), "unknown": 0}
     strict = samples_page(run=run_a, task="gsm8k", filter="strict-match", per_page=100)
     raw_strict = [s for s in raw if s["filter"] == "strict-match"]
     assert [i.doc_id for i in strict.items] == [s["doc_id"] for s in raw_strict]
@@ -172,3 +194,27 @@ def test_samples_are_streamed(real_runs, tmp_path):  # noqa: F811
         next(samples)
     # Lines of other tasks are skipped unparsed.
     assert list(samples_iter(damaged, task="winogrande")) == []
+
+
+@pytest.mark.slow
+def test_sample_page_shows_the_question_before_the_examples_and_counts_per_filter(client, run_a, real_runs):  # noqa: F811
+    import html as html_lib
+
+    from django.urls import reverse
+
+    from tests.factories import user_create
+
+    client.force_login(user_create())
+    url = reverse("leaderboard:run_samples", args=[run_a.pk])
+    page = client.get(url, {"task": "arc_challenge"}).content.decode()
+    sample = raw_samples(real_runs["a"]["samples"], "arc_challenge")[0]
+    question = html_lib.escape("Question: " + sample["doc"]["question"] + "\nAnswer:")
+    first_row = page[page.index('<tr class="sample'):]
+    assert first_row.index(f'<pre class="prompt question">{question}</pre>') < first_row.index('<details class="fewshot">')
+    assert "2 few-shot examples before it" in first_row
+
+    gsm8k = client.get(url, {"task": "gsm8k"}).content.decode()
+    assert "3 documents, each judged once under each of this task's filters" in gsm8k
+    assert gsm8k.count('<li data-filter="') == 2
+    filtered = client.get(url, {"task": "gsm8k", "filter": "strict-match"}).content.decode()
+    assert 'id="samples-per-filter-note"' not in filtered  # one filter: one set of counts
