@@ -8,7 +8,6 @@ leaderboard's own wide table excepted. Every <details> is opened first, so folde
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from evaluator.datasets import RowData
 from evaluator.models import LLMEndpoint
+from leaderboard.models import MirrorCheck
 from runs.choices import RunStatus
 from runs.models import RunEvent
 from tests.browser.conftest import log_in, screenshot
@@ -44,7 +44,7 @@ VALUES = {"arc": 0.52, "hellaswag": 0.61, "mmlu": 0.43, "truthfulqa": 0.38, "win
 
 
 @pytest.fixture
-def crowded_site(settings, tmp_path, real_runs):  # noqa: F811 (fixture)
+def crowded_site(settings, tmp_path, real_runs, mirror_checked, mirror_lacking_hellaswag):  # noqa: F811 (fixture)
     """Every page with data, and the longest text each shows."""
     user = user_create(username="alice", is_staff=True)
     now = timezone.now()
@@ -76,16 +76,16 @@ def crowded_site(settings, tmp_path, real_runs):  # noqa: F811 (fixture)
     LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=now, last_check_ok=False,
                                                       last_check_message=LONG_CHECK)
     first, second = (evaluator_run_make(version=dataset.latest_version, submitted_by=user) for _ in range(2))
-    # The About page's mirror report, as mirror_report_refresh saves it, with a long path and problem.
-    settings.VAR_DIR = tmp_path / "var"  # never the site's own var/ (conftest isolates only models and artifacts)
-    reports = settings.VAR_DIR / "mirror_reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    (reports / "openllm_v1.json").write_text(json.dumps({
-        "ok": False, "checked_at": now.isoformat(timespec="seconds"), "entries": [
-            {"task": "hellaswag", "found": False, "dataset_path": LONG_PATH, "dataset_name": "default",
-             "rows": {}, "problem": LONG_REASON},
-            {"task": "arc_challenge", "found": True, "dataset_path": "allenai/ai2_arc", "dataset_name": "ARC-Challenge",
-             "rows": {"train": 1119, "validation": 299, "test": 1172}, "problem": ""}]}), encoding="utf-8")
+    # The About page's mirror check (as mirror_verify saves it) of a mirror without HellaSwag, its problem
+    # text made long, and a check saved for another, long-named folder.
+    mirror_checked(mirror_lacking_hellaswag, "openllm_v1")
+    check = MirrorCheck.objects.get(suite="openllm_v1")
+    for entry in check.report["entries"]:
+        if not entry["found"]:
+            entry["problem"] = LONG_REASON
+    check.save(update_fields=["report"])
+    MirrorCheck.objects.create(mirror_dir=LONG_PATH, suite="openllm_v1", suite_version=1, suite_digest="0" * 64,
+                               fingerprint="0" * 32, report={"entries": []}, checked_at=now)
     return {
         "about": "/about/", "leaderboard": "/", "metrics-through-time": "/metrics-through-time/", "submit": "/submit/",
         "queue": "/runs/", "run-failed": f"/runs/{failed.pk}/", "run-running": f"/runs/{running.pk}/",
