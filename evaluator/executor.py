@@ -26,6 +26,7 @@ from evaluator.models import DatasetRow, MetricScore, SampleResult
 from evaluator.scoring import score_samples
 from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, SampleScore, ScoringError
 from runs.executors import EvaluationFailed, RunContext, RunOutcome, ScoreRow
+from runs.messages import Message, message_of
 
 SCORE_TASK = "evaluator"
 
@@ -37,6 +38,14 @@ def _target_config(target: dict[str, Any]) -> LLMConfig | None:
         return endpoint_config(target["endpoint"])
     return LLMConfig(kind="local", model_name=target.get("model_name", ""), local_path=target["model_path"],
                      max_concurrency=1, max_tokens=target.get("max_tokens", 256))
+
+
+def _progress_note(code: str, note: Any) -> Message:
+    """A phase's progress note; the engine's own note inside it (a message, or text recognised when it can be)."""
+    from runs.messages import message_parse
+
+    inner = note if isinstance(note, Message) else (message_parse(str(note)) or str(note or ""))
+    return Message(code, note=inner)
 
 
 def aggregate(values: list[float]) -> tuple[float | None, float | None]:
@@ -55,7 +64,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     started = time.monotonic()
     rows = list(DatasetRow.objects.filter(version_id=spec["dataset_version_id"]).order_by("position"))
     if not rows:
-        raise EvaluationFailed("The dataset version has no rows.")
+        raise EvaluationFailed(Message("evaluator.no_rows"))
     samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
                           contexts=tuple(r.contexts), response=r.response) for r in rows]
     # Here, on the worker, before any call: each endpoint's base URL is checked against ENDPOINT_ALLOWED_HOSTS
@@ -63,18 +72,18 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     try:
         target = _target_config(spec["target"])
     except EndpointRefused as exc:
-        raise EvaluationFailed(f"Cannot call the model under test: {exc}") from exc
+        raise EvaluationFailed(Message("evaluator.target_refused", reason=message_of(exc))) from exc
     try:
         judge = endpoint_config(spec["judge"]) if spec.get("judge") else None
     except EndpointRefused as exc:
-        raise EvaluationFailed(f"Cannot call the judge: {exc}") from exc
+        raise EvaluationFailed(Message("evaluator.judge_refused", reason=message_of(exc))) from exc
 
     generation_errors: dict[str, str] = {}
     timings = {}
     if target is not None:
         context.log(f"Generating {len(samples)} responses with {target.model_name or 'a local model'}")
         generated = generate_responses(samples, target=target, prompt_template=spec["prompt_template"],
-                                       on_progress=lambda d, t, n: context.progress(d, t, f"generating: {n}"),
+                                       on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.generating", n)),
                                        should_stop=context.is_cancelled)
         by_id = {g.sample_id: g for g in generated}
         samples = [replace(s, response=by_id[s.sample_id].response) for s in samples]
@@ -82,8 +91,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         timings["generation_s"] = round(time.monotonic() - started, 2)
         context.raise_if_cancelled()
         if len(generation_errors) == len(samples):
-            raise EvaluationFailed(f"The model under test gave no response at all; first error: "
-                                   f"{next(iter(generation_errors.values()))}")
+            raise EvaluationFailed(Message("evaluator.no_response", error=next(iter(generation_errors.values()))))
 
     metric_keys = list(spec["metrics"])
     criteria = [CustomCriterion(key=c["key"], name=c["name"], definition=c["definition"], kind=c.get("kind", "aspect"),
@@ -91,16 +99,16 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     keys = metric_keys + [c.key for c in criteria]
     answered = [s for s in samples if s.sample_id not in generation_errors]
     scoring_started = time.monotonic()
-    judge_down = ""
+    judge_down: Message | str = ""
     try:
         scores = score_samples(answered, keys, judge=judge, embedding_path=spec.get("embedding_path"),
                                custom_criteria=criteria,
-                               on_progress=lambda d, t, n: context.progress(d, t, f"scoring: {n}"),
+                               on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.scoring", n)),
                                should_stop=context.is_cancelled)
     except JudgeDown as down:  # stored below, so that the results page shows each sample's reason
-        scores, judge_down = down.scores, str(down)
+        scores, judge_down = down.scores, message_of(down)
     except ScoringError as exc:
-        raise EvaluationFailed(str(exc)) from exc
+        raise EvaluationFailed(message_of(exc)) from exc
     context.raise_if_cancelled()
     timings["scoring_s"] = round(time.monotonic() - scoring_started, 2)
     for sample_id, error in generation_errors.items():

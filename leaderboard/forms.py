@@ -44,7 +44,7 @@ class SubmitForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["group"].queryset = Group.objects.all() if user.is_staff else user.groups.all()
-        self.fields["suite"].choices = [(suite.name, suite.title) for suite in suites]
+        self.fields["suite"].choices = [(suite.name, suite.title_text) for suite in suites]
         self.folder_info = None
         if not self.is_bound:
             self.initial[idempotency.FIELD_NAME] = idempotency.submission_token_new()

@@ -36,6 +36,7 @@ from django.conf import settings
 from leaderboard.harness.adapter import evaluate_suite, resolve_seeds
 from leaderboard.harness.suites import Suite, TaskRequest, suite_from_dict, suite_get
 from runs.executors import EvaluationFailed, RunContext, RunOutcome
+from runs.messages import Message, message_of
 
 SAMPLES_FILENAME = "samples.jsonl.gz"
 TASKS_DIRNAME = "lm_eval_tasks"
@@ -150,7 +151,7 @@ def _folders_check(*paths: str | None) -> None:
             try:
                 folder_files_check(allowed_path_resolve(str(path)))
             except ModelFolderError as exc:
-                raise EvaluationFailed(str(exc)) from None
+                raise EvaluationFailed(message_of(exc)) from None
 
 
 def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
@@ -161,7 +162,7 @@ def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
         tasks = [TaskRequest.from_value(task) for task in spec["tasks"]]
         model_path = spec["model_path"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise EvaluationFailed(f"The run's spec is not a valid benchmark spec: {exc!r}") from exc
+        raise EvaluationFailed(Message("benchmark.spec_invalid", error=repr(exc))) from exc
     _folders_check(model_path, spec.get("base_model_path"))
     artifacts = Path(context.artifacts_dir)
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,10 @@
     if (!holder || !plot || !window.Plotly) return;
     var figure = JSON.parse(JSON.parse(holder.textContent));
     if (!plot._fullLayout) plot.innerHTML = "";  // a page from htmx's history cache holds a stale drawing
-    window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false});
+    // The page's language: plotly's own Korean (static/vendor/plotly-locale-ko.js, loaded on Korean pages) for
+    // the toolbar, or its default English when that locale is not registered.
+    var locale = document.documentElement.lang || "en";
+    window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false, locale: locale});
   }
   document.addEventListener("DOMContentLoaded", draw);
   document.addEventListener("htmx:afterSettle", draw);
