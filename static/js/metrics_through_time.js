@@ -10,7 +10,9 @@
     // The page's language: plotly's own Korean (static/vendor/plotly-locale-ko.js, loaded on Korean pages) for
     // the toolbar, or its default English when that locale is not registered.
     var locale = document.documentElement.lang || "en";
-    window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false, locale: locale});
+    // No "Share chart" button: it would upload the chart to Plotly Cloud (and has no Korean in plotly's locale).
+    window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false, locale: locale,
+                                                           modeBarButtonsToRemove: ["sendChartToCloud"]});
   }
   document.addEventListener("DOMContentLoaded", draw);
   document.addEventListener("htmx:afterSettle", draw);
