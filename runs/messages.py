@@ -69,6 +69,33 @@ MESSAGES: dict[str, Any] = {
     "scoring.needs_judge": _("these metrics need a judge LLM: %(metrics)s"),
     "scoring.judge_down": _("The judge answered none of %(calls)s calls; the last failure: %(failure)s. Every "
                             "sample is kept, unscored, with the reason."),
+    # Why a call to an LLM endpoint failed (evaluator.generation.describe_error), inside reasons above and below.
+    "call.unreachable": _("%(who)s could not be reached or did not answer within %(s)s s (%(attempts)s attempts)"),
+    "call.http_retried": _("%(who)s answered HTTP %(status)s after %(attempts)s attempts (%(status_class)s)"),
+    "call.http": _("%(who)s answered HTTP %(status)s (%(status_class)s)"),
+    "call.failed": _("%(who)s call failed (%(error)s)"),
+    "call.who_judge": _("the judge"),
+    "call.who_target": _("the model under test"),
+    "call.status_redirect": _("a redirect, which is not followed"),
+    "call.status_key_refused": _("the API key was refused"),
+    "call.status_not_served": _("the model is not served there, or the base URL is wrong"),
+    "call.status_busy": _("busy or rate limited"),
+    "call.status_refused": _("the request was refused"),
+    "call.status_server_error": _("a server error"),
+    # Why one sample's metric has no score (MetricScore.unscored_reason, SampleResult.generation_error): rows
+    # without a code column, recognised by their English when shown (``message_recognised``).
+    "sample.no_response": _("the model under test gave no response: %(error)s"),
+    "sample.nothing_to_score": _("no response to score"),
+    "sample.no_reference": _("the sample has no reference answer"),
+    "sample.no_contexts": _("the sample has no retrieved contexts"),
+    "sample.no_valid_score": _("the judge gave no valid score"),
+    "sample.not_yes_no": _("the judge answered %(value)s, not yes/no"),
+    "sample.score_out_of_range": _("the judge gave score %(score)s, outside 1..5"),
+    "sample.nan": _("the judge's answers gave %(metric)s no value (ragas returned NaN)"),
+    "sample.not_json": _("judge output is not valid JSON for %(schema)s"),
+    "sample.schema_mismatch": _("judge output does not match the %(schema)s schema: %(location)s: %(error)s"),
+    "sample.cut_off": _("judge output for %(schema)s was cut off at max_tokens; raise the judge's max tokens"),
+    "sample.judge_call_failed": _("judge call failed for %(schema)s (%(error)s)"),
     # Progress notes (EvaluationRun.progress_note).
     "progress.requests": _("%(task)s (%(number)s/%(count)s): %(phase)s requests"),
     "progress.requests_plain": _("%(phase)s requests"),
@@ -221,6 +248,18 @@ def _patterns() -> list[tuple[str, re.Pattern, list[str]]]:
             found.append((literal, code, re.compile(regex, re.S), names))
     found.sort(key=lambda item: -item[0])
     return [(code, pattern, names) for _literal, code, pattern, names in found]
+
+
+def message_recognised(text: str) -> str:
+    """``text`` in the reader's language when it is the English of a known message, else as it is: for rows that
+    keep a reason without a code column (per-sample reasons, of which a run has thousands)."""
+    message = _message_parse_cached(text) if text else None
+    return str(message) if message is not None else text
+
+
+@lru_cache(maxsize=4096)
+def _message_parse_cached(text: str) -> Message | None:
+    return message_parse(text)
 
 
 def message_parse(text: str, *, depth: int = 0) -> Message | None:

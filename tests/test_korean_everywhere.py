@@ -180,6 +180,8 @@ def world(tiny_model, settings):
     dataset = dataset_create(name="사내 규정", owner=owner, rows=[
         RowData(question="연차는 며칠인가요?", reference="15일", contexts=("연차는 15일이다.",), response="15일", tags=("인사",)),
         RowData(question="출근 시간은?", reference="9시", contexts=("출근은 9시.",), response="10시", tags=("인사",)),
+        # No reference: exact match leaves it unscored, with the reason.
+        RowData(question="점심 시간은?", reference="", contexts=("점심은 12시.",), response="12시", tags=("인사",)),
     ])
     version = dataset.latest_version
     judge = LLMEndpoint.objects.create(name="판정기", owner=owner, base_url="http://127.0.0.1:9/v1", model_name="nobody",
@@ -202,13 +204,21 @@ def world(tiny_model, settings):
         spec={**failing.spec, "judge": {**failing.spec["judge"], "base_url": "http://judge.example.invalid/v1"}})
     run_execute(run_id=failing.pk)
     runs["evaluation_failed"] = failing
+    # A judge that nobody serves: the run fails before scoring, saying the judge could not be reached.
+    LLMEndpoint.objects.filter(pk=judge.pk).update(base_url="http://127.0.0.1:9/v1")
+    judge_down = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["answer_accuracy"],
+                                   judge=LLMEndpoint.objects.get(pk=judge.pk), submitted_by=owner)
+    run_execute(run_id=judge_down.pk)
+    runs["evaluation_judge_down"] = judge_down
     run_progress(run_id=running.pk, done=3, total=10, note="arc_challenge (1/6): loglikelihood requests")
     translation.deactivate()
     runs = {name: EvaluationRun.objects.get(pk=run.pk) for name, run in runs.items()}
     expected = {"failed": RunStatus.FAILED, "cancelled": RunStatus.CANCELLED, "requeued": RunStatus.QUEUED,
-                "reaped": RunStatus.ERRORED, "evaluation": RunStatus.SUCCEEDED, "evaluation_failed": RunStatus.FAILED}
+                "reaped": RunStatus.ERRORED, "evaluation": RunStatus.SUCCEEDED, "evaluation_failed": RunStatus.FAILED,
+                "evaluation_judge_down": RunStatus.FAILED}
     assert {name: runs[name].status for name in expected} == expected, {n: runs[n].error_message for n in runs}
-    assert all(runs[name].error_message for name in ("failed", "reaped", "evaluation_failed"))
+    assert all(runs[name].error_message for name in ("failed", "reaped", "evaluation_failed", "evaluation_judge_down"))
+    assert runs["evaluation"].sample_results.filter(metric_scores__unscored_reason__gt="").exists()
     assert LLMEndpoint.objects.filter(last_check_ok=False).count() == 2
     data_values = {str(tiny_model), str(tiny_model) + "-gone", "http://127.0.0.1:9/v1", "judge.example.invalid",
                    "gpu-host-1", "gpu-host-gone", owner.username, socket.gethostname(),
@@ -229,6 +239,7 @@ def _pages(world) -> list[str]:
              reverse("evaluator:embedding_new"), reverse("evaluator:run_new"), reverse("evaluator:dataset_new"),
              reverse("evaluator:run", args=[runs["evaluation"].pk]),
              reverse("evaluator:run", args=[runs["evaluation_failed"].pk]),
+             reverse("evaluator:run", args=[runs["evaluation_judge_down"].pk]),
              reverse("evaluator:run_samples", args=[runs["evaluation"].pk]),
              reverse("evaluator:compare") + f"?a={runs['evaluation'].pk}&b={runs['evaluation'].pk}"]
     pages += [reverse("runs:detail", args=[run.pk]) for run in runs.values()]

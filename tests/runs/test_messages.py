@@ -148,3 +148,15 @@ def test_rows_stored_before_codes_get_them_and_unknown_text_stays():
     assert _in("ko", lambda: known.message_text) == "gpu-1 이(가) 가져감"
     assert unknown.message_i18n is None and _in("ko", lambda: unknown.message_text) == "made by hand"
     assert _in("ko", lambda: endpoint.last_check_message_text) != endpoint.last_check_message
+
+
+def test_per_sample_reasons_are_shown_in_the_readers_language():
+    """Per-sample reasons keep no code column: the samples page recognises their English when it shows them."""
+    from runs.messages import message_recognised
+
+    reason = "the judge could not be reached or did not answer within 15 s (3 attempts)"
+    with translation.override("ko"):
+        assert message_recognised(reason) == "판정 LLM 에 연결할 수 없거나 15초 안에 응답이 없었습니다(3회 시도)"
+        assert message_recognised("the sample has no reference answer") == "샘플에 참조 답변이 없습니다"
+        assert message_recognised("ragas exploded") == "ragas exploded"
+    assert message_recognised(reason) == reason
