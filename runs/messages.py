@@ -57,6 +57,22 @@ MESSAGES: dict[str, Any] = {
     "harness.adapter_base_missing": _("%(folder)s is a PEFT adapter; its base model folder %(base)s does not exist."),
     "harness.out_of_memory": _("The model ran out of %(device)s memory%(detail)s. Try a smaller batch size or a "
                                "lower-precision dtype."),
+    # %(detail)s of harness.out_of_memory: what it needed, what was free, or both.
+    "harness.oom_needed": _(": it needed another %(size)s"),
+    "harness.oom_free": _("; %(free)s GiB of %(total)s GiB were free on %(gpu)s"),
+    "harness.oom_needed_free": _(": it needed another %(size)s; %(free)s GiB of %(total)s GiB were free on %(gpu)s"),
+    "harness.inline_task": _("group %(group)s defines an inline task (%(item)s); only registered tasks can be "
+                             "pointed at the dataset mirror."),
+    "harness.python_task": _("task %(task)s is defined in Python; only YAML tasks can be pointed at the dataset "
+                             "mirror."),
+    "harness.in_group": _(" (in group %(group)s)"),
+    "harness.remote_code": _("The model in %(folder)s needs its own Python code (config.json has %(key)s); the "
+                             "leaderboard never runs code shipped with a model. Submit a model whose architecture "
+                             "transformers supports."),
+    "harness.model_type_unknown": _("The model in %(folder)s has model_type %(model_type)s, which transformers "
+                                    "%(version)s does not know: it would need remote code or a newer transformers."),
+    "harness.base_without_adapter": _("A base model was given, but %(folder)s has no adapter_config.json (only PEFT "
+                                      "adapters and delta weights are evaluated on a base model)."),
     "harness.tasks_unbuildable": _("lm-eval could not build the tasks from the dataset mirror: %(error)s"),
     # Raised as ScoringError in evaluator/ragas_adapter.py and evaluator/generation.py, recognised by their English.
     "scoring.embedding_missing": _("the embedding model folder %(path)s does not exist"),

@@ -63,6 +63,10 @@ def test_what_cannot_be_rendered_falls_back_to_the_stored_text():
      "run.worker_died"),
     ("arc_challenge (1/6): loglikelihood requests", "progress.requests"),
     ("Model folder /models/x does not exist.", "harness.model_missing"),
+    ("The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB were free on NVIDIA "
+     "H100. Try a smaller batch size or a lower-precision dtype.", "harness.out_of_memory"),
+    ("The model in /models/x has model_type 'foo', which transformers 4.57.1 does not know: it would need remote "
+     "code or a newer transformers.", "harness.model_type_unknown"),
     ("Cannot call the judge: The host judge.example is not among the endpoint hosts an administrator allowed "
      "(ENDPOINT_ALLOWED_HOSTS: localhost).", "evaluator.judge_refused"),
 ])
@@ -70,6 +74,14 @@ def test_english_of_a_known_template_is_recognised(text, code):
     message = message_parse(text)
     assert message is not None and message.code == code
     assert message.english() == text
+
+
+def test_out_of_memory_reads_in_korean_with_its_sizes():
+    message = message_parse("The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB "
+                            "were free on NVIDIA H100. Try a smaller batch size or a lower-precision dtype.")
+    assert message.params["detail"].code == "harness.oom_needed_free"
+    korean = _in("ko", message)
+    assert "2.00 GiB" in korean and "NVIDIA H100" in korean and "needed" not in korean and "free" not in korean
 
 
 def test_nested_reasons_are_recognised_as_messages():
