@@ -261,6 +261,11 @@ def test_every_page_in_korean_shows_no_english_message_of_ours(world):
         leftover = english_found(html, english=english, data_values=world["data_values"])
         if leftover:
             found[page] = leftover
+    visitor = Client()  # and the login page, as someone not logged in yet sees it
+    visitor.cookies["django_language"] = "ko"
+    leftover = english_found(visitor.get(reverse("login")).content.decode(), english=english, data_values=set())
+    if leftover:
+        found[reverse("login")] = leftover
     assert not found, "English on Korean pages:\n" + "\n".join(
         f"{page}:\n    " + "\n    ".join(chunks) for page, chunks in found.items())
 
