@@ -24,6 +24,10 @@ from django.utils.translation import pgettext_lazy
 
 # How deep a message may hold messages in its parameters (a reason in a reason in a reason).
 MAX_DEPTH = 3
+# Text longer than this is never recognised as a template's English (it is kept and shown as it is): ours are
+# far shorter, and matching a template with several parameters costs about the cube of the length, which a
+# crafted text (a judge's answer inside a reason) must not turn into minutes.
+MAX_PARSED_CHARS = 1000
 
 MESSAGES: dict[str, Any] = {
     # Run history (RunEvent.message).
@@ -281,7 +285,7 @@ def _message_parse_cached(text: str) -> Message | None:
 def message_parse(text: str, *, depth: int = 0) -> Message | None:
     """The message whose English ``text`` is, with its parameters (themselves parsed when they are messages)."""
     text = text.strip()
-    if not text or len(text) > 20_000:
+    if not text or len(text) > MAX_PARSED_CHARS:
         return None
     for code, pattern, names in _patterns():
         match = pattern.fullmatch(text)

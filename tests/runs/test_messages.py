@@ -96,6 +96,19 @@ def test_unknown_text_is_kept_as_it_is(text):
     assert message_split(text) == (text, None)
 
 
+def test_crafted_long_text_is_not_parsed_and_costs_little():
+    """Matching costs about the cube of the length: long text is kept as it is, and text at the limit is quick."""
+    import time
+
+    from runs.messages import MAX_PARSED_CHARS
+
+    crafted = " answered HTTP  after  attempts ("
+    started = time.monotonic()
+    assert message_parse(crafted * (MAX_PARSED_CHARS // len(crafted)) + "x") is None
+    assert message_parse(crafted * 10_000) is None
+    assert time.monotonic() - started < 2
+
+
 def test_every_template_is_in_the_korean_catalogue():
     """A code added without its Korean fails here (run `make messages` and translate)."""
     untranslated = []
