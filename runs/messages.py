@@ -78,6 +78,21 @@ MESSAGES: dict[str, Any] = {
     "harness.base_without_adapter": _("A base model was given, but %(folder)s has no adapter_config.json (only PEFT "
                                       "adapters and delta weights are evaluated on a base model)."),
     "harness.tasks_unbuildable": _("lm-eval could not build the tasks from the dataset mirror: %(error)s"),
+    # Why a model folder cannot be evaluated (leaderboard.model_inspection, also checked on the worker before a
+    # run): the sentences the submit form shows, recognised when a worker stores them as a failure reason.
+    "folder.outside_roots": _("%(path)s is outside the allowed model roots (%(roots)s)."),
+    "folder.missing": _("%(path)s does not exist."),
+    "folder.is_file": _("%(path)s is a file; give the model's folder."),
+    "folder.too_many_files": _("%(path)s holds more than %(n)s files and folders; give the model's own folder."),
+    "folder.link_outside": _("%(file)s is a link to a place outside the allowed model roots."),
+    "folder.link_to_nothing": _("%(file)s is a link to nothing."),
+    "folder.not_regular": _("%(file)s is not a regular file."),
+    "folder.symlink_loop": _("%(path)s is a loop of symbolic links."),
+    "folder.permission": _("The site is not allowed to read %(path)s (permission denied)."),
+    "folder.name_too_long": _("A part of %(path)s is longer than the file system allows."),
+    "folder.file_as_folder": _("%(path)s goes through a file as if it were a folder."),
+    "folder.unreadable": _("%(path)s cannot be read: %(reason)s"),
+    "folder.path_too_long": _("The path is longer than %(n)s bytes."),
     # Raised as ScoringError in evaluator/ragas_adapter.py and evaluator/generation.py, recognised by their English.
     "scoring.embedding_missing": _("the embedding model folder %(path)s does not exist"),
     "scoring.embedding_unloadable": _("cannot load the embedding model from %(path)s: %(error)s"),

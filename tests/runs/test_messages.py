@@ -63,6 +63,7 @@ def test_what_cannot_be_rendered_falls_back_to_the_stored_text():
      "run.worker_died"),
     ("arc_challenge (1/6): loglikelihood requests", "progress.requests"),
     ("Model folder /models/x does not exist.", "harness.model_missing"),
+    ("/models/x is outside the allowed model roots (/srv/models).", "folder.outside_roots"),
     ("The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB were free on NVIDIA "
      "H100. Try a smaller batch size or a lower-precision dtype.", "harness.out_of_memory"),
     ("The model in /models/x has model_type 'foo', which transformers 4.57.1 does not know: it would need remote "
