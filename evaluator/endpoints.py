@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from evaluator.endpoint_secrets import SecretMissing, key_decrypt, secret_env_read, secret_file_read
 from evaluator.scoring_types import LLMConfig
 from evaluator.url_policy import UrlRefused, url_check
+from runs.messages import Message
 
 # Fields of an endpoint frozen into a run's spec, besides its id, name and secret reference.
 ENDPOINT_SPEC_FIELDS = ("kind", "model_name", "base_url", "local_path", "temperature", "max_tokens", "timeout_s",
@@ -51,7 +52,7 @@ def endpoint_config(spec: dict[str, Any]) -> LLMConfig:
     if config.kind == "local":
         return config
     if config.kind != "openai":
-        raise UrlRefused(_("Unknown endpoint kind."))
+        raise UrlRefused(Message("endpoint.kind_unknown"))
     url_check(config.base_url)
     return replace(config, api_key=_key_resolve(spec))
 
@@ -63,14 +64,12 @@ def _key_resolve(spec: dict[str, Any]) -> str:
     secret = spec.get("secret")
     if not isinstance(secret, dict):
         if spec.get("api_key_secret"):
-            raise SecretMissing(_("This run was queued before API keys were moved to stored and named secrets: "
-                                  "submit it again."))
+            raise SecretMissing(Message("endpoint.secret_old_run"))
         secret = {}
     endpoint_id = spec.get("id")
     row = LLMEndpoint.objects.filter(pk=endpoint_id).first() if isinstance(endpoint_id, int) else None
     if row is not None and row.api_key_needed:
-        raise SecretMissing(_("%(endpoint)s needs its API key set again (its old secret setting could not be "
-                              "trusted and was removed): edit the endpoint.") % {"endpoint": name})
+        raise SecretMissing(Message("endpoint.secret_needed", endpoint=name))
     kind = secret.get("kind") or SecretKind.NONE
     if kind == SecretKind.NONE:
         return ""
@@ -79,12 +78,10 @@ def _key_resolve(spec: dict[str, Any]) -> str:
     if kind == SecretKind.ENV:
         return secret_env_read(secret.get("name"))
     if kind != SecretKind.STORED:
-        raise SecretMissing(_("%(endpoint)s names an unknown kind of API key secret.") % {"endpoint": name})
+        raise SecretMissing(Message("endpoint.secret_kind_unknown", endpoint=name))
     if row is None or not row.has_stored_key:
-        raise SecretMissing(_("%(endpoint)s has no stored API key any more: edit the endpoint.") % {"endpoint": name})
+        raise SecretMissing(Message("endpoint.secret_gone", endpoint=name))
     # A stored key goes only to the URL it was stored with: a spec pointing elsewhere does not take it along.
     if row.base_url != spec.get("base_url"):
-        raise SecretMissing(_("The base URL of %(endpoint)s changed after this run was queued; its stored API key "
-                              "is sent only to the endpoint's current URL: submit the run again.")
-                            % {"endpoint": name})
+        raise SecretMissing(Message("endpoint.secret_url_changed", endpoint=name))
     return key_decrypt(row.api_key_encrypted, endpoint_name=name)

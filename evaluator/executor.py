@@ -19,9 +19,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
-
 from evaluator.aggregates import metric_summary
 from evaluator.endpoints import EndpointRefused, endpoint_config
 from evaluator.generation import generate_responses
@@ -29,11 +26,9 @@ from evaluator.models import DatasetRow
 from evaluator.scoring import score_samples
 from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, SampleScore, ScoringError
 from runs.executors import EvaluationFailed, RunContext, RunOutcome, ScoreRow
+from runs.messages import Message, message_of, message_parse
 
 SCORE_TASK = "evaluator"
-# Stored as the failed run's reason: every (sample, metric) asked came back unscored.
-ALL_UNSCORED_MESSAGE = gettext_noop("No score at all: all %(n)s sample scores are unscored, so the run has no result. "
-                                    "First reason: %(reason)s")
 
 
 def _target_config(target: dict[str, Any]) -> LLMConfig | None:
@@ -52,12 +47,18 @@ def _endpoint_configs(spec: dict[str, Any]) -> tuple[LLMConfig | None, LLMConfig
     try:
         target = _target_config(spec["target"])
     except EndpointRefused as exc:
-        raise EvaluationFailed(f"Cannot call the model under test: {exc}") from exc
+        raise EvaluationFailed(Message("evaluator.target_refused", reason=message_of(exc))) from exc
     try:
         judge = endpoint_config(spec["judge"]) if spec.get("judge") else None
     except EndpointRefused as exc:
-        raise EvaluationFailed(f"Cannot call the judge: {exc}") from exc
+        raise EvaluationFailed(Message("evaluator.judge_refused", reason=message_of(exc))) from exc
     return target, judge
+
+
+def _progress_note(code: str, note: Any) -> Message:
+    """A phase's progress note; the engine's own note inside it (a message, or text recognised when it can be)."""
+    inner = note if isinstance(note, Message) else (message_parse(str(note)) or str(note or ""))
+    return Message(code, note=inner)
 
 
 def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
@@ -65,7 +66,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     started = time.monotonic()
     rows = list(DatasetRow.objects.filter(version_id=spec["dataset_version_id"]).order_by("position"))
     if not rows:
-        raise EvaluationFailed("The dataset version has no rows.")
+        raise EvaluationFailed(Message("evaluator.no_rows"))
     samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
                           contexts=tuple(r.contexts), response=r.response) for r in rows]
     target, judge = _endpoint_configs(spec)
@@ -75,7 +76,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     if target is not None:
         context.log(f"Generating {len(samples)} responses with {target.model_name or 'a local model'}")
         generated = generate_responses(samples, target=target, prompt_template=spec["prompt_template"],
-                                       on_progress=lambda d, t, n: context.progress(d, t, f"generating: {n}"),
+                                       on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.generating", n)),
                                        should_stop=context.is_cancelled)
         by_id = {g.sample_id: g for g in generated}
         samples = [replace(s, response=by_id[s.sample_id].response) for s in samples]
@@ -83,8 +84,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
         timings["generation_s"] = round(time.monotonic() - started, 2)
         context.raise_if_cancelled()
         if len(generation_errors) == len(samples):
-            raise EvaluationFailed(f"The model under test gave no response at all; first error: "
-                                   f"{next(iter(generation_errors.values()))}")
+            raise EvaluationFailed(Message("evaluator.no_response", error=next(iter(generation_errors.values()))))
 
     metric_keys = list(spec["metrics"])
     criteria = [CustomCriterion(key=c["key"], name=c["name"], definition=c["definition"], kind=c.get("kind", "aspect"),
@@ -92,16 +92,16 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     keys = metric_keys + [c.key for c in criteria]
     answered = [s for s in samples if s.sample_id not in generation_errors]
     scoring_started = time.monotonic()
-    judge_down = ""
+    judge_down: Message | str = ""
     try:
         scores = score_samples(answered, keys, judge=judge, embedding_path=spec.get("embedding_path"),
                                custom_criteria=criteria,
-                               on_progress=lambda d, t, n: context.progress(d, t, f"scoring: {n}"),
+                               on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.scoring", n)),
                                should_stop=context.is_cancelled)
     except JudgeDown as down:  # stored below, so that the results page shows each sample's reason
-        scores, judge_down = down.scores, str(down)
+        scores, judge_down = down.scores, message_of(down)
     except ScoringError as exc:
-        raise EvaluationFailed(str(exc)) from exc
+        raise EvaluationFailed(message_of(exc)) from exc
     context.raise_if_cancelled()
     timings["scoring_s"] = round(time.monotonic() - scoring_started, 2)
     for sample_id, error in generation_errors.items():
@@ -116,7 +116,7 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
 
 
 def _outcome(*, keys: list[str], samples: list[EvalSample], scores: list[SampleScore], generation_errors: dict[str, str],
-             context: RunContext, timings: dict[str, float], judge_down: str) -> RunOutcome:
+             context: RunContext, timings: dict[str, float], judge_down: Message | str) -> RunOutcome:
     """The run's outcome: per-metric Score rows (evaluator.aggregates) and the per-sample records, which
     ``run_finish`` stores in its transaction (evaluator.ingest), so a run cancelled before then keeps none.
 
@@ -143,7 +143,8 @@ def _outcome(*, keys: list[str], samples: list[EvalSample], scores: list[SampleS
         raise EvaluationFailed(judge_down, outcome=replace(outcome, scores=[]))
     if scores and not any(s.scored for s in summaries):
         first = next((s.unscored_reason for s in scores if s.unscored_reason), "")
-        raise EvaluationFailed(_(ALL_UNSCORED_MESSAGE) % {"n": len(scores), "reason": first},
+        reason = message_parse(first) or first  # a sample's reason is stored as text: recognised when known
+        raise EvaluationFailed(Message("evaluator.all_unscored", n=len(scores), reason=reason),
                                outcome=replace(outcome, scores=[]))
     return outcome
 

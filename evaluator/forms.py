@@ -243,6 +243,7 @@ class EndpointForm(forms.ModelForm):
         endpoint.api_key_needed = False
         # What an earlier "test connection" said is about the old settings.
         endpoint.last_checked_at, endpoint.last_check_ok, endpoint.last_check_message = None, None, ""
+        endpoint.last_check_message_i18n = None
         if commit:
             endpoint.save()
         return endpoint

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from evaluator.async_jobs import JobState, run_jobs, tasks_wait
 from evaluator.scoring_types import EvalSample, GeneratedResponse, LLMConfig
+from runs.messages import Message
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +187,8 @@ def generate_responses(
     return run_jobs(main, total=len(samples), on_progress=on_progress, should_stop=should_stop)
 
 
-def endpoint_check(config: LLMConfig) -> tuple[bool, str]:
-    """One tiny chat call ("test connection"): (ok, a message a person can act on).
+def endpoint_check(config: LLMConfig) -> tuple[bool, Message]:
+    """One tiny chat call ("test connection"): (ok, a message a person can act on, stored as a code).
 
     Not a port scanner: every way of getting no usable answer (refused, unknown host, timeout, a server that
     is not OpenAI-compatible) gives one message, and no message holds anything from the endpoint's reply."""
@@ -197,7 +198,7 @@ def endpoint_check(config: LLMConfig) -> tuple[bool, str]:
     import openai
 
     if not config.base_url:
-        return False, _("No base URL is set.")
+        return False, Message("endpoint.no_base_url")
     timeout = min(config.timeout_s, 30.0)
     client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed", timeout=timeout,
                            max_retries=0, http_client=httpx.Client(timeout=timeout, follow_redirects=False))
@@ -217,48 +218,45 @@ def endpoint_check(config: LLMConfig) -> tuple[bool, str]:
         client.close()
     if not answered:
         return False, no_answer_message(timeout)
-    return True, _("Connected: the endpoint answered a test chat request.")
+    return True, Message("endpoint.connected")
 
 
-def no_answer_message(timeout_s: float) -> str:
-    return _("No usable answer from the endpoint within %(s)s s: it cannot be reached from this server, or it did "
-             "not answer like an OpenAI-compatible API. Check the base URL (it usually ends in /v1) and that the "
-             "server is running.") % {"s": f"{timeout_s:g}"}
+def no_answer_message(timeout_s: float) -> Message:
+    return Message("endpoint.no_answer", s=f"{timeout_s:g}")
 
 
-def endpoint_status_message(status: int) -> str:
+def endpoint_status_message(status: int) -> Message:
     """A fixed sentence per class of HTTP status for "test connection" (never the body)."""
     if 300 <= status < 400:
-        return _("The endpoint answered with a redirect (HTTP %(status)s), which is not followed: give the final URL "
-                 "as the base URL.") % {"status": status}
+        return Message("endpoint.redirect", status=status)
     if status in (401, 403):
-        return _("The endpoint refused the API key (HTTP %(status)s): check the key.") % {"status": status}
+        return Message("endpoint.key_refused", status=status)
     if status == 404:
-        return _("HTTP 404: the model is not served there, or the base URL is wrong (it usually ends in /v1).")
+        return Message("endpoint.not_found")
     if 400 <= status < 500:
-        return _("The endpoint refused the test request (HTTP %(status)s).") % {"status": status}
-    return _("The endpoint answered with a server error (HTTP %(status)s).") % {"status": status}
+        return Message("endpoint.request_refused", status=status)
+    return Message("endpoint.server_error", status=status)
 
 
-def _local_folder_check(path: str) -> tuple[bool, str]:
+def _local_folder_check(path: str) -> tuple[bool, Message]:
     """Cheap: config and tokenizer files are read, the weights are loaded on a worker when the run starts."""
     folder = Path(path or "")
     if not path or not folder.is_dir():
-        return False, f"The folder {path or '(none)'} does not exist on this machine."
+        return False, Message("endpoint.folder_missing", path=path or "(none)")
     if not (folder / "config.json").is_file():
-        return False, f"{path} has no config.json: not a Hugging Face model folder."
+        return False, Message("endpoint.folder_no_config", path=path)
     weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.bin"))
     if not weights:
-        return False, f"{path} has no weights (*.safetensors or *.bin)."
+        return False, Message("endpoint.folder_no_weights", path=path)
     try:
         from transformers import AutoConfig, AutoTokenizer
 
         config = AutoConfig.from_pretrained(str(folder))
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:
-        return False, f"Cannot read the model folder {path}: {exc}"
-    chat = "with a chat template" if getattr(tokenizer, "chat_template", None) else "without a chat template"
-    return True, f"Model folder readable: {config.model_type}, tokenizer {chat}. The weights load on a worker."
+        return False, Message("endpoint.folder_unreadable", path=path, error=str(exc))
+    chat = "endpoint.folder_ok_chat" if getattr(tokenizer, "chat_template", None) else "endpoint.folder_ok_plain"
+    return True, Message(chat, model_type=config.model_type)
 
 
 def default_embedding_path() -> str:

@@ -101,8 +101,8 @@ class LLMEndpoint(Owned):
     # give the key again before the endpoint is used.
     api_key_needed = models.BooleanField(default=False, editable=False)
     local_path = models.CharField(_("local model folder"), max_length=1000, blank=True)
-    temperature = models.FloatField(default=0.0)
-    max_tokens = models.PositiveIntegerField(default=1024)
+    temperature = models.FloatField(_("temperature"), default=0.0)
+    max_tokens = models.PositiveIntegerField(_("max tokens"), default=1024)
     timeout_s = models.FloatField(_("timeout (s)"), default=60.0)
     max_concurrency = models.PositiveIntegerField(_("concurrent requests"), default=8)
     max_retries = models.PositiveIntegerField(_("retries"), default=2)
@@ -111,12 +111,20 @@ class LLMEndpoint(Owned):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True)
     last_check_message = models.TextField(blank=True)
+    # The result as a message code and parameters (runs.messages), shown in the reader's language.
+    last_check_message_i18n = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def last_check_message_text(self) -> str:
+        from runs.messages import message_text
+
+        return message_text(self.last_check_message_i18n, self.last_check_message)
 
     @property
     def has_stored_key(self) -> bool:

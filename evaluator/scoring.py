@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from evaluator.metrics import CONTEXTS, CUSTOM_PREFIX, METRICS, REFERENCE, metric_needs_embeddings
 from evaluator.scoring_types import CustomCriterion, EvalSample, JudgeDown, LLMConfig, SampleScore, ScoringError
 from evaluator.text_metrics import TEXT_METRICS, text_metric_score
+from runs.messages import Message
 
 MISSING_REASONS = {
     REFERENCE: "the sample has no reference answer",
@@ -69,7 +70,7 @@ def score_samples(
     total = len(samples) * len(keys)
     if not remote_jobs:
         if on_progress is not None:
-            on_progress(total, total, "text metrics")
+            on_progress(total, total, Message("progress.text_metrics"))
         return results
 
     needs_judge = sorted({k for _, k in remote_jobs if k != "semantic_similarity"})

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.utils.translation import gettext as _
+
+from runs.messages import Message
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -96,8 +97,7 @@ def allowed_hosts() -> AllowedHosts:
     try:
         return allowed_hosts_parse(settings.ENDPOINT_ALLOWED_HOSTS)
     except ValueError:  # `manage.py check` names the entry (config.E103); a user only learns nothing is allowed
-        raise UrlRefused(_("The endpoint hosts an administrator allowed (ENDPOINT_ALLOWED_HOSTS) cannot be read: "
-                           "until they are fixed, no endpoint can be used.")) from None
+        raise UrlRefused(Message("endpoint.hosts_unreadable")) from None
 
 
 def allowed_hosts_text() -> str:
@@ -107,28 +107,26 @@ def allowed_hosts_text() -> str:
 
 def _not_allowed(host: str) -> UrlRefused:
     if allowed_hosts().empty:
-        return UrlRefused(_("No endpoint host is allowed on this site yet: an administrator lists the hosts and "
-                            "networks of your LLM servers in ENDPOINT_ALLOWED_HOSTS."))
-    return UrlRefused(_("The host %(host)s is not among the endpoint hosts an administrator allowed "
-                        "(ENDPOINT_ALLOWED_HOSTS: %(allowed)s).") % {"host": host, "allowed": allowed_hosts_text()})
+        return UrlRefused(Message("endpoint.no_host_allowed"))
+    return UrlRefused(Message("endpoint.host_not_allowed", host=host, allowed=allowed_hosts_text()))
 
 
 def url_check(url: str) -> None:
     """Raise UrlRefused unless ``url`` may be called (see the module docstring). Resolves the host name."""
     if any(c.isspace() or not c.isprintable() for c in url or ""):
-        raise UrlRefused(_("The base URL is not a valid URL."))
+        raise UrlRefused(Message("endpoint.url_invalid"))
     try:
         parts = urlsplit(url or "")
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise UrlRefused(_("The base URL is not a valid URL.")) from None
+        raise UrlRefused(Message("endpoint.url_invalid")) from None
     if parts.scheme not in ("http", "https"):
-        raise UrlRefused(_("The base URL must start with http:// or https://."))
+        raise UrlRefused(Message("endpoint.url_scheme"))
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise UrlRefused(_("The base URL must not hold a user name or password: put the API key in its own field."))
+        raise UrlRefused(Message("endpoint.url_credentials"))
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise UrlRefused(_("The base URL has no host."))
+        raise UrlRefused(Message("endpoint.url_no_host"))
     policy = allowed_hosts()
     try:
         literal = ipaddress.ip_address(host)
@@ -144,7 +142,7 @@ def url_check(url: str) -> None:
     addresses = _resolve(host, port)
     if not addresses:
         if by_name:
-            raise HostUnresolved(_("The host %(host)s does not resolve from this server.") % {"host": host})
+            raise HostUnresolved(Message("endpoint.host_unresolved", host=host))
         raise _not_allowed(host)
     if not all(policy.address_allowed(address, by_name=by_name) for address in addresses):
         raise _not_allowed(host)

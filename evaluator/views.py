@@ -242,6 +242,7 @@ def endpoint_check_view(request, endpoint_id: int):
     from evaluator.endpoints import EndpointRefused, endpoint_config, endpoint_spec
     from evaluator.generation import endpoint_check, no_answer_message
     from evaluator.url_policy import HostUnresolved
+    from runs.messages import message_of, message_split
 
     endpoint = get_object_or_404(LLMEndpoint.objects.visible_to(request.user), pk=endpoint_id)
     try:
@@ -251,9 +252,10 @@ def endpoint_check_view(request, endpoint_id: int):
     except HostUnresolved:  # told like any other failure to connect: no DNS oracle
         ok, message = False, no_answer_message(min(endpoint.timeout_s, CHECK_TIMEOUT_S))
     except EndpointRefused as exc:
-        ok, message = False, str(exc)
+        ok, message = False, message_of(exc)
+    text, coded = message_split(message, limit=2000)
     LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=timezone.now(), last_check_ok=ok,
-                                                      last_check_message=message[:2000])
+                                                      last_check_message=text, last_check_message_i18n=coded)
     return render(request, "evaluator/_endpoint_check.html", {"ok": ok, "message": message, "endpoint": endpoint})
 
 

@@ -75,13 +75,13 @@ class SubmitForm(forms.Form):
 
         availability = self.availability.get(suite.name)
         if availability is None or availability.state == Served.FULLY:
-            return suite.title
+            return suite.title_text
         if availability.state == Served.UNCHECKED:
-            return _("%(suite)s (mirror not checked yet)") % {"suite": suite.title}
+            return _("%(suite)s (mirror not checked yet)") % {"suite": suite.title_text}
         if availability.state == Served.NOTHING:
-            return _("%(suite)s (no data in the mirror)") % {"suite": suite.title}
+            return _("%(suite)s (no data in the mirror)") % {"suite": suite.title_text}
         return _("%(suite)s (missing: %(columns)s)") % {
-            "suite": suite.title, "columns": ", ".join(column.label for column in availability.missing)}
+            "suite": suite.title_text, "columns": ", ".join(column.label for column in availability.missing)}
 
     def clean_batch_size(self):
         from leaderboard.harness.executor import batch_size_parse

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from config.htmx import render_page_or_fragment
 from config.params import choice_param, int_param
 from leaderboard.comparison import run_suite_columns, runs_compare
-from leaderboard.harness.suites import DEFAULT_SUITE, mean_stderr, suite_column_stderrs
+from leaderboard.harness.suites import DEFAULT_SUITE, SHIPPED_SUITE_TITLES, mean_stderr, suite_column_stderrs
 from leaderboard.model_card import model_card_get
 from leaderboard.model_history import model_history, model_history_figure
 from leaderboard.models import RegisteredModel
@@ -108,7 +108,9 @@ def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Scor
     reproduce = _reproduce_by_task(details, columns)
     configs = (details.get("lm_eval") or {}).get("configs") or {}
     sampled = set((details.get("lm_eval") or {}).get("n-samples") or {}) if run.samples_path else set()
-    result = SuiteScores(run=run, title=spec.get("suite_title") or spec.get("suite") or run.get_kind_display(),
+    title = spec.get("suite_title") or ""
+    title = _(title) if title in SHIPPED_SUITE_TITLES else title  # a shipped suite's title reads in the reader's language
+    result = SuiteScores(run=run, title=title or spec.get("suite") or run.get_kind_display(),
                          reproduce_problem=details.get("reproduce_problem", ""))
     leaf_tasks = details.get("leaf_tasks") or {}
     for column in columns:

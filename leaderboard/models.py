@@ -90,6 +90,14 @@ class LeaderboardPreference(models.Model):
         return f"columns of {self.user}"
 
 
+# The label and note of the rows the site's migrations add (0003: the random baseline), in the reader's language;
+# rows an administrator writes are shown as written.
+REFERENCE_ROW_SHIPPED_TEXT = {
+    "Random baseline": _("Random baseline"),
+    "Chance level of each benchmark": _("Chance level of each benchmark"),
+}
+
+
 class ReferenceRow(models.Model):
     """A row shown above the ranking but never ranked: the random baseline, or a reference model an admin keeps."""
 
@@ -111,6 +119,14 @@ class ReferenceRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.get_kind_display()})"
+
+    @property
+    def label_text(self) -> str:
+        return str(REFERENCE_ROW_SHIPPED_TEXT.get(self.label, self.label))
+
+    @property
+    def note_text(self) -> str:
+        return str(REFERENCE_ROW_SHIPPED_TEXT.get(self.note, self.note))
 
 
 class LeaderboardEntry(models.Model):

@@ -17,15 +17,21 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from runs.messages import Message
+
 
 class EvaluationFailed(Exception):
     """A problem the submitter can fix; its message is shown to them as it is.
 
     ``outcome``: what the run got before it failed (per-sample results whose reasons the page shows, e.g.
     a judge that went down); stored with the failed run, without its scores.
+
+    Raise it with a ``runs.messages.Message`` (``EvaluationFailed(Message("code", name=value))``): the run
+    stores the code and its parameters, and each reader sees the reason in their language. Plain text is
+    stored as text (recognised when it is the English of a known message).
     """
 
-    def __init__(self, message: str, *, outcome: RunOutcome | None = None):
+    def __init__(self, message: Message | str, *, outcome: RunOutcome | None = None):
         super().__init__(message)
         self.outcome = outcome
 
@@ -79,7 +85,8 @@ class RunContext:
         if self.is_cancelled():
             raise RunCancelled(f"run {self.run_id} was cancelled")
 
-    def progress(self, done: int, total: int, note: str = "") -> None:
+    def progress(self, done: int, total: int, note: Message | str = "") -> None:
+        """``note``: a ``runs.messages.Message``, shown in each reader's language (or plain text)."""
         if self._progress_callback:
             self._progress_callback(done, total, note)
 
@@ -95,5 +102,5 @@ def get_executor(kind: str) -> Executor:
     try:
         dotted_path = settings.RUN_EXECUTORS[kind]
     except KeyError as exc:
-        raise EvaluationFailed(f"No executor is configured for runs of kind {kind!r}.") from exc
+        raise EvaluationFailed(Message("run.no_executor", kind=repr(kind))) from exc
     return import_string(dotted_path)

@@ -7,6 +7,12 @@ from django.db import models
 from django.db.models import Q
 
 from runs.choices import ACTIVE_STATUSES, RunKind, RunStatus
+from runs.messages import message_text
+
+
+def _status_label(status: str) -> str:
+    """A status in the reader's language; an unknown one as it is."""
+    return str(RunStatus(status).label) if status in RunStatus.values else status
 
 
 class EvaluationRun(models.Model):
@@ -47,8 +53,12 @@ class EvaluationRun(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     progress_note = models.CharField(max_length=255, blank=True)
+    # The note and the failure reason as a message code and parameters (runs.messages), shown in the
+    # reader's language; the text fields above keep their English. Null: text stored without a code.
+    progress_note_i18n = models.JSONField(null=True, blank=True)
 
     error_message = models.TextField(blank=True)
+    error_message_i18n = models.JSONField(null=True, blank=True)
     log = models.TextField(blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
     # What the executor returned beyond the score rows (task configs, seeds, timings...).
@@ -84,6 +94,14 @@ class EvaluationRun(models.Model):
         return self.status in ACTIVE_STATUSES
 
     @property
+    def progress_note_text(self) -> str:
+        return message_text(self.progress_note_i18n, self.progress_note)
+
+    @property
+    def error_message_text(self) -> str:
+        return message_text(self.error_message_i18n, self.error_message)
+
+    @property
     def duration(self):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
@@ -98,12 +116,26 @@ class RunEvent(models.Model):
     to_status = models.CharField(max_length=20)
     at = models.DateTimeField()
     message = models.TextField(blank=True)
+    # The message as a code and parameters (runs.messages), shown in the reader's language.
+    message_i18n = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} -> {self.to_status}"
+
+    @property
+    def message_text(self) -> str:
+        return message_text(self.message_i18n, self.message)
+
+    @property
+    def from_status_label(self) -> str:
+        return _status_label(self.from_status)
+
+    @property
+    def to_status_label(self) -> str:
+        return _status_label(self.to_status)
 
 
 class Score(models.Model):

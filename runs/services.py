@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from runs.choices import ACTIVE_STATUSES, RunKind, RunStatus
 from runs.executors import EvaluationFailed, RunCancelled, RunContext, RunOutcome, ScoreRow, get_executor
+from runs.messages import Message, message_of, message_split
 from runs.models import EvaluationRun, RunEvent, Score
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,20 @@ def spec_hash_compute(*, spec: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _event_record(*, run_id: int, from_status: str, to_status: str, message: str = "") -> None:
-    RunEvent.objects.create(run_id=run_id, from_status=from_status, to_status=to_status, at=timezone.now(), message=message)
+def _event_record(*, run_id: int, from_status: str, to_status: str, message: Message | str = "") -> None:
+    text, coded = message_split(message, limit=500)
+    RunEvent.objects.create(run_id=run_id, from_status=from_status, to_status=to_status, at=timezone.now(),
+                            message=text, message_i18n=coded)
 
 
-def _transition(*, run_id: int, from_statuses: tuple[str, ...], to_status: str, message: str = "", **fields: Any) -> bool:
-    """Move a run to ``to_status`` only if it is in one of ``from_statuses``; record the event."""
+def _transition(*, run_id: int, from_statuses: tuple[str, ...], to_status: str, message: Message | str = "",
+                **fields: Any) -> bool:
+    """Move a run to ``to_status`` only if it is in one of ``from_statuses``; record the event.
+
+    ``message`` (the event's) and an ``error_message`` field may be ``Message``s: stored as English text and code.
+    """
+    if "error_message" in fields:
+        fields["error_message"], fields["error_message_i18n"] = message_split(fields["error_message"])
     with transaction.atomic():
         current = EvaluationRun.objects.filter(pk=run_id, status__in=from_statuses).values_list("status", flat=True).first()
         if current is None:
@@ -90,7 +99,7 @@ def run_create(
         queued_at=timezone.now(),
         submitted_by=submitted_by,
     )
-    _event_record(run_id=run.pk, from_status="", to_status=RunStatus.QUEUED, message="submitted")
+    _event_record(run_id=run.pk, from_status="", to_status=RunStatus.QUEUED, message=Message("run.submitted"))
     if enqueue:
         # After commit: a worker must never receive an id whose row it cannot see yet.
         transaction.on_commit(lambda: run_enqueue(run=run))
@@ -172,7 +181,7 @@ def run_claim(*, run_id: int, worker_host: str | None = None) -> EvaluationRun |
         run_id=run_id,
         from_statuses=(RunStatus.QUEUED,),
         to_status=RunStatus.RUNNING,
-        message=f"claimed by {worker_host or socket.gethostname()}",
+        message=Message("run.claimed", worker=worker_host or socket.gethostname()),
         started_at=now,
         heartbeat_at=now,
         worker_host=worker_host or socket.gethostname(),
@@ -187,9 +196,11 @@ def run_heartbeat(*, run_id: int) -> bool:
     return EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now()) == 1
 
 
-def run_progress(*, run_id: int, done: int, total: int, note: str = "") -> None:
+def run_progress(*, run_id: int, done: int, total: int, note: Message | str = "") -> None:
+    text, coded = message_split(note, limit=255)
     EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-        progress_done=done, progress_total=total, progress_note=note[:255], heartbeat_at=timezone.now()
+        progress_done=done, progress_total=total, progress_note=text, progress_note_i18n=coded,
+        heartbeat_at=timezone.now()
     )
 
 
@@ -199,8 +210,8 @@ def run_log_append(*, run_id: int, text: str) -> None:
     EvaluationRun.objects.filter(pk=run_id).update(log=log)
 
 
-def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: RunOutcome | None = None, log: str = "",
-               from_statuses: tuple[str, ...] = (RunStatus.RUNNING,), message: str = "") -> bool:
+def run_finish(*, run_id: int, status: str, error_message: Message | str = "", outcome: RunOutcome | None = None,
+               log: str = "", from_statuses: tuple[str, ...] = (RunStatus.RUNNING,), message: Message | str = "") -> bool:
     """RUNNING (or one of ``from_statuses``) -> a terminal status, storing the outcome in the same transaction.
 
     If the run was cancelled (or reaped) meanwhile, nothing is written: the scores of a
@@ -216,7 +227,7 @@ def run_finish(*, run_id: int, status: str, error_message: str = "", outcome: Ru
                 samples_path=outcome.samples_path,
             )
         if not _transition(run_id=run_id, from_statuses=from_statuses, to_status=status,
-                           message=(message or error_message)[:500], **fields):
+                           message=message or error_message, **fields):
             return False
         if log:
             run_log_append(run_id=run_id, text=log)
@@ -271,7 +282,7 @@ def run_cancel(*, run_id: int, by: str = "") -> bool:
         run_id=run_id,
         from_statuses=ACTIVE_STATUSES,
         to_status=RunStatus.CANCELLED,
-        message=f"cancelled by {by}" if by else "cancelled",
+        message=Message("run.cancelled_by", user=by) if by else Message("run.cancelled"),
         finished_at=timezone.now(),
     )
 
@@ -310,16 +321,16 @@ def _runs_reap_stale(*, now, report: dict[str, list[int]]) -> None:
             logger.warning("reaper: run %s has a stale heartbeat but its worker still executes it; kept", run.pk)
             report["kept"].append(run.pk)
             continue
-        lost = f"worker {run.worker_host or '?'} stopped sending heartbeats at {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+        lost = Message("run.worker_lost", worker=run.worker_host or "?", at=f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S}")
         if run.attempts < settings.RUN_MAX_ATTEMPTS:
             if _transition(run_id=run.pk, from_statuses=(RunStatus.RUNNING,), to_status=RunStatus.QUEUED,
-                           message=f"{lost}; re-queued", queued_at=now, heartbeat_at=None, worker_host="",
+                           message=Message("run.requeued", reason=lost), queued_at=now, heartbeat_at=None, worker_host="",
                            sent_at=None):
                 report["requeued"].append(run.pk)
                 transaction.on_commit(lambda run=run: run_enqueue(run=EvaluationRun.objects.get(pk=run.pk)))
         elif _transition(run_id=run.pk, from_statuses=(RunStatus.RUNNING,), to_status=RunStatus.ERRORED,
                          message=lost, finished_at=now,
-                         error_message=f"The worker died: {lost}, after {run.attempts} attempts."):
+                         error_message=Message("run.worker_died", reason=lost, attempts=run.attempts)):
             report["errored"].append(run.pk)
 
 
@@ -424,6 +435,7 @@ def run_outcome_save(*, run_id: int, finish: dict[str, Any]) -> Path:
     import dataclasses
 
     outcome = finish.get("outcome")
+    finish = {name: value.english() if isinstance(value, Message) else value for name, value in finish.items()}
     data = {**finish, "run_id": run_id, "saved_at": timezone.now().isoformat(),
             "outcome": dataclasses.asdict(outcome) if outcome is not None else None}
     path = _unsaved_outcome_path(run_id)
@@ -445,7 +457,7 @@ def run_outcome_store(*, path: Path) -> bool:
         outcome = RunOutcome(**{**outcome, "scores": [ScoreRow(**row) for row in outcome["scores"]]})
     stored = run_finish(run_id=data["run_id"], status=data["status"], error_message=data.get("error_message", ""),
                         outcome=outcome, log=data.get("log", ""), from_statuses=ACTIVE_STATUSES,
-                        message="stored from a saved outcome")
+                        message=Message("run.outcome_stored"))
     if stored:
         Path(path).rename(Path(path).with_suffix(".stored"))
     return stored
@@ -534,7 +546,7 @@ def _run_outcome_get(*, run: EvaluationRun, context: RunContext) -> dict[str, An
         logger.info("run %s: stopped after cancel", run.pk)
         return None
     except EvaluationFailed as exc:
-        failed = {"status": RunStatus.FAILED, "error_message": str(exc)}
+        failed = {"status": RunStatus.FAILED, "error_message": message_of(exc)}
         return {**failed, "outcome": exc.outcome} if exc.outcome is not None else failed
     except Exception as exc:
         logger.exception("run %s errored", run.pk)

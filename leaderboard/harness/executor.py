@@ -42,6 +42,7 @@ from leaderboard.harness.adapter import evaluate_suite
 from leaderboard.harness.suites import Suite, TaskRequest, suite_from_dict, suite_get
 from leaderboard.harness.task_plan import resolve_seeds
 from runs.executors import EvaluationFailed, RunContext, RunOutcome
+from runs.messages import Message, message_of
 
 SAMPLES_FILENAME = "samples.jsonl.gz"
 TASKS_DIRNAME = "lm_eval_tasks"
@@ -188,7 +189,7 @@ def _folders_check(*paths: str | None) -> None:
             try:
                 folder_files_check(allowed_path_resolve(str(path)))
             except ModelFolderError as exc:
-                raise EvaluationFailed(str(exc)) from None
+                raise EvaluationFailed(message_of(exc)) from None
 
 
 def _without_missing_columns(scores: list[Any], suite: Suite, missing: list[str], context: RunContext) -> list[Any]:
@@ -209,7 +210,7 @@ def execute_benchmark(run: Any, context: RunContext) -> RunOutcome:
         tasks = [TaskRequest.from_value(task) for task in spec["tasks"]]
         model_path = spec["model_path"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise EvaluationFailed(f"The run's spec is not a valid benchmark spec: {exc!r}") from exc
+        raise EvaluationFailed(Message("benchmark.spec_invalid", error=repr(exc))) from exc
     _folders_check(model_path, spec.get("base_model_path"))
     artifacts = Path(context.artifacts_dir)
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from django.utils.translation import gettext_noop
 
 if TYPE_CHECKING:
     from runs.executors import ScoreRow
@@ -124,6 +125,10 @@ class SuiteColumn:
         return data
 
 
+# The titles of harness_tasks/suites/*.yaml, marked here so that the Korean catalogue holds them.
+SHIPPED_SUITE_TITLES = frozenset([gettext_noop("Open LLM Leaderboard v1"), gettext_noop("KoBEST (Korean)")])
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -133,6 +138,13 @@ class Suite:
     description: str = ""
     reference: str = ""
     source_path: Path | None = field(default=None, compare=False)
+
+    @property
+    def title_text(self) -> str:
+        """The title in the reader's language when it is one of the shipped suites' (see SHIPPED_SUITE_TITLES)."""
+        from django.utils.translation import gettext
+
+        return gettext(self.title) if self.title in SHIPPED_SUITE_TITLES else self.title
 
     def column(self, key: str) -> SuiteColumn:
         for column in self.columns:

@@ -7,7 +7,12 @@
     if (!holder || !plot || !window.Plotly) return;
     var figure = JSON.parse(JSON.parse(holder.textContent));
     if (!plot._fullLayout) plot.innerHTML = "";  // a page from htmx's history cache holds a stale drawing
-    window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false});
+    // The page's language: plotly's own Korean (static/vendor/plotly-locale-ko.js, loaded on Korean pages) for
+    // the toolbar, or its default English when that locale is not registered.
+    var locale = document.documentElement.lang || "en";
+    // No "Share chart" button: it would upload the chart to Plotly Cloud (and has no Korean in plotly's locale).
+    window.Plotly.react(plot, figure.data, figure.layout, {responsive: true, displaylogo: false, locale: locale,
+                                                           modeBarButtonsToRemove: ["sendChartToCloud"]});
   }
   document.addEventListener("DOMContentLoaded", draw);
   document.addEventListener("htmx:afterSettle", draw);

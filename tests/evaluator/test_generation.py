@@ -98,18 +98,18 @@ def _closed_port() -> int:
 def test_endpoint_check_messages(tmp_path):
     with LoopbackJudge() as server:
         ok, message = endpoint_check(endpoint(server))
-        assert ok and "Connected" in message
+        assert ok and "Connected" in str(message)
         ok, message = endpoint_check(endpoint(server, base_url=server.base_url.removesuffix("/v1")))
-        assert not ok and "HTTP 404" in message and "/v1" in message
+        assert not ok and "HTTP 404" in str(message) and "/v1" in str(message)
     ok, refused = endpoint_check(LLMConfig(kind="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1", model_name="m",
                                            timeout_s=0.3))
-    assert not ok and "No usable answer from the endpoint" in refused
+    assert not ok and "No usable answer from the endpoint" in str(refused)
     with LoopbackJudge(mode="hang", hang_s=3) as server:
         ok, message = endpoint_check(endpoint(server, timeout_s=0.3))
     # Refused and timed out read the same: "test connection" is no port scanner.
     assert not ok and message == refused
     ok, message = endpoint_check(LLMConfig(kind="local", local_path=str(tmp_path / "missing")))
-    assert not ok and "does not exist" in message
+    assert not ok and "does not exist" in str(message)
 
 
 @pytest.mark.slow

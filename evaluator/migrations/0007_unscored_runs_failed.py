@@ -11,6 +11,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 MESSAGE = "No score at all: every sample score of this run is unscored, so it has no result (marked failed by migration)."
+# The same as runs.messages codes it, so that each reader sees it in their language.
+CODED = {"code": "evaluator.all_unscored_migrated", "params": {}}
 
 
 def unscored_runs_fail(apps, schema_editor):
@@ -24,15 +26,17 @@ def unscored_runs_fail(apps, schema_editor):
         Exists(scores), ~Exists(scored))
     now = timezone.now()
     for run in runs:
-        EvaluationRun.objects.filter(pk=run.pk).update(status="failed", error_message=MESSAGE)
+        EvaluationRun.objects.filter(pk=run.pk).update(status="failed", error_message=MESSAGE,
+                                                          error_message_i18n=CODED)
         Score.objects.filter(Q(run=run) & Q(task="evaluator")).delete()
-        RunEvent.objects.create(run=run, from_status="succeeded", to_status="failed", at=now, message=MESSAGE)
+        RunEvent.objects.create(run=run, from_status="succeeded", to_status="failed", at=now, message=MESSAGE,
+                                message_i18n=CODED)
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("evaluator", "0005_remove_llmendpoint_api_key_secret"),
-        ("runs", "0002_run_dedupe_sent_at_worker_nodes"),
+        ("evaluator", "0006_stored_messages_i18n"),
+        ("runs", "0003_stored_messages_i18n"),
     ]
 
     operations = [migrations.RunPython(unscored_runs_fail, migrations.RunPython.noop)]
