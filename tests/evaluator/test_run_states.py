@@ -36,7 +36,7 @@ def test_earlier_runs_with_every_score_unscored_are_marked_failed_by_the_migrati
                                  value=lambda position, metric: None)
     Score.objects.create(run=nothing, task="evaluator", metric="faithfulness", value=None, sample_count=0)
     something = evaluator_run_make(version=dataset.latest_version)
-    migration = importlib.import_module("evaluator.migrations.0006_unscored_runs_failed")
+    migration = importlib.import_module("evaluator.migrations.0007_unscored_runs_failed")
     migration.unscored_runs_fail(apps, None)
     nothing.refresh_from_db()
     assert nothing.status == RunStatus.FAILED and "no score at all" in nothing.error_message.lower()
