@@ -7,7 +7,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
@@ -63,7 +63,7 @@ from evaluator.services import (
 from runs.csv_export import csv_response
 from runs.selectors import run_can_cancel, runs_visible_to
 
-KOREAN_EMBEDDER_WARNING = _lazy(
+KOREAN_EMBEDDER_WARNING = gettext_lazy(
     "This dataset has Korean text, and the default embedding model (all-MiniLM-L6-v2) was trained on English only: "
     "answer relevance, answer correctness and semantic similarity on Korean text mostly measure shared script, "
     "not meaning. Register a multilingual sentence-transformers folder (Register an embedding model) and pick it.")

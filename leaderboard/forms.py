@@ -11,6 +11,11 @@ from leaderboard.model_inspection import BaseModelFolderError, ModelFolderError,
 from leaderboard.models import ModelType, Precision, WeightType
 from runs import idempotency
 
+# Filled in when a form is made (in the reader's language): a lazy text cannot be %-formatted at import.
+BATCH_SIZE_HELP = _("“auto”: the largest batch that fits, found by lm-eval on a GPU worker (a CPU worker uses "
+                    "%(cpu)d); or a whole number from 1 to %(max)d. Recorded in the run's spec and its reproduce "
+                    "commands.")
+
 
 class SubmitForm(forms.Form):
     """What a user gives to queue a model: a folder on the model storage, not an upload."""
@@ -42,9 +47,7 @@ class SubmitForm(forms.Form):
                     "missing, and a partial run is never ranked."))
     batch_size = forms.CharField(
         label=_("Batch size"), max_length=10, initial="auto", required=False,
-        help_text=_("“auto”: the largest batch that fits, found by lm-eval on a GPU worker (a CPU worker uses "
-                    "%(cpu)d); or a whole number from 1 to %(max)d. Recorded in the run's spec and its reproduce "
-                    "commands.") % {"cpu": CPU_BATCH_SIZE, "max": BATCH_SIZE_MAX})
+        help_text=BATCH_SIZE_HELP)
     limit = forms.IntegerField(label=_("Smoke test: samples per task"), required=False, min_value=1, max_value=1_000_000,
                                help_text=_("Leave empty for a full run. Smoke runs are never ranked."))
     force = forms.BooleanField(label=_("Run again even if an identical run exists"), required=False)
@@ -57,6 +60,7 @@ class SubmitForm(forms.Form):
         self.user = user
         self.availability = availability or {}
         self.fields["group"].queryset = Group.objects.all() if user.is_staff else user.groups.all()
+        self.fields["batch_size"].help_text = str(BATCH_SIZE_HELP) % {"cpu": CPU_BATCH_SIZE, "max": BATCH_SIZE_MAX}
         self.fields["suite"].choices = [(suite.name, self._suite_label(suite)) for suite in suites]
         self.folder_info = None
         self.missing_columns: list[str] = []

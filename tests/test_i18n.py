@@ -151,7 +151,7 @@ def test_key_templates_are_covered_by_the_catalogue():
 
 
 @pytest.mark.parametrize(("url_name", "korean", "english"), [
-    ("leaderboard:index", ["CSV 내보내기", "모델 유형", "정밀도", "파라미터 수(B)", "라이선스", "리비전", "모델 0개"],
+    ("leaderboard:index", ["CSV 내보내기", "모델 유형", "정밀도", "파라미터 수(B)", "라이선스", "모델 sha", "모델 0개"],
      ["Export CSV", "Model type", "#Params (B)", "License", "Revision", "0 models"]),
     ("leaderboard:about", ["점수 계산 방법", "점수를 재현하는 방법", "데이터셋 미러", "측정하는 것"],
      ["How the numbers are computed", "How to reproduce a score", "Dataset mirror", "What it measures"]),

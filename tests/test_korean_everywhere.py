@@ -40,6 +40,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.services]
 ROOT = Path(__file__).resolve().parents[1]
 PO = ROOT / "locale" / "ko" / "LC_MESSAGES" / "django.po"
 SKIPPED_ELEMENTS = {"script", "style", "pre", "code", "textarea"}
+VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SHOWN_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt", "data-title"}
 # Words that are data here, not our English: the test's own names, and keys of tasks, metrics and kinds.
 # lm-eval's request kinds ("loglikelihood requests") are its names, not words.
@@ -86,11 +87,18 @@ class _VisibleText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.chunks: list[str] = []
         self._skipping = 0
+        self._untranslated: list[list] = []  # [tag, open count] of each translate="no" element we are inside
 
     def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
         if tag in SKIPPED_ELEMENTS:
             self._skipping += 1
-        attributes = dict(attrs)
+        elif attributes.get("translate") == "no" and tag not in VOID_ELEMENTS:
+            # Someone's own text the page shows as it is (a model card): skipped to its closing tag.
+            self._untranslated.append([tag, 1])
+            self._skipping += 1
+        elif self._untranslated and tag == self._untranslated[-1][0] and tag not in VOID_ELEMENTS:
+            self._untranslated[-1][1] += 1
         for name in SHOWN_ATTRIBUTES & attributes.keys():
             self.chunks.append(attributes[name] or "")
         if tag == "input" and attributes.get("type") in ("submit", "button") and attributes.get("value"):
@@ -99,6 +107,11 @@ class _VisibleText(HTMLParser):
     def handle_endtag(self, tag):
         if tag in SKIPPED_ELEMENTS and self._skipping:
             self._skipping -= 1
+        elif self._untranslated and tag == self._untranslated[-1][0]:
+            self._untranslated[-1][1] -= 1
+            if not self._untranslated[-1][1]:
+                self._untranslated.pop()
+                self._skipping -= 1
 
     def handle_data(self, data):
         if not self._skipping and data.strip():
@@ -130,6 +143,11 @@ def test_the_detector_finds_english_and_passes_korean():
     assert not english_found("<p>실행이 취소되었습니다 · MMLU · arc_challenge</p><pre>Cancelled</pre>", english=english,
                              data_values=set())
     assert not english_found("<p>org/model-1 Cancel-me</p>", english=english, data_values={"Cancel-me"})
+    # A model card is the model's own text: skipped, and only it.
+    assert not english_found('<div translate="no"><div><p>The run was cancelled</p></div></div>', english=english,
+                             data_values=set())
+    assert english_found('<div translate="no"><div>x</div></div><p>The run was cancelled</p>', english=english,
+                         data_values=set())
 
 
 @pytest.fixture
@@ -197,6 +215,11 @@ def world(tiny_model, settings):
                                   submitted_by=owner)
     run_execute(run_id=succeeded.pk)
     runs["evaluation"] = succeeded
+    # A second one on the same version, for the compare page (a run is not compared with itself).
+    again = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["exact_match"],
+                              submitted_by=owner)
+    run_execute(run_id=again.pk)
+    runs["evaluation_again"] = again
     failing = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["answer_accuracy"],
                                 judge=judge, submitted_by=owner)
     LLMEndpoint.objects.filter(pk=judge.pk).update(base_url="http://judge.example.invalid/v1")
@@ -241,7 +264,7 @@ def _pages(world) -> list[str]:
              reverse("evaluator:run", args=[runs["evaluation_failed"].pk]),
              reverse("evaluator:run", args=[runs["evaluation_judge_down"].pk]),
              reverse("evaluator:run_samples", args=[runs["evaluation"].pk]),
-             reverse("evaluator:compare") + f"?a={runs['evaluation'].pk}&b={runs['evaluation'].pk}"]
+             reverse("evaluator:compare") + f"?a={runs['evaluation'].pk}&b={runs['evaluation_again'].pk}"]
     pages += [reverse("runs:detail", args=[run.pk]) for run in runs.values()]
     pages += [reverse("runs:queue") + f"?status={status}" for status in ("failed", "errored", "cancelled")]
     return pages
