@@ -58,6 +58,9 @@ MESSAGES: dict[str, Any] = {
     "harness.outside_roots": _("The %(what)s %(path)s is outside the allowed model roots."),
     "harness.path_missing": _("The %(what)s %(path)s does not exist."),
     "harness.path_unusable": _("The %(what)s %(path)s cannot be used: %(error)s"),
+    # %(what)s of the three above.
+    "harness.what_model_folder": _("model folder"),
+    "harness.what_base_folder": _("base model folder"),
     "harness.quantization_unknown": _("Unknown quantization %(quantization)s (known: %(known)s)."),
     "harness.model_missing": _("Model folder %(folder)s does not exist."),
     "harness.delta_base_missing": _("%(folder)s holds delta weights; the base model folder is missing."),
@@ -74,6 +77,7 @@ MESSAGES: dict[str, Any] = {
     "harness.python_task": _("task %(task)s is defined in Python; only YAML tasks can be pointed at the dataset "
                              "mirror."),
     "harness.in_group": _(" (in group %(group)s)"),
+    "harness.in_tag": _(" (in tag %(tag)s)"),
     "harness.remote_code": _("The model in %(folder)s needs its own Python code (config.json has %(key)s); the "
                              "leaderboard never runs code shipped with a model. Submit a model whose architecture "
                              "transformers supports."),
@@ -138,6 +142,9 @@ MESSAGES: dict[str, Any] = {
     # Progress notes (EvaluationRun.progress_note).
     "progress.requests": _("%(task)s (%(number)s/%(count)s): %(phase)s requests"),
     "progress.requests_plain": _("%(phase)s requests"),
+    "progress.task_index": _("reading lm-eval's task index"),
+    "progress.task_data": _("loading task data from the mirror"),
+    "progress.model_load": _("loading the model"),
     "progress.generating": _("generating: %(note)s"),
     "progress.scoring": _("scoring: %(note)s"),
     "progress.text_metrics": _("text metrics"),

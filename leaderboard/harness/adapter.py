@@ -66,6 +66,7 @@ from leaderboard.harness.task_plan import (
     write_task_overrides,
 )
 from runs.executors import EvaluationFailed, RunCancelled
+from runs.messages import Message
 
 __all__ = [
     "CPU_BATCH_SIZE", "DEFAULT_SEEDS", "OFFLINE_ENV", "QUANTIZATION_ARGS", "DatasetRef", "HarnessResult",
@@ -157,7 +158,7 @@ def evaluate_suite(
     force_offline()
     model_args = model_arguments(model_path=model_path, base_model_path=base_model_path, dtype=dtype,
                                  weight_type=weight_type, quantization=quantization, roots=model_roots)
-    report(0, 0, "reading lm-eval's task index")
+    report(0, 0, Message("progress.task_index"))
     plan = build_task_plan(tasks, include_path=include_path)
     check_mirror(plan, mirror_dir)
     write_task_overrides(plan, mirror_dir=mirror_dir, tasks_dir=tasks_dir)
@@ -167,12 +168,12 @@ def evaluate_suite(
                              log_samples=log_samples, apply_chat_template=apply_chat_template)
     _stop_if_asked(stop_requested)
 
-    report(0, 0, "loading task data from the mirror")
+    report(0, 0, Message("progress.task_data"))
     run_tasks, task_objects = _load_tasks(plan, include_path=include_path, tasks_dir=tasks_dir, model_args=model_args)
     timing = {"started_at": started, "start": clock, "planned": time.monotonic()}
     _stop_if_asked(stop_requested)
 
-    report(0, 0, "loading the model")
+    report(0, 0, Message("progress.model_load"))
     merged = _evaluate_requests(task_objects, run_tasks, model_args=model_args, options=options,
                                 should_stop=stop_requested, on_progress=on_progress, timing=timing)
     timing["finished"] = time.monotonic()
@@ -209,7 +210,7 @@ def _load_tasks(plan: TaskPlan, *, include_path: Path | str | None, tasks_dir: P
     try:
         loaded = run_tasks.load([request.task for request in plan.requests])
     except Exception as exc:
-        raise EvaluationFailed(f"lm-eval could not build the tasks from the dataset mirror: {exc}") from exc
+        raise EvaluationFailed(Message("harness.tasks_unbuildable", error=str(exc))) from exc
     # One simple_evaluate call per request (a task, or a whole group such as mmlu): lm-eval batches
     # all requests of a call together, and padding to a different batch shape changes loglikelihoods
     # in the last float digits. Per request, every score equals a single-task lm-eval run of it
@@ -240,7 +241,7 @@ def _evaluate_requests(task_objects: Mapping[str, list[Any]], run_tasks: Any, *,
         timing["loaded"] = time.monotonic()
         for number, (name, objects) in enumerate(task_objects.items(), start=1):
             _stop_if_asked(should_stop)
-            lm.progress_prefix = f"{name} ({number}/{len(task_objects)}): "
+            lm.progress_task = (name, number, len(task_objects))
             merge_results(merged, _simple_evaluate(lm, objects, run_tasks, options))
     except (RunCancelled, EvaluationFailed):
         raise

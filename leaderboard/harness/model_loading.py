@@ -16,42 +16,38 @@ from pathlib import Path
 from typing import Any
 
 from runs.executors import EvaluationFailed, RunCancelled
+from runs.messages import Message
 
 # On CPU a fixed small batch: lm-eval's "auto" detection probes with huge batches, which only makes
 # sense on a GPU.
 CPU_BATCH_SIZE = 4
 _PROGRESS_INTERVAL_S = 2.0
 
-ProgressCallback = Callable[[int, int, str], None]
+ProgressCallback = Callable[[int, int, Message | str], None]  # note: shown in each reader's language
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EvaluationFailed(f"Cannot read {path}: {exc}") from exc
+        raise EvaluationFailed(Message("harness.unreadable", path=str(path), error=str(exc))) from exc
 
 
 def _check_model_config(folder: Path) -> None:
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise EvaluationFailed(f"{folder} is not a Hugging Face model folder (no config.json).")
+        raise EvaluationFailed(Message("harness.not_hf_folder", folder=str(folder)))
     config = _read_json(config_path)
     if config.get("auto_map") or config.get("trust_remote_code"):
-        raise EvaluationFailed(
-            f"The model in {folder} needs its own Python code (config.json has "
-            f"{'auto_map' if config.get('auto_map') else 'trust_remote_code'}); the leaderboard never runs "
-            f"code shipped with a model. Submit a model whose architecture transformers supports."
-        )
+        raise EvaluationFailed(Message("harness.remote_code", folder=str(folder),
+                                       key="auto_map" if config.get("auto_map") else "trust_remote_code"))
     from transformers import CONFIG_MAPPING
     from transformers import __version__ as transformers_version
 
     model_type = config.get("model_type")
     if model_type not in CONFIG_MAPPING:
-        raise EvaluationFailed(
-            f"The model in {folder} has model_type {model_type!r}, which transformers {transformers_version} "
-            f"does not know: it would need remote code or a newer transformers."
-        )
+        raise EvaluationFailed(Message("harness.model_type_unknown", folder=str(folder), model_type=repr(model_type),
+                                       version=transformers_version))
 
 
 # lm-eval's HFLM model_args for each quantization (its own names: load_in_8bit/load_in_4bit and
@@ -63,7 +59,7 @@ QUANTIZATION_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def _folder_in_roots(raw: Path | str, roots: Sequence[Path | str] | None, what: str) -> Path:
+def _folder_in_roots(raw: Path | str, roots: Sequence[Path | str] | None, what: Message) -> Path:
     """``raw`` as a folder; with ``roots``, resolved (links followed) and refused unless inside one of them."""
     try:
         folder = Path(raw)
@@ -71,11 +67,11 @@ def _folder_in_roots(raw: Path | str, roots: Sequence[Path | str] | None, what: 
             resolved_roots = [Path(root).resolve() for root in roots]
             folder = (folder if folder.is_absolute() else resolved_roots[0] / folder).resolve()
             if not any(folder == root or root in folder.parents for root in resolved_roots):
-                raise EvaluationFailed(f"The {what} {raw} is outside the allowed model roots.")
+                raise EvaluationFailed(Message("harness.outside_roots", what=what, path=str(raw)))
         if not folder.is_dir():
-            raise EvaluationFailed(f"The {what} {raw} does not exist.")
+            raise EvaluationFailed(Message("harness.path_missing", what=what, path=str(raw)))
     except (OSError, RuntimeError, ValueError) as exc:  # a link loop, an overlong name, a NUL
-        raise EvaluationFailed(f"The {what} {raw!r} cannot be used: {type(exc).__name__}") from None
+        raise EvaluationFailed(Message("harness.path_unusable", what=what, path=repr(raw), error=type(exc).__name__)) from None
     return folder
 
 
@@ -101,34 +97,34 @@ def model_arguments(*, model_path: Path | str, base_model_path: Path | str | Non
             adapter or delta weights without base, an unknown quantization.
     """
     if quantization is not None and quantization not in QUANTIZATION_ARGS:
-        raise EvaluationFailed(f"Unknown quantization {quantization!r} (known: {', '.join(QUANTIZATION_ARGS)}).")
+        raise EvaluationFailed(Message("harness.quantization_unknown", quantization=repr(quantization),
+                                       known=", ".join(QUANTIZATION_ARGS)))
     extra = dict(QUANTIZATION_ARGS.get(quantization or "", {}))
-    model_dir = _folder_in_roots(model_path, roots, "model folder") if roots else Path(model_path)
+    model_dir = _folder_in_roots(model_path, roots, Message("harness.what_model_folder")) if roots else Path(model_path)
     if not model_dir.is_dir():
-        raise EvaluationFailed(f"Model folder {model_dir} does not exist.")
+        raise EvaluationFailed(Message("harness.model_missing", folder=str(model_dir)))
     adapter_config = model_dir / "adapter_config.json"
     if weight_type == "delta":
         if not base_model_path:
-            raise EvaluationFailed(f"{model_dir} holds delta weights; the base model folder is missing.")
-        base = _folder_in_roots(base_model_path, roots, "base model folder")
+            raise EvaluationFailed(Message("harness.delta_base_missing", folder=str(model_dir)))
+        base = _folder_in_roots(base_model_path, roots, Message("harness.what_base_folder"))
         _check_model_config(model_dir)
         _check_model_config(base)
         return {"pretrained": str(base), "delta": str(model_dir), "dtype": dtype, **extra}
     if adapter_config.is_file():
         base = base_model_path or _read_json(adapter_config).get("base_model_name_or_path")
         if not base or not isinstance(base, str | Path) or "\0" in str(base):
-            raise EvaluationFailed(f"{model_dir} is a PEFT adapter; give the folder of its base model.")
+            raise EvaluationFailed(Message("harness.adapter_needs_base", folder=str(model_dir)))
         if not roots and not Path(base).is_dir():
-            raise EvaluationFailed(f"{model_dir} is a PEFT adapter; its base model folder {base} does not exist.")
-        base = _folder_in_roots(base, roots, "base model folder")
+            raise EvaluationFailed(Message("harness.adapter_base_missing", folder=str(model_dir), base=str(base)))
+        base = _folder_in_roots(base, roots, Message("harness.what_base_folder"))
         _check_model_config(base)
         args = {"pretrained": str(base), "peft": str(model_dir), "dtype": dtype, **extra}
         if (model_dir / "tokenizer_config.json").is_file():
             args["tokenizer"] = str(model_dir)  # an adapter that ships its tokenizer (e.g. added tokens)
         return args
     if base_model_path:
-        raise EvaluationFailed(f"A base model was given, but {model_dir} has no adapter_config.json "
-                               f"(only PEFT adapters and delta weights are evaluated on a base model).")
+        raise EvaluationFailed(Message("harness.base_without_adapter", folder=str(model_dir)))
     _check_model_config(model_dir)
     return {"pretrained": str(model_dir), "dtype": dtype, **extra}
 
@@ -157,7 +153,7 @@ class _StopAndProgress:
         self._should_stop = should_stop or (lambda: False)
         self._on_progress = on_progress
         self._phase, self._done, self._total, self._reported_at = "", 0, 0, 0.0
-        self.progress_prefix = ""  # names the task being evaluated in progress notes
+        self.progress_task: tuple[str, int, int] | None = None  # (task, its number, how many): named in progress notes
         super().__init__(*args, **kwargs)
         self.set_cache_hook(progress_hook(self))
 
@@ -185,7 +181,12 @@ class _StopAndProgress:
         now = time.monotonic()
         if self._on_progress and (force or now - self._reported_at >= _PROGRESS_INTERVAL_S):
             self._reported_at = now
-            self._on_progress(self._done, self._total, f"{self.progress_prefix}{self._phase} requests")
+            if self.progress_task:
+                task, number, count = self.progress_task
+                note = Message("progress.requests", task=task, number=number, count=count, phase=self._phase)
+            else:
+                note = Message("progress.requests_plain", phase=self._phase)
+            self._on_progress(self._done, self._total, note)
 
     def _run_phase(self, phase: str, method: Callable[..., Any], requests: list, disable_tqdm: bool) -> Any:
         self._phase, self._done, self._total = phase, 0, len(requests)
@@ -247,13 +248,15 @@ def out_of_memory_failure(exc: BaseException, device: str) -> EvaluationFailed |
     if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in message.lower():
         return None
     needed = re.search(r"Tried to allocate ([\d.]+ [KMGT]?i?B)", message)
-    text = f"The model ran out of {device} memory"
-    if needed:
-        text += f": it needed another {needed.group(1)}"
+    size = needed.group(1) if needed else ""
+    detail: Message | str = Message("harness.oom_needed", size=size) if needed else ""
     if device.startswith("cuda") and torch.cuda.is_available():
-        free, total = torch.cuda.mem_get_info()
-        text += f"; {free / 2**30:.2f} GiB of {total / 2**30:.2f} GiB were free on {torch.cuda.get_device_name()}"
-    return EvaluationFailed(text + ". Try a smaller batch size or a lower-precision dtype.")
+        free_bytes, total_bytes = torch.cuda.mem_get_info()
+        memory = {"free": f"{free_bytes / 2**30:.2f}", "total": f"{total_bytes / 2**30:.2f}",
+                  "gpu": torch.cuda.get_device_name()}
+        detail = (Message("harness.oom_needed_free", size=size, **memory) if needed
+                  else Message("harness.oom_free", **memory))
+    return EvaluationFailed(Message("harness.out_of_memory", device=device, detail=detail))
 
 
 def release_memory(device: str) -> None:

@@ -45,6 +45,7 @@ import yaml
 from leaderboard.harness.mirror_layout import DatasetRef, is_hub_dataset, mirror_folder, mirror_problem
 from leaderboard.harness.suites import Suite, TaskRequest
 from runs.executors import EvaluationFailed
+from runs.messages import Message
 
 # lm-eval's default seeds (random, numpy, torch, fewshot), as its CLI's --seed default "0,1234,1234,1234".
 DEFAULT_SEEDS: tuple[int | None, ...] = (0, 1234, 1234, 1234)
@@ -130,14 +131,14 @@ class TaskPlan:
 
 
 def _expand(name: str, index: Mapping[str, Any], leaves: list[str], groups: dict[str, Path | None],
-            where: str) -> None:
+            where: Message | str) -> None:
     entry = index.get(name)
     if entry is None:
-        raise EvaluationFailed(f"lm-eval has no task, group or tag named {name!r}{where}.")
+        raise EvaluationFailed(Message("harness.task_unknown", name=repr(name), where=where))
     kind = entry.kind.name
     if kind == "TAG":
         for task in sorted(entry.tags):
-            _expand(task, index, leaves, groups, f" (in tag {name!r})")
+            _expand(task, index, leaves, groups, Message("harness.in_tag", tag=repr(name)))
     elif kind == "GROUP":
         groups[name] = entry.yaml_path
         _expand_members(entry.cfg.get("task") or [], name, index, leaves, groups)
@@ -149,14 +150,13 @@ def _expand_members(members: Sequence[Any], group: str, index: Mapping[str, Any]
                     groups: dict[str, Path | None]) -> None:
     for item in members if isinstance(members, list) else [members]:
         if isinstance(item, str):
-            _expand(item, index, leaves, groups, f" (in group {group!r})")
+            _expand(item, index, leaves, groups, Message("harness.in_group", group=repr(group)))
         elif isinstance(item, Mapping) and "group" in item and item["group"] not in index:
             _expand_members(item.get("task") or [], f"{group}::{item['group']}", index, leaves, groups)
         elif isinstance(item, Mapping) and ("group" in item or item.get("task") in index):
-            _expand(item.get("group") or item["task"], index, leaves, groups, f" (in group {group!r})")
+            _expand(item.get("group") or item["task"], index, leaves, groups, Message("harness.in_group", group=repr(group)))
         else:
-            raise EvaluationFailed(f"group {group!r} defines an inline task ({item!r}); only registered tasks "
-                                   f"can be pointed at the dataset mirror.")
+            raise EvaluationFailed(Message("harness.inline_task", group=repr(group), item=repr(item)))
 
 
 def build_task_plan(requests: Iterable[TaskRequest | Sequence[Any] | Mapping[str, Any]], *,
@@ -192,8 +192,7 @@ def build_task_plan(requests: Iterable[TaskRequest | Sequence[Any] | Mapping[str
             entry = index[leaf]
             cfg = entry.cfg or {}
             if entry.yaml_path is None or "class" in cfg:
-                raise EvaluationFailed(f"task {leaf!r} is defined in Python; only YAML tasks can be pointed "
-                                       f"at the dataset mirror.")
+                raise EvaluationFailed(Message("harness.python_task", task=repr(leaf)))
             plan.settings[leaf] = request
             plan.yaml_paths[leaf] = Path(entry.yaml_path).resolve()
             plan.sources[leaf] = DatasetRef(str(cfg.get("dataset_path") or ""), cfg.get("dataset_name"))
@@ -222,7 +221,7 @@ def check_mirror(plan: TaskPlan, mirror_dir: Path | str) -> None:
             problems.append(f"task {leaf}: {problem}")
     if problems:
         shown = problems[:10] + ([f"... and {len(problems) - 10} more"] if len(problems) > 10 else [])
-        raise EvaluationFailed("The dataset mirror cannot serve this run:\n- " + "\n- ".join(shown))
+        raise EvaluationFailed(Message("harness.mirror_missing", missing="\n- ".join(shown)))
 
 
 def _override_yaml(leaf: str, plan: TaskPlan, mirror_dir: Path) -> dict[str, Any]:

@@ -148,12 +148,12 @@ def test_cancel_before_the_model_loads(tiny_model_template, real_mirror, tmp_pat
 @pytest.mark.slow
 def test_cancel_between_batches(tiny_model_template, real_mirror, tmp_path):
     progress = []
-    evaluating = lambda: any("requests" in note for _, _, note in progress)  # noqa: E731
+    evaluating = lambda: any("requests" in str(note) for _, _, note in progress)  # noqa: E731
     with pytest.raises(RunCancelled):
         _evaluate(tiny_model_template, real_mirror, tmp_path, [("winogrande", 0)], batch_size=1,
                   on_progress=lambda *args: progress.append(args), should_stop=evaluating)
     # It stopped inside the model loop: the phase began and did not finish.
-    assert progress[-1] == (0, 8, "winogrande (1/1): loglikelihood requests")
+    assert progress[-1][:2] == (0, 8) and str(progress[-1][2]) == "winogrande (1/1): loglikelihood requests"
 
 
 def test_out_of_memory_fails_the_run(tiny_model_template, real_mirror, tmp_path, monkeypatch):

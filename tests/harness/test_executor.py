@@ -101,6 +101,6 @@ def test_benchmark_run_end_to_end(settings, tmp_path, tiny_model, real_mirror):
     with gzip.open(Path(settings.ARTIFACTS_DIR) / outcome.samples_path, "rt") as lines:
         assert {json.loads(line)["task"] for line in lines} == {"kobest_copa", "winogrande"}
     assert (artifacts / "lm_eval_tasks" / "kobest_copa.yaml").is_file()
-    assert any(note.endswith("loglikelihood requests") for _, _, note in progress)
+    assert any(str(note).endswith("loglikelihood requests") for _, _, note in progress)
     assert any(line.startswith("Reproduce winogrande: HF_HUB_OFFLINE=1") for line in log)
     assert any("lm_eval" in line for line in log)  # lm-eval's own log lines reach the run log

@@ -140,10 +140,10 @@ def test_samples_log_and_progress(run):
     assert len(samples["gsm8k"]) == 2 * LIMIT  # one line per filter
     for line in samples["arc_challenge"]:
         assert {"doc", "target", "arguments", "resps", "filtered_resps", "acc", "acc_norm"} <= set(line)
-    notes = {note for _, _, note in progress}
+    notes = {str(note) for _, _, note in progress}
     assert "arc_challenge (1/7): loglikelihood requests" in notes
     assert "gsm8k (7/7): generate_until requests" in notes
-    done, total, _ = next(p for p in reversed(progress) if p[2].startswith("arc_challenge"))
+    done, total, _ = next(p for p in reversed(progress) if str(p[2]).startswith("arc_challenge"))
     assert done == total == 4 * LIMIT  # four choices per question
 
 
