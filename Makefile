@@ -15,6 +15,7 @@ services:
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/python manage.py makemigrations --check --dry-run
 
 # After changing user-visible strings: update the Korean catalogue, translate the new entries, compile.

@@ -33,8 +33,14 @@ class AuditEvent(models.Model):
     """One action: who (kept by name too, so the row outlives the user), from which address, on what."""
 
     at = models.DateTimeField(_("time"), default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     action = models.CharField(_("action"), max_length=40, choices=AuditAction.choices)

@@ -13,7 +13,9 @@ from config.security import client_ip
 
 # Keys whose values are never written to the log, at any depth of ``detail``: a caller that passes a
 # form's cleaned data or an endpoint's fields must not leave a key or a password in the audit table.
-_SECRET_KEY_RE = re.compile(r"secret|passw|token|api_?key|^key$|_key$|authori[sz]ation|credential|cookie", re.IGNORECASE)
+_SECRET_KEY_RE = re.compile(
+    r"secret|passw|token|api_?key|^key$|_key$|authori[sz]ation|credential|cookie", re.IGNORECASE
+)
 REDACTED = "[redacted]"
 
 
@@ -30,8 +32,9 @@ def audit_detail_clean(detail: dict | None) -> dict:
     return json.loads(json.dumps(_scrub(detail or {}), default=str))
 
 
-def audit_record(*, request=None, actor=None, action: AuditAction, target: models.Model | None = None,
-                 detail: dict | None = None) -> AuditEvent:
+def audit_record(
+    *, request=None, actor=None, action: AuditAction, target: models.Model | None = None, detail: dict | None = None
+) -> AuditEvent:
     """Record that ``actor`` (default: the request's user) did ``action`` to ``target``.
 
     The address is the request's client address (REMOTE_ADDR, or X-Forwarded-For behind a trusted proxy:
@@ -45,7 +48,12 @@ def audit_record(*, request=None, actor=None, action: AuditAction, target: model
         target_id = "" if target.pk is None else str(target.pk)
         target_label = str(target)[:300]
     return AuditEvent.objects.create(
-        actor=actor, actor_name=actor.get_username() if actor is not None else "",
-        ip_address=client_ip(request) if request is not None else None, action=action,
-        target_type=target_type, target_id=target_id, target_label=target_label, detail=audit_detail_clean(detail),
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "",
+        ip_address=client_ip(request) if request is not None else None,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
+        detail=audit_detail_clean(detail),
     )

@@ -35,6 +35,7 @@ MB = 2**20
 
 # --- The hostile files ------------------------------------------------------------------------------
 
+
 def build_wide_xlsx(path: Path) -> None:
     """~70 KB: 8,000 short rows, and one header cell in column XFD, so the sheet declares 16,384 columns."""
     from openpyxl import Workbook
@@ -96,10 +97,18 @@ def build_limit_xlsx(path: Path) -> None:
         return f'<c r="{letter}{row}"><v>{value}</v></c>'
 
     def sheet_rows():
-        yield '<row r="1">' + "".join(cell(letter, 1, name) for letter, name in zip(letters, header, strict=True)) + "</row>"
+        yield (
+            '<row r="1">'
+            + "".join(cell(letter, 1, name) for letter, name in zip(letters, header, strict=True))
+            + "</row>"
+        )
         for row in range(2, 20_002):
             values = [f"질문 {row}", f"정답 {row}", "hr"] + list(range(4, 65))
-            yield f'<row r="{row}">' + "".join(cell(letter, row, value) for letter, value in zip(letters, values, strict=True)) + "</row>"
+            yield (
+                f'<row r="{row}">'
+                + "".join(cell(letter, row, value) for letter, value in zip(letters, values, strict=True))
+                + "</row>"
+            )
 
     workbook = Workbook()
     plain = path.with_suffix(".plain.xlsx")
@@ -110,7 +119,9 @@ def build_limit_xlsx(path: Path) -> None:
             if info.filename == "xl/worksheets/sheet1.xml":
                 xml = data.decode().replace('<dimension ref="A1:A1"/>', '<dimension ref="A1:BL20001"/>')
                 assert "<sheetData></sheetData>" in xml and "A1:BL20001" in xml, xml
-                data = xml.replace("<sheetData></sheetData>", "<sheetData>" + "".join(sheet_rows()) + "</sheetData>").encode()
+                data = xml.replace(
+                    "<sheetData></sheetData>", "<sheetData>" + "".join(sheet_rows()) + "</sheetData>"
+                ).encode()
             target.writestr(info.filename, data)
     plain.unlink()
 
@@ -122,8 +133,14 @@ def build_limit_csv(path: Path) -> None:
         writer = csv.writer(out)
         writer.writerow(["question", "reference", "contexts", "tags"])
         for row in range(1, 20_001):
-            writer.writerow([f"질문 {row}: 연차 휴가는 며칠인가요?", "15일입니다. " * 20,
-                             json.dumps([passage, passage], ensure_ascii=False), "hr, 휴가"])
+            writer.writerow(
+                [
+                    f"질문 {row}: 연차 휴가는 며칠인가요?",
+                    "15일입니다. " * 20,
+                    json.dumps([passage, passage], ensure_ascii=False),
+                    "hr, 휴가",
+                ]
+            )
     assert path.stat().st_size < 50 * MB, path.stat().st_size
 
 
@@ -148,6 +165,7 @@ FILES = {
 
 
 # --- One parse, in a child process -----------------------------------------------------------------
+
 
 def _old_module(path: Path):
     spec = importlib.util.spec_from_file_location("datasets_before_limits", path)
@@ -181,9 +199,17 @@ def child(parser: str, path: Path, old_source: Path, traced: bool) -> None:
         outcome = f"refused: {str(exc.problems[0])[:90]}"
     except BaseException as exc:  # what the view would have turned into a 500
         outcome = f"CRASHED (HTTP 500): {type(exc).__name__}: {str(exc)[:60]}"
-    print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - started,
-                      "peak": tracemalloc.get_traced_memory()[1] if traced else None, "baseline_rss": baseline * 1024,
-                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(
+        json.dumps(
+            {
+                "outcome": outcome,
+                "seconds": time.perf_counter() - started,
+                "peak": tracemalloc.get_traced_memory()[1] if traced else None,
+                "baseline_rss": baseline * 1024,
+                "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            }
+        )
+    )
 
 
 def run(parser: str, path: Path, old_source: Path, timeout: int, *, traced: bool) -> dict:
@@ -200,11 +226,17 @@ def run(parser: str, path: Path, old_source: Path, timeout: int, *, traced: bool
 
 
 def old_source_write(folder: Path) -> Path:
-    added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", "evaluator/dataset_readers.py"],
-                           capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
+    added = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", "evaluator/dataset_readers.py"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout.split()
     revision = f"{added[-1]}^" if added else "HEAD"
-    source = subprocess.run(["git", "show", f"{revision}:evaluator/datasets.py"], capture_output=True, text=True,
-                            cwd=ROOT, check=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{revision}:evaluator/datasets.py"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout
     path = folder / "datasets_before_limits.py"
     path.write_text(source)
     print(f"old parser: evaluator/datasets.py at {revision}")
@@ -243,8 +275,11 @@ def main() -> None:
             traced = run(which, path, old_source, args.timeout, traced=True)
             baseline = plain.get("baseline_rss") or baseline
             size = f"{path.stat().st_size / 1024:,.0f} KB"
-            print(f"{name:<16}{size:>10}  {which:<6}{_seconds(plain['seconds']):>9}{_mb(plain['rss']):>10}"
-                  f"{_mb(traced['peak']):>13}  {plain['outcome']}", flush=True)
+            print(
+                f"{name:<16}{size:>10}  {which:<6}{_seconds(plain['seconds']):>9}{_mb(plain['rss']):>10}"
+                f"{_mb(traced['peak']):>13}  {plain['outcome']}",
+                flush=True,
+            )
     print(f"\nmax RSS after imports, before parsing: {_mb(baseline)}")
     for name in names:
         print(f"  {name}: {FILES[name][1]}")

@@ -44,25 +44,34 @@ def make_samples(n: int) -> list[EvalSample]:
     samples = []
     for i in range(n):
         if i % 2:
-            samples.append(EvalSample(
-                sample_id=str(i), question=f"What is the capital of country {i}?",
-                reference=f"The capital of country {i} is City {i}.",
-                contexts=(f"Country {i} has City {i} as its capital and a population of {i * 1000}.",),
-                response=f"City {i} is the capital of country {i}.",
-            ))
+            samples.append(
+                EvalSample(
+                    sample_id=str(i),
+                    question=f"What is the capital of country {i}?",
+                    reference=f"The capital of country {i} is City {i}.",
+                    contexts=(f"Country {i} has City {i} as its capital and a population of {i * 1000}.",),
+                    response=f"City {i} is the capital of country {i}.",
+                )
+            )
         else:
-            samples.append(EvalSample(
-                sample_id=str(i), question=f"{i}번 나라의 수도는 어디인가요?", reference=f"{i}번 나라의 수도는 {i}시입니다.",
-                contexts=(f"{i}번 나라의 수도는 {i}시이며 인구는 {i * 1000}명이다.",),
-                response=f"수도는 {i}시입니다.",
-            ))
+            samples.append(
+                EvalSample(
+                    sample_id=str(i),
+                    question=f"{i}번 나라의 수도는 어디인가요?",
+                    reference=f"{i}번 나라의 수도는 {i}시입니다.",
+                    contexts=(f"{i}번 나라의 수도는 {i}시이며 인구는 {i * 1000}명이다.",),
+                    response=f"수도는 {i}시입니다.",
+                )
+            )
     return samples
 
 
 def start_judge(delay: float) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.evaluator.loopback_judge", "--delay", str(delay)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     base_url = process.stdout.readline().strip()
     if not base_url.startswith("http"):
@@ -91,15 +100,23 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--metrics", default="coherence,context_recall,context_precision")
-    parser.add_argument("--profile", action="store_true", help="cProfile the run; prints the top functions by cumulative time")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the run; prints the top functions by cumulative time"
+    )
     args = parser.parse_args()
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     samples = make_samples(args.samples)
 
     process, base_url = start_judge(args.delay)
     try:
-        judge = LLMConfig(kind="openai", model_name="loopback-judge", base_url=base_url, timeout_s=30,
-                          max_concurrency=args.concurrency, max_retries=2)
+        judge = LLMConfig(
+            kind="openai",
+            model_name="loopback-judge",
+            base_url=base_url,
+            timeout_s=30,
+            max_concurrency=args.concurrency,
+            max_retries=2,
+        )
         # Warm-up outside the clock: imports of ragas/openai and the first connections.
         score_samples(make_samples(2), metrics, judge=judge, embedding_path=None)
         before = judge_stats(base_url)["calls"]
@@ -155,20 +172,32 @@ def main() -> None:
     calls = stats["calls"] - before
     unscored = sum(1 for s in scores if s.value is None)
     ideal = calls * args.delay / args.concurrency
-    print(f"samples x metrics   {args.samples} x {len(metrics)} ({', '.join(metrics)}) = {len(scores)} scores, {unscored} unscored")
-    print(f"judge calls         {calls} ({calls / max(1, args.samples):.2f} per sample), peak in flight {stats['peak_in_flight']}")
+    print(
+        f"samples x metrics   {args.samples} x {len(metrics)} ({', '.join(metrics)}) = {len(scores)} scores, "
+        f"{unscored} unscored"
+    )
+    print(
+        f"judge calls         {calls} ({calls / max(1, args.samples):.2f} per sample), "
+        f"peak in flight {stats['peak_in_flight']}"
+    )
     print(f"delay / concurrency {args.delay:g} s / {args.concurrency}")
     print(f"wall time           {wall:.2f} s")
     print(f"ideal               {ideal:.2f} s  (calls x delay / concurrency)")
     print(f"ratio               {wall / ideal:.2f}  (target <= 1.2)")
-    print(f"scorer CPU          {cpu:.2f} s = {1000 * cpu / max(1, calls):.1f} ms per call (all threads of this process)")
-    print(f"loopback judge CPU  {judge_cpu:.2f} s = {1000 * judge_cpu / max(1, calls):.1f} ms per call (its own process)")
+    print(
+        f"scorer CPU          {cpu:.2f} s = {1000 * cpu / max(1, calls):.1f} ms per call (all threads of this process)"
+    )
+    print(
+        f"loopback judge CPU  {judge_cpu:.2f} s = {1000 * judge_cpu / max(1, calls):.1f} ms per call (its own process)"
+    )
     print(f"full GC pauses      {len(gc_pauses)}, {sum(gc_pauses):.2f} s in all")
     print(f"load average        {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     if profiler is not None:
         import pstats
 
-        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "30")))
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(
+            int(os.environ.get("TOP", "30"))
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DB_TEST_NAME", str(Path(__file__).resolve().parents[1] / "var" / "bench-leaderboard.sqlite3")
-                      if os.getenv("DB", "sqlite") == "sqlite" else "test_bench_leaderboard")
+os.environ.setdefault(
+    "DB_TEST_NAME",
+    str(Path(__file__).resolve().parents[1] / "var" / "bench-leaderboard.sqlite3")
+    if os.getenv("DB", "sqlite") == "sqlite"
+    else "test_bench_leaderboard",
+)
 
 import django  # noqa: E402
 
@@ -46,25 +50,46 @@ def populate(n_models: int, runs_per_model: int, start: int) -> None:
 
     rng = random.Random(start)
     now = timezone.now()
-    models = RegisteredModel.objects.bulk_create([
-        RegisteredModel(display_name=f"org{i % 50}/model-{i}", storage_path=f"/models/m{i}", revision=f"{i:040x}",
-                        architecture=rng.choice(["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]),
-                        num_params=rng.choice([1, 3, 7, 13, 34, 70]) * 10**9, precision=rng.choice(["bfloat16", "float16"]),
-                        merged=rng.random() < 0.1, moe=rng.random() < 0.05, license="apache-2.0")
-        for i in range(start, start + n_models)
-    ], batch_size=2000)
+    models = RegisteredModel.objects.bulk_create(
+        [
+            RegisteredModel(
+                display_name=f"org{i % 50}/model-{i}",
+                storage_path=f"/models/m{i}",
+                revision=f"{i:040x}",
+                architecture=rng.choice(["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]),
+                num_params=rng.choice([1, 3, 7, 13, 34, 70]) * 10**9,
+                precision=rng.choice(["bfloat16", "float16"]),
+                merged=rng.random() < 0.1,
+                moe=rng.random() < 0.05,
+                license="apache-2.0",
+            )
+            for i in range(start, start + n_models)
+        ],
+        batch_size=2000,
+    )
     for chunk_start in range(0, len(models), 250):
         runs = []
-        for model in models[chunk_start: chunk_start + 250]:
+        for model in models[chunk_start : chunk_start + 250]:
             for r in range(runs_per_model):
                 finished = now - timedelta(days=runs_per_model - r, minutes=rng.randrange(1000))
-                runs.append(EvaluationRun(kind="benchmark", model=model, spec={"suite": "openllm_v1"}, status="succeeded",
-                                          is_partial=r % 5 == 4, queued_at=finished, finished_at=finished))
+                runs.append(
+                    EvaluationRun(
+                        kind="benchmark",
+                        model=model,
+                        spec={"suite": "openllm_v1"},
+                        status="succeeded",
+                        is_partial=r % 5 == 4,
+                        queued_at=finished,
+                        finished_at=finished,
+                    )
+                )
         runs = EvaluationRun.objects.bulk_create(runs, batch_size=2000)
         scores = []
         for run in runs:
             for task, metric, filter_name in OPENLLM_V1_SCORE_ROWS.values():
-                scores.append(Score(run=run, task=task, metric=metric, filter=filter_name, value=rng.random(), stderr=0.01))
+                scores.append(
+                    Score(run=run, task=task, metric=metric, filter=filter_name, value=rng.random(), stderr=0.01)
+                )
             for extra in range(EXTRA_TASKS_PER_RUN):
                 scores.append(Score(run=run, task=f"mmlu_subject_{extra}", metric="acc", value=rng.random()))
         Score.objects.bulk_create(scores, batch_size=5000)
@@ -109,8 +134,10 @@ def main() -> None:
             "search + filters": {"q": "model-1; @architecture:mistral", "size": ["7", "13"], "show_merged": "1"},
             "sorted by GSM8K, page 3": {"sort": "-gsm8k", "page": "3", "stderr": "1"},
         }
-        print(f"database: {connection.vendor}; {args.runs} runs per model (1 in 5 a smoke run); "
-              f"{len(OPENLLM_V1_SCORE_ROWS) + EXTRA_TASKS_PER_RUN} score rows per run")
+        print(
+            f"database: {connection.vendor}; {args.runs} runs per model (1 in 5 a smoke run); "
+            f"{len(OPENLLM_V1_SCORE_ROWS) + EXTRA_TASKS_PER_RUN} score rows per run"
+        )
         built = 0
         results = {}
         for target in args.models:

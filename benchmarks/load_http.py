@@ -68,8 +68,15 @@ class Timings:
         kinds: dict[str, list[float]] = {}
         for kind, _status, seconds in self.records:
             kinds.setdefault(kind, []).append(seconds)
-        return {kind: {"count": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-                       "max": max(values)} for kind, values in kinds.items()}
+        return {
+            kind: {
+                "count": len(values),
+                "p50": percentile(values, 50),
+                "p95": percentile(values, 95),
+                "max": max(values),
+            }
+            for kind, values in kinds.items()
+        }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,8 +96,14 @@ class SiteClient:
     def _request(self, kind: str, method: str, path: str, **kwargs) -> requests.Response:
         started = time.monotonic()
         try:
-            response = requests.request(method, self.base_url + path, cookies=dict(self.cookies),
-                                        allow_redirects=False, timeout=TIMEOUT_S, **kwargs)
+            response = requests.request(
+                method,
+                self.base_url + path,
+                cookies=dict(self.cookies),
+                allow_redirects=False,
+                timeout=TIMEOUT_S,
+                **kwargs,
+            )
         except requests.RequestException:
             self.timings.add(kind, 599, time.monotonic() - started)  # no answer at all counts as a server error
             raise
@@ -103,8 +116,11 @@ class SiteClient:
     def login(self, username: str, password: str) -> None:
         page = self.get("login page", "/accounts/login/")
         self.cookies.update(page.cookies.get_dict())
-        data = {"username": username, "password": password,
-                "csrfmiddlewaretoken": page_inputs(page.text)["csrfmiddlewaretoken"]}
+        data = {
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": page_inputs(page.text)["csrfmiddlewaretoken"],
+        }
         response = self._request("login", "POST", "/accounts/login/", data=data)
         if response.status_code != 302 or "sessionid" not in response.cookies:
             raise RuntimeError(f"login of {username} failed: HTTP {response.status_code} {page_errors(response.text)}")
@@ -120,14 +136,18 @@ class SiteClient:
         """(status, seconds, run id from the redirect, form errors when the form came back)."""
         started = time.monotonic()
         try:
-            response = self._request(f"{kind} post", "POST", path, data=data,
-                                     headers={"Referer": self.base_url + path})
+            response = self._request(f"{kind} post", "POST", path, data=data, headers={"Referer": self.base_url + path})
         except requests.RequestException as exc:
             return 599, time.monotonic() - started, None, f"no answer: {exc}"
         seconds = time.monotonic() - started
         if response.status_code == 302:
             match = _RUN_LOCATION.search(response.headers.get("Location", ""))
-            return 302, seconds, int(match.group(1)) if match else None, "" if match else response.headers.get("Location", "")
+            return (
+                302,
+                seconds,
+                int(match.group(1)) if match else None,
+                "" if match else response.headers.get("Location", ""),
+            )
         return response.status_code, seconds, None, page_errors(response.text) or response.text[:300]
 
 

@@ -21,8 +21,18 @@ from dataclasses import dataclass, field
 
 GROUPS = ("team-a", "team-b")
 USERS_PER_GROUP = 5
-PATTERN_CYCLE = ("same-user", "same-group", "two-precisions", "double-post", "forced",
-                 "same-user", "same-group", "same-user", "same-group", "same-user")
+PATTERN_CYCLE = (
+    "same-user",
+    "same-group",
+    "two-precisions",
+    "double-post",
+    "forced",
+    "same-user",
+    "same-group",
+    "same-user",
+    "same-group",
+    "same-user",
+)
 EVALUATOR_METRICS = ["exact_match", "rouge_l", "bleu", "chrf"]
 
 
@@ -58,17 +68,37 @@ class Form:
         return "/submit/" if self.kind == "submit" else "/evaluator/runs/new/"
 
 
-def _submission(*, user: str, folder: str, suite: str, limit: int | None, precision: str = "float32",
-                group_id: int | None = None, forced: bool = False, posts: int = 1, pattern: str) -> Form:
-    fields = {"storage_path": folder, "display_name": "", "revision_note": "", "precision": precision,
-              "weight_type": "original", "base_model_path": "", "model_type": "pretrained", "suite": suite,
-              "limit": "" if limit is None else str(limit), "group": "" if group_id is None else str(group_id)}
+def _submission(
+    *,
+    user: str,
+    folder: str,
+    suite: str,
+    limit: int | None,
+    precision: str = "float32",
+    group_id: int | None = None,
+    forced: bool = False,
+    posts: int = 1,
+    pattern: str,
+) -> Form:
+    fields = {
+        "storage_path": folder,
+        "display_name": "",
+        "revision_note": "",
+        "precision": precision,
+        "weight_type": "original",
+        "base_model_path": "",
+        "model_type": "pretrained",
+        "suite": suite,
+        "limit": "" if limit is None else str(limit),
+        "group": "" if group_id is None else str(group_id),
+    }
     if group_id is not None:
         fields["private"] = "on"
     if forced:
         fields["force"] = "on"
-    return Form(kind="submit", user=user, fields=fields, posts=posts, pattern=pattern, spec=(folder, precision),
-                forced=forced)
+    return Form(
+        kind="submit", user=user, fields=fields, posts=posts, pattern=pattern, spec=(folder, precision), forced=forced
+    )
 
 
 def folder_forms(index: int, folder: str, *, suite: str, limit: int | None, group_ids: dict[str, int]) -> list[Form]:
@@ -83,9 +113,10 @@ def folder_forms(index: int, folder: str, *, suite: str, limit: int | None, grou
         return [_submission(user=user, group_id=group_ids[group], **common) for user in users]
     if pattern == "two-precisions":
         mixed = [user_names(GROUPS[0])[0], user_names(GROUPS[1])[0], user_names(GROUPS[0])[1]]
-        return ([_submission(user=user, **common) for user in mixed]
-                + [_submission(user=user, precision="bfloat16", **common)
-                   for user in (user_names(GROUPS[1])[1], user_names(GROUPS[0])[2])])
+        return [_submission(user=user, **common) for user in mixed] + [
+            _submission(user=user, precision="bfloat16", **common)
+            for user in (user_names(GROUPS[1])[1], user_names(GROUPS[0])[2])
+        ]
     forced = pattern == "forced"
     return [_submission(user=users[0], forced=forced, posts=posts, **common) for posts in (2, 2, 1)]
 
@@ -96,11 +127,26 @@ def evaluator_forms(count: int, *, version_ids: dict[str, int]) -> list[Form]:
     forms = []
     for index in range(count):
         group = GROUPS[index % 2]
-        fields = {"dataset_version": str(version_ids[group]), "target_kind": "precomputed", "preset": "custom",
-                  "metrics": list(EVALUATOR_METRICS), "prompt_template": "", "judge": "", "embedding": "",
-                  "target_model": "", "target_endpoint": ""}
-        forms.append(Form(kind="evaluate", user=user_names(group)[index % USERS_PER_GROUP], fields=fields,
-                          posts=2 if index % 4 == 3 else 1, pattern="evaluator"))
+        fields = {
+            "dataset_version": str(version_ids[group]),
+            "target_kind": "precomputed",
+            "preset": "custom",
+            "metrics": list(EVALUATOR_METRICS),
+            "prompt_template": "",
+            "judge": "",
+            "embedding": "",
+            "target_model": "",
+            "target_endpoint": "",
+        }
+        forms.append(
+            Form(
+                kind="evaluate",
+                user=user_names(group)[index % USERS_PER_GROUP],
+                fields=fields,
+                posts=2 if index % 4 == 3 else 1,
+                pattern="evaluator",
+            )
+        )
     return forms
 
 
@@ -115,8 +161,12 @@ def expected_counts(forms: list[Form]) -> dict[str, int]:
     assert not mixed, f"a spec is both forced and not: {mixed} (see the module docstring)"
     benchmark_runs = sum(seen["forced"] or 1 for seen in specs.values())
     evaluator_runs = sum(1 for form in forms if form.kind == "evaluate")
-    return {"models": len(specs), "benchmark_runs": benchmark_runs, "evaluator_runs": evaluator_runs,
-            "runs": benchmark_runs + evaluator_runs}
+    return {
+        "models": len(specs),
+        "benchmark_runs": benchmark_runs,
+        "evaluator_runs": evaluator_runs,
+        "runs": benchmark_runs + evaluator_runs,
+    }
 
 
 def post_order(forms: list[Form], *, seed: int = 7) -> list[tuple[Form, int]]:
@@ -126,5 +176,14 @@ def post_order(forms: list[Form], *, seed: int = 7) -> list[tuple[Form, int]]:
     return [post for unit in units for post in unit]
 
 
-__all__ = ["EVALUATOR_METRICS", "GROUPS", "Form", "PostResult", "evaluator_forms", "expected_counts", "folder_forms",
-           "post_order", "user_names"]
+__all__ = [
+    "EVALUATOR_METRICS",
+    "GROUPS",
+    "Form",
+    "PostResult",
+    "evaluator_forms",
+    "expected_counts",
+    "folder_forms",
+    "post_order",
+    "user_names",
+]

@@ -63,8 +63,9 @@ class Service:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            argv, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -93,8 +94,12 @@ class Site:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.executor = executor
-        self.database = ThrowawayDatabase(host=os.getenv("DB_HOST", "127.0.0.1"), port=os.getenv("DB_PORT", "5432"),
-                                          user=os.getenv("DB_USER", "postgres"), password=os.getenv("DB_PASSWORD", ""))
+        self.database = ThrowawayDatabase(
+            host=os.getenv("DB_HOST", "127.0.0.1"),
+            port=os.getenv("DB_PORT", "5432"),
+            user=os.getenv("DB_USER", "postgres"),
+            password=os.getenv("DB_PASSWORD", ""),
+        )
         self.redis_port = free_port()
         self.web_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.web_port}"
@@ -154,16 +159,36 @@ class Site:
         (self.work / "redis").mkdir()
         Path(self.env["MODEL_ROOTS"]).mkdir()
         conf = BASE_DIR / "deploy" / "redis.conf"
-        self.redis = Service("redis", [shutil.which("redis-server"), str(conf), "--port", str(self.redis_port),
-                                       "--bind", "127.0.0.1", "--dir", str(self.work / "redis"), "--logfile", ""],
-                             env=self.env, log_dir=self.logs)
-        wait_until(lambda: "Ready to accept connections" in self.redis.output(), 30, "redis-server", self.redis.log_path)
+        self.redis = Service(
+            "redis",
+            [
+                shutil.which("redis-server"),
+                str(conf),
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.work / "redis"),
+                "--logfile",
+                "",
+            ],
+            env=self.env,
+            log_dir=self.logs,
+        )
+        wait_until(
+            lambda: "Ready to accept connections" in self.redis.output(), 30, "redis-server", self.redis.log_path
+        )
         for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
             subprocess.run([PYTHON, "manage.py", *command, "-v", "0"], cwd=BASE_DIR, env=self.env, check=True)
 
     def start_web(self) -> None:
-        self.web = Service("gunicorn", [PYTHON, "-m", "gunicorn", "config.wsgi:application", "-c",
-                                        str(BASE_DIR / "deploy" / "gunicorn.conf.py")], env=self.env, log_dir=self.logs)
+        self.web = Service(
+            "gunicorn",
+            [PYTHON, "-m", "gunicorn", "config.wsgi:application", "-c", str(BASE_DIR / "deploy" / "gunicorn.conf.py")],
+            env=self.env,
+            log_dir=self.logs,
+        )
 
         def answers() -> bool:
             if not self.web.alive():
@@ -183,15 +208,36 @@ class Site:
         env = dict(self.env)
         if self.executor == "scripted":
             env["DJANGO_SETTINGS_MODULE"] = "tests.worker_settings"
-        worker = Service(name, [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,cpu", "--concurrency", "1",
-                                "-n", f"{name}@%h", "--loglevel", "INFO"], env=env, log_dir=self.logs)
+        worker = Service(
+            name,
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "gpu,cpu",
+                "--concurrency",
+                "1",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+            ],
+            env=env,
+            log_dir=self.logs,
+        )
         self.workers[name] = worker
         return worker
 
     def wait_workers_ready(self, timeout: float = 180) -> None:
         for worker in self.workers.values():
             if worker.alive():
-                wait_until(lambda w=worker: " ready." in w.output(), timeout, f"{worker.name} to start", worker.log_path)
+                wait_until(
+                    lambda w=worker: " ready." in w.output(), timeout, f"{worker.name} to start", worker.log_path
+                )
 
     def node_name(self, worker: Service) -> str:
         return f"{worker.name}@{socket.gethostname()}"

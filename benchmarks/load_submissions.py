@@ -75,16 +75,24 @@ def _arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--evaluator-runs", type=int, default=20, help="evaluator runs (default 20)")
     parser.add_argument("--executor", choices=["real", "scripted"], default="real")
     parser.add_argument("--suite", default="kobest")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="submit smoke runs with this per-task limit on the whole mirror (default: full runs, cut mirror)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="submit smoke runs with this per-task limit on the whole mirror (default: full runs, cut mirror)",
+    )
     parser.add_argument("--mirror", default=os.getenv("DATASET_MIRROR", str(BASE_DIR.parent / "shared" / "benchmarks")))
     parser.add_argument("--chaos", action="store_true", help="kill -9 a busy worker mid-way and start another")
     parser.add_argument("--threads", type=int, default=32, help="client threads (default 32)")
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--reaper-interval", type=float, default=10.0)
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds from the first post until every run must have ended (default 900, scripted 180)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds from the first post until every run must have ended (default 900, scripted 180)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs) afterwards")
     args = parser.parse_args(argv)
     args.timeout = args.timeout or (180.0 if args.executor == "scripted" else 900.0)
@@ -142,11 +150,15 @@ def _datasets_upload(clients: dict[str, SiteClient]) -> dict[str, int]:
     for group in GROUPS:
         client = clients[user_names(group)[0]]
         inputs = client.form_load("dataset", "/evaluator/datasets/new/")
-        response = requests.post(client.base_url + "/evaluator/datasets/new/", cookies=client.cookies, timeout=60,
-                                 allow_redirects=False, headers={"Referer": client.base_url + "/evaluator/datasets/new/"},
-                                 data={"csrfmiddlewaretoken": inputs["csrfmiddlewaretoken"], "name": f"golden {group}",
-                                       "private": "on"},
-                                 files={"file": ("golden.csv", GOLDEN_CSV.encode(), "text/csv")})
+        response = requests.post(
+            client.base_url + "/evaluator/datasets/new/",
+            cookies=client.cookies,
+            timeout=60,
+            allow_redirects=False,
+            headers={"Referer": client.base_url + "/evaluator/datasets/new/"},
+            data={"csrfmiddlewaretoken": inputs["csrfmiddlewaretoken"], "name": f"golden {group}", "private": "on"},
+            files={"file": ("golden.csv", GOLDEN_CSV.encode(), "text/csv")},
+        )
         client.timings.add("dataset upload", response.status_code, response.elapsed.total_seconds())
         if response.status_code != 302:
             raise RuntimeError(f"dataset upload: HTTP {response.status_code}")
@@ -203,8 +215,9 @@ def _form_load(clients: dict[str, SiteClient], form: Form) -> None:
 
 
 def _post(clients: dict[str, SiteClient], form: Form) -> None:
-    status, seconds, run_id, error = clients[form.user].form_post(_kind(form), form.path, {
-        **form.fields, "csrfmiddlewaretoken": form.csrf, "submission_token": form.token})
+    status, seconds, run_id, error = clients[form.user].form_post(
+        _kind(form), form.path, {**form.fields, "csrfmiddlewaretoken": form.csrf, "submission_token": form.token}
+    )
     form.results.append(PostResult(status=status, seconds=seconds, run_id=run_id, error=error))
 
 
@@ -272,8 +285,9 @@ def _pages_visit(clients: dict[str, SiteClient], forms: list[Form], pool: Thread
     list(pool.map(lambda visit: visit[0].get(visit[1], visit[2]), visits))
 
 
-def _load(args, site: Site, clients: dict[str, SiteClient], forms: list[Form], expected: dict[str, int],
-          timings: Timings) -> dict:
+def _load(
+    args, site: Site, clients: dict[str, SiteClient], forms: list[Form], expected: dict[str, int], timings: Timings
+) -> dict:
     """Load every form, fire every post at once, wait for the runs; the clocks for the report."""
     chaos = Chaos(site) if args.chaos else None
     reaper = Reaper(args.reaper_interval)
@@ -289,8 +303,13 @@ def _load(args, site: Site, clients: dict[str, SiteClient], forms: list[Form], e
         ended = _wait_for_runs(deadline=started + args.timeout, expected_runs=expected["runs"], chaos=chaos)
         _pages_visit(clients, forms, pool, args.suite)
     reaper.stop()
-    return {"posts": len(posts), "post_s": posted - started, "ended_s": ended - started, "reaper": reaper.totals,
-            "chaos": chaos}
+    return {
+        "posts": len(posts),
+        "post_s": posted - started,
+        "ended_s": ended - started,
+        "reaper": reaper.totals,
+        "chaos": chaos,
+    }
 
 
 def _setup(args, site: Site) -> tuple[dict[str, SiteClient], list[Form], Timings]:
@@ -320,8 +339,11 @@ def _setup(args, site: Site) -> tuple[dict[str, SiteClient], list[Form], Timings
             clients[username] = SiteClient(site.base_url, timings)
             clients[username].login(username, PASSWORD)
     version_ids = _datasets_upload(clients)
-    forms = [form for index, folder in enumerate(folders)
-             for form in folder_forms(index, folder, suite=args.suite, limit=args.limit, group_ids=group_ids)]
+    forms = [
+        form
+        for index, folder in enumerate(folders)
+        for form in folder_forms(index, folder, suite=args.suite, limit=args.limit, group_ids=group_ids)
+    ]
     forms += evaluator_forms(args.evaluator_runs, version_ids=version_ids)
     return clients, forms, timings
 
@@ -330,15 +352,23 @@ def _report(clock: dict, expected: dict[str, int], forms: list[Form], timings: T
     submit_posts = sum(len(form.results) for form in forms if form.kind == "submit")
     evaluator_posts = sum(len(form.results) for form in forms if form.kind == "evaluate")
     print("\nFigures")
-    print(f"  posts: {submit_posts} submissions + {evaluator_posts} evaluator runs in {clock['post_s']:.1f} s "
-          f"= {clock['posts'] / clock['post_s']:.1f} posts/s")
+    print(
+        f"  posts: {submit_posts} submissions + {evaluator_posts} evaluator runs in {clock['post_s']:.1f} s "
+        f"= {clock['posts'] / clock['post_s']:.1f} posts/s"
+    )
     for kind, row in sorted(timings.summary().items()):
-        print(f"  HTTP {kind:<18} n={row['count']:<4} p50 {row['p50'] * 1000:7.0f} ms  p95 {row['p95'] * 1000:7.0f} ms  "
-              f"max {row['max'] * 1000:7.0f} ms")
-    print(f"  all {expected['runs']} runs ended {clock['ended_s']:.1f} s after the first post: "
-          f"{expected['runs'] / clock['ended_s'] * 60:.1f} runs/min")
-    print(f"  duplicates collapsed: {submit_posts} submissions -> {expected['models']} model rows and "
-          f"{expected['benchmark_runs']} runs; {evaluator_posts} evaluator posts -> {expected['evaluator_runs']} runs")
+        print(
+            f"  HTTP {kind:<18} n={row['count']:<4} p50 {row['p50'] * 1000:7.0f} ms  p95 {row['p95'] * 1000:7.0f} ms  "
+            f"max {row['max'] * 1000:7.0f} ms"
+        )
+    print(
+        f"  all {expected['runs']} runs ended {clock['ended_s']:.1f} s after the first post: "
+        f"{expected['runs'] / clock['ended_s'] * 60:.1f} runs/min"
+    )
+    print(
+        f"  duplicates collapsed: {submit_posts} submissions -> {expected['models']} model rows and "
+        f"{expected['benchmark_runs']} runs; {evaluator_posts} evaluator posts -> {expected['evaluator_runs']} runs"
+    )
     _run_times_print()
     print("  reaper: " + ", ".join(f"{key} {value}" for key, value in clock["reaper"].items()))
     absorbed = sum(worker.output().count("not claimed") for worker in site.workers.values())
@@ -357,16 +387,23 @@ def _run_times_print() -> None:
         if times:
             waits = [(started - queued).total_seconds() for queued, started, _finished in times]
             runs = [(finished - started).total_seconds() for _queued, started, finished in times]
-            print(f"  {kind} runs: queued -> started p50 {percentile(waits, 50):.1f} s, max {max(waits):.1f} s; "
-                  f"started -> finished p50 {percentile(runs, 50):.1f} s, max {max(runs):.1f} s")
+            print(
+                f"  {kind} runs: queued -> started p50 {percentile(waits, 50):.1f} s, max {max(waits):.1f} s; "
+                f"started -> finished p50 {percentile(runs, 50):.1f} s, max {max(runs):.1f} s"
+            )
 
 
 def _checks(clock: dict, expected: dict[str, int], forms: list[Form], timings: Timings) -> list:
     from benchmarks.load_checks import answers_check, database_check, lifecycle_check, ranking_check, scores_check
 
     chaos_ids = clock["chaos"].hit_run_ids if clock["chaos"] is not None else set()
-    checks = [*answers_check(forms, timings.server_errors()), *database_check(forms, expected),
-              *lifecycle_check(chaos_run_ids=chaos_ids), *scores_check(), *ranking_check()]
+    checks = [
+        *answers_check(forms, timings.server_errors()),
+        *database_check(forms, expected),
+        *lifecycle_check(chaos_run_ids=chaos_ids),
+        *scores_check(),
+        *ranking_check(),
+    ]
     if clock["chaos"] is not None:
         checks.append(("--chaos killed a worker in the middle of a run", bool(chaos_ids), clock["chaos"].note))
     return checks
@@ -388,8 +425,10 @@ def main(argv=None) -> int:
     try:
         clients, forms, timings = _setup(args, site)
         expected = expected_counts(forms)
-        print(f"Expecting {expected['models']} model rows, {expected['benchmark_runs']} benchmark and "
-              f"{expected['evaluator_runs']} evaluator runs (executor: {args.executor}, suite {args.suite})")
+        print(
+            f"Expecting {expected['models']} model rows, {expected['benchmark_runs']} benchmark and "
+            f"{expected['evaluator_runs']} evaluator runs (executor: {args.executor}, suite {args.suite})"
+        )
         clock = _load(args, site, clients, forms, expected, timings)
         _report(clock, expected, forms, timings, site)
         checks = _checks(clock, expected, forms, timings)

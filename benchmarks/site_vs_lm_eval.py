@@ -49,16 +49,18 @@ def _arguments() -> argparse.Namespace:
 
 def _isolated_environment(work: Path) -> None:
     """Settings of a fresh embedded install inside ``work``; must run before django.setup()."""
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DB": "sqlite",
-        "DB_NAME": str(work / "site.sqlite3"),
-        "CELERY_BROKER_URL": f"sqla+sqlite:///{work / 'broker.sqlite3'}",
-        "ARTIFACTS_DIR": str(work / "artifacts"),
-        "MODEL_ROOTS": str(work / "models"),
-        "HF_DATASETS_CACHE": str(work / "hf_datasets"),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DB": "sqlite",
+            "DB_NAME": str(work / "site.sqlite3"),
+            "CELERY_BROKER_URL": f"sqla+sqlite:///{work / 'broker.sqlite3'}",
+            "ARTIFACTS_DIR": str(work / "artifacts"),
+            "MODEL_ROOTS": str(work / "models"),
+            "HF_DATASETS_CACHE": str(work / "hf_datasets"),
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+        }
+    )
     (work / "models").mkdir(parents=True)
 
 
@@ -131,8 +133,13 @@ def main() -> int:
         plan = build_task_plan(requests, include_path=settings.HARNESS_TASKS_DIR)
         write_task_overrides(plan, mirror_dir=mirror, tasks_dir=direct / "tasks")
         command = reproduce_command(
-            model_args=model_arguments(model_path=model_path, dtype="float32"), tasks=[r.task for r in requests],
-            tasks_dir=direct / "tasks", device=device, batch_size=batch_size, limit=args.limit)
+            model_args=model_arguments(model_path=model_path, dtype="float32"),
+            tasks=[r.task for r in requests],
+            tasks_dir=direct / "tasks",
+            device=device,
+            batch_size=batch_size,
+            limit=args.limit,
+        )
 
         print("Warming the datasets cache (parquet -> Arrow, once, outside both clocks) ...")
         clock = time.monotonic()
@@ -142,7 +149,8 @@ def main() -> int:
         datasets.disable_progress_bars()
         logging.getLogger("lm_eval").setLevel(logging.ERROR)  # the overrides' "overrides existing task" lines
         TaskManager(include_path=[str(settings.HARNESS_TASKS_DIR), str(direct / "tasks")]).load(
-            [r.task for r in requests])
+            [r.task for r in requests]
+        )
         print(f"  {time.monotonic() - clock:.1f} s")
 
         clock = time.monotonic()
@@ -154,10 +162,13 @@ def main() -> int:
         # (a) The site.
         print(f"(a) Site: {suite.name} v{suite.version}, limit {args.limit}, device {device}, batch {batch_size} ...")
         clock = time.monotonic()
-        run = benchmark_submit(model=model, suite_name=suite.name, limit=args.limit, device=args.device,
-                               force=True).run
-        _wait(lambda: EvaluationRun.objects.values_list("status", flat=True).get(pk=run.pk) not in ACTIVE_STATUSES,
-              3600, "the site's run", worker.log_path)
+        run = benchmark_submit(model=model, suite_name=suite.name, limit=args.limit, device=args.device, force=True).run
+        _wait(
+            lambda: EvaluationRun.objects.values_list("status", flat=True).get(pk=run.pk) not in ACTIVE_STATUSES,
+            3600,
+            "the site's run",
+            worker.log_path,
+        )
         site_s = time.monotonic() - clock
         run.refresh_from_db()
         if run.status != RunStatus.SUCCEEDED:
@@ -167,10 +178,12 @@ def main() -> int:
         pickup_s = (run.started_at - run.queued_at).total_seconds()
         stored_s = (run.finished_at - run.queued_at).total_seconds()
         print(f"  {site_s:.1f} s submit -> SUCCEEDED seen ({stored_s:.1f} s queued_at -> finished_at)")
-        print(f"    broker pickup {pickup_s:.1f} s; in the executor: prepare {timing.get('prepare_s')} s "
-              f"(imports, task index, mirror check, task data), model load {timing.get('model_load_s')} s, "
-              f"evaluate {timing.get('evaluate_s')} s; around it "
-              f"{stored_s - pickup_s - (timing.get('total_s') or 0):.1f} s (claim, samples file, scores)")
+        print(
+            f"    broker pickup {pickup_s:.1f} s; in the executor: prepare {timing.get('prepare_s')} s "
+            f"(imports, task index, mirror check, task data), model load {timing.get('model_load_s')} s, "
+            f"evaluate {timing.get('evaluate_s')} s; around it "
+            f"{stored_s - pickup_s - (timing.get('total_s') or 0):.1f} s (claim, samples file, scores)"
+        )
 
         # (b) lm-eval directly.
         print(f"(b) Direct: {command} ...")

@@ -38,8 +38,14 @@ def vary_on_htmx(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def render_page_or_fragment(request: HttpRequest, *, page: str, fragment: str,
-                            context: Mapping[str, Any] | None = None, status: int | None = None) -> HttpResponse:
+def render_page_or_fragment(
+    request: HttpRequest,
+    *,
+    page: str,
+    fragment: str,
+    context: Mapping[str, Any] | None = None,
+    status: int | None = None,
+) -> HttpResponse:
     """``fragment`` for an htmx swap, else the full ``page`` (which includes the fragment), with ``Vary``."""
     template = fragment if wants_fragment(request) else page
     return vary_on_htmx(render(request, template, context, status=status))

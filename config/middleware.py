@@ -23,7 +23,8 @@ def _parameters(request: HttpRequest):
 
 def _has_nul(request: HttpRequest) -> bool:
     return NUL in request.path or any(
-        NUL in name or any(NUL in value for value in values) for name, values in _parameters(request))
+        NUL in name or any(NUL in value for value in values) for name, values in _parameters(request)
+    )
 
 
 class RejectNulMiddleware:

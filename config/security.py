@@ -66,10 +66,13 @@ def login_lockout_response(request: HttpRequest, original_response=None, credent
             "Too many failed logins for this user name from your address. Try again in %(minutes)d minute, "
             "or ask an administrator to unlock it.",
             "Too many failed logins for this user name from your address. Try again in %(minutes)d minutes, "
-            "or ask an administrator to unlock it.", minutes) % {"minutes": minutes}
+            "or ask an administrator to unlock it.",
+            minutes,
+        ) % {"minutes": minutes}
     else:
         message = _("Too many failed logins for this user name from your address. Ask an administrator to unlock it.")
     if wants_json(request):
         return JsonResponse({"error": message}, status=LOCKOUT_STATUS)
-    return render(request, "registration/locked_out.html", {"message": message, "minutes": minutes},
-                  status=LOCKOUT_STATUS)
+    return render(
+        request, "registration/locked_out.html", {"message": message, "minutes": minutes}, status=LOCKOUT_STATUS
+    )

@@ -238,7 +238,8 @@ CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / '
 # then stores the run unsent and the reaper sends it later.
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": RUN_TIME_LIMIT_S + 3600, "socket_connect_timeout": 5, "socket_timeout": 10}
-    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else {}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else {}
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -255,9 +256,17 @@ CELERY_TASK_TIME_LIMIT = RUN_TIME_LIMIT_S + 600
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-runs": {"task": "runs.reap_stale_runs", "schedule": float(REAPER_INTERVAL_S), "options": {"queue": "cpu"}},
+    "reap-stale-runs": {
+        "task": "runs.reap_stale_runs",
+        "schedule": float(REAPER_INTERVAL_S),
+        "options": {"queue": "cpu"},
+    },
     # Cheap unless the mirror changed (or its check is 6 h old): then the suite is verified again.
-    "refresh-mirror-reports": {"task": "leaderboard.refresh_mirror_reports", "schedule": 600.0, "options": {"queue": "cpu"}},
+    "refresh-mirror-reports": {
+        "task": "leaderboard.refresh_mirror_reports",
+        "schedule": 600.0,
+        "options": {"queue": "cpu"},
+    },
 }
 
 # Which executor runs each kind of run; a dotted path to a callable(run, context) -> RunOutcome.
@@ -299,7 +308,8 @@ ARTIFACTS_DIR = Path(os.getenv("ARTIFACTS_DIR", VAR_DIR / "artifacts")).resolve(
 # ("localhost" stands for 127.0.0.0/8 and ::1). Production default: nothing until the administrator
 # lists hosts; the embedded default allows loopback, for make run's demo.
 ENDPOINT_ALLOWED_HOSTS = (
-    envlist("ENDPOINT_ALLOWED_HOSTS", []) if "ENDPOINT_ALLOWED_HOSTS" in os.environ
+    envlist("ENDPOINT_ALLOWED_HOSTS", [])
+    if "ENDPOINT_ALLOWED_HOSTS" in os.environ
     else (["localhost", "127.0.0.0/8", "::1"] if DEBUG else [])
 )
 # Where named API key secrets may come from: files directly in this folder, and environment variables
@@ -314,8 +324,11 @@ if not FIELD_ENCRYPTION_KEYS and DEBUG:
     import base64
     import hashlib
 
-    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(
-        hashlib.sha256(b"leaderboard field encryption\0" + SECRET_KEY.encode()).digest()).decode()]
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(b"leaderboard field encryption\0" + SECRET_KEY.encode()).digest()
+        ).decode()
+    ]
 
 # --- Golden datasets -------------------------------------------------------------------------
 # Limits on an uploaded dataset file, enforced while it is read, before its rows are built: a small

@@ -29,11 +29,27 @@ class LLMEndpointAdmin(AuditedDeletionsMixin, admin.ModelAdmin):
     read-only: keys are set in the endpoint's own page, which checks them."""
 
     audit_delete_action = AuditAction.ENDPOINT_DELETED
-    list_display = ("name", "kind", "model_name", "base_url", "secret_kind", "api_key_needed", "is_judge",
-                    "last_check_ok", "last_checked_at")
+    list_display = (
+        "name",
+        "kind",
+        "model_name",
+        "base_url",
+        "secret_kind",
+        "api_key_needed",
+        "is_judge",
+        "last_check_ok",
+        "last_checked_at",
+    )
     list_filter = ("kind", "is_judge", "secret_kind", "api_key_needed")
-    readonly_fields = ("secret_kind", "secret_name", "key_stored", "api_key_needed", "last_checked_at",
-                       "last_check_ok", "last_check_message")
+    readonly_fields = (
+        "secret_kind",
+        "secret_name",
+        "key_stored",
+        "api_key_needed",
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_message",
+    )
 
     @admin.display(boolean=True, description=_("key stored"))
     def key_stored(self, obj) -> bool:

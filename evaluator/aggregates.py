@@ -59,7 +59,9 @@ def confidence_interval(values: list[float]) -> tuple[float | None, float | None
     return max(0.0, mean - half), min(1.0, mean + half), "t"
 
 
-def metric_summary(*, key: str, values: list[float], unscored: int, label: str = "", description: str = "") -> MetricSummary:
+def metric_summary(
+    *, key: str, values: list[float], unscored: int, label: str = "", description: str = ""
+) -> MetricSummary:
     """Mean, standard error of the mean and 95% interval over the scored ``values`` (None when there are none)."""
     summary = MetricSummary(key=key, label=label or key, description=description, scored=len(values), unscored=unscored)
     if not values:

@@ -35,8 +35,12 @@ class DatasetLimits:
 
     @classmethod
     def from_settings(cls) -> DatasetLimits:
-        return cls(max_bytes=settings.DATASET_MAX_BYTES, max_rows=settings.DATASET_MAX_ROWS,
-                   max_columns=settings.DATASET_MAX_COLUMNS, max_field_chars=settings.DATASET_MAX_FIELD_CHARS)
+        return cls(
+            max_bytes=settings.DATASET_MAX_BYTES,
+            max_rows=settings.DATASET_MAX_ROWS,
+            max_columns=settings.DATASET_MAX_COLUMNS,
+            max_field_chars=settings.DATASET_MAX_FIELD_CHARS,
+        )
 
     @property
     def max_record_chars(self) -> int:
@@ -68,8 +72,10 @@ class DatasetFileError(ValueError):
 
     def __init__(self, problems: list[RowProblem]):
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems[:50]) + (
-            "\n" + _("…and %(n)s more problems.") % {"n": len(problems) - 50} if len(problems) > 50 else ""))
+        super().__init__(
+            "\n".join(str(p) for p in problems[:50])
+            + ("\n" + _("…and %(n)s more problems.") % {"n": len(problems) - 50} if len(problems) > 50 else "")
+        )
 
 
 class RecordError(Exception):
@@ -187,13 +193,23 @@ def csv_rows(stream: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[int, li
             try:
                 cells = next(reader, None)
             except _TooManySeparators:
-                raise RecordError(_("has far more separators (commas or tabs) than a row of the largest allowed cells "
-                                    "could have: is a closing quote missing?"), line=feed.record_line) from None
+                raise RecordError(
+                    _(
+                        "has far more separators (commas or tabs) than a row of the largest allowed cells "
+                        "could have: is a closing quote missing?"
+                    ),
+                    line=feed.record_line,
+                ) from None
             except csv.Error as exc:
                 if "field larger than field limit" not in str(exc):
-                    raise RecordError(_("cannot be read as CSV: %(error)s") % {"error": exc}, line=feed.record_line) from None
-                raise RecordError(_("is longer than %(n)s characters.") % {"n": limits.max_field_chars},
-                                  line=feed.record_line, column=feed.long_cell(limits.max_field_chars)) from None
+                    raise RecordError(
+                        _("cannot be read as CSV: %(error)s") % {"error": exc}, line=feed.record_line
+                    ) from None
+                raise RecordError(
+                    _("is longer than %(n)s characters.") % {"n": limits.max_field_chars},
+                    line=feed.record_line,
+                    column=feed.long_cell(limits.max_field_chars),
+                ) from None
             if cells is None:
                 return
             yield feed.record_line, cells
@@ -287,7 +303,7 @@ def _array_values(content: str, limits: DatasetLimits) -> Iterator[tuple[int, An
     while not closed:
         line, counted = line + content.count("\n", counted, pos), pos
         try:
-            if content[pos:pos + 1] in ("[", "{"):
+            if content[pos : pos + 1] in ("[", "{"):
                 json_extent(content, pos, max_depth=limits.max_depth, max_chars=limits.max_record_chars)
             value, pos = decoder.raw_decode(content, pos)
         except RecordError as exc:
@@ -307,4 +323,3 @@ def _array_values(content: str, limits: DatasetLimits) -> Iterator[tuple[int, An
     if pos != len(content):
         error = json.JSONDecodeError("Extra data", content, pos)
         raise file_problem(_("The file is not valid JSON: %(error)s") % {"error": error})
-

@@ -63,8 +63,19 @@ def _readable():
         yield
     except DatasetFileError:
         raise
-    except (CellCoordinatesException, zipfile.BadZipFile, ElementTree.ParseError, zlib.error, OSError, EOFError, KeyError, IndexError,
-            ValueError, RuntimeError, NotImplementedError) as exc:  # RuntimeError: an encrypted member
+    except (
+        CellCoordinatesException,
+        zipfile.BadZipFile,
+        ElementTree.ParseError,
+        zlib.error,
+        OSError,
+        EOFError,
+        KeyError,
+        IndexError,
+        ValueError,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:  # RuntimeError: an encrypted member
         raise _unreadable(exc) from None
 
 
@@ -97,8 +108,10 @@ def _archive_check(archive: zipfile.ZipFile, limits: DatasetLimits) -> None:
         # A worksheet is streamed (and checked below); the shared strings are loaded whole.
         cap = {"worksheet": unpacked, "sst": limits.max_bytes}.get(kind, _MAX_OTHER_PART)
         if info.file_size > cap:
-            raise file_problem(_("The workbook part %(part)s unpacks to more than %(size)s.")
-                               % {"part": info.filename[:100], "size": filesizeformat(cap)})
+            raise file_problem(
+                _("The workbook part %(part)s unpacks to more than %(size)s.")
+                % {"part": info.filename[:100], "size": filesizeformat(cap)}
+            )
         with archive.open(info) as source:
             if kind == "worksheet":
                 _sheet_scan(source, limits, whole=False)
@@ -168,20 +181,29 @@ class _SheetScan:
     def start(self, tag: str, attrib: dict) -> None:
         # Called for every element of the sheet: the common cases (a cell, its value) come first.
         self.depth += 1
-        name = tag[tag.rfind("}") + 1:]
+        name = tag[tag.rfind("}") + 1 :]
         if self.data_depth:
             self.elements += 1
             if name == "c":
                 self.cells += 1
                 letters = (attrib.get("r") or "").rstrip("0123456789")
-                if self.cells > self.limits.max_columns or len(letters) >= len(self.last_letters) and (
-                        len(letters) > len(self.last_letters) or letters > self.last_letters):
+                if (
+                    self.cells > self.limits.max_columns
+                    or len(letters) >= len(self.last_letters)
+                    and (len(letters) > len(self.last_letters) or letters > self.last_letters)
+                ):
                     _too_many_columns(self.last_row, letters, self.cells, self.limits)
             elif name == "row":
-                self.last_row, self.cells, self.elements = _row_number(attrib.get("r"), self.last_row, self.limits), 0, 0
+                self.last_row, self.cells, self.elements = (
+                    _row_number(attrib.get("r"), self.last_row, self.limits),
+                    0,
+                    0,
+                )
             if self.elements > self.max_elements:
-                raise file_problem(_("Sheet row %(row)s holds more than %(n)s XML elements.")
-                                   % {"row": self.last_row, "n": self.max_elements})
+                raise file_problem(
+                    _("Sheet row %(row)s holds more than %(n)s XML elements.")
+                    % {"row": self.last_row, "n": self.max_elements}
+                )
         elif name == "sheetData":
             self.data_depth = self.depth
         elif name == "dimension":
@@ -191,8 +213,9 @@ class _SheetScan:
         else:
             self.prelude += 1
             if self.prelude > _MAX_PRELUDE:
-                raise file_problem(_("The sheet holds more than %(n)s elements of formatting before its rows.")
-                                   % {"n": _MAX_PRELUDE})
+                raise file_problem(
+                    _("The sheet holds more than %(n)s elements of formatting before its rows.") % {"n": _MAX_PRELUDE}
+                )
 
     def end(self, _tag: str) -> None:
         if self.depth == self.data_depth:
@@ -209,11 +232,15 @@ def _sheet_scan(source: IO[bytes], limits: DatasetLimits, *, whole: bool) -> int
 def _row_number(reference: str | None, last_row: int, limits: DatasetLimits) -> int:
     number = int(reference or last_row + 1)
     if number <= last_row:
-        raise file_problem(_("Sheet row %(row)s comes after row %(last)s: rows repeated or out of order are refused.")
-                           % {"row": number, "last": last_row})
+        raise file_problem(
+            _("Sheet row %(row)s comes after row %(last)s: rows repeated or out of order are refused.")
+            % {"row": number, "last": last_row}
+        )
     if number > limits.max_rows + 1:
-        raise file_problem(_("The sheet has more than %(n)s rows: a header and at most %(max)s rows of data.")
-                           % {"n": limits.max_rows + 1, "max": limits.max_rows})
+        raise file_problem(
+            _("The sheet has more than %(n)s rows: a header and at most %(max)s rows of data.")
+            % {"n": limits.max_rows + 1, "max": limits.max_rows}
+        )
     return number
 
 
@@ -221,8 +248,10 @@ def _too_many_columns(row: int, letters: str, cells: int, limits: DatasetLimits)
     from openpyxl.utils.cell import column_index_from_string
 
     column = max(column_index_from_string(letters) if letters else 0, cells)
-    raise file_problem(_("Sheet row %(row)s has a cell in column %(column)s; the limit is %(max)s columns.")
-                       % {"row": row, "column": column, "max": limits.max_columns})
+    raise file_problem(
+        _("Sheet row %(row)s has a cell in column %(column)s; the limit is %(max)s columns.")
+        % {"row": row, "column": column, "max": limits.max_columns}
+    )
 
 
 def _dimension_check(reference: str, limits: DatasetLimits) -> None:
@@ -230,8 +259,12 @@ def _dimension_check(reference: str, limits: DatasetLimits) -> None:
 
     _min_col, _min_row, max_col, max_row = range_boundaries(reference)
     if max_col and max_col > limits.max_columns:
-        raise file_problem(_("The sheet declares %(n)s columns (%(ref)s); the limit is %(max)s.")
-                           % {"n": max_col, "ref": reference[:40], "max": limits.max_columns})
+        raise file_problem(
+            _("The sheet declares %(n)s columns (%(ref)s); the limit is %(max)s.")
+            % {"n": max_col, "ref": reference[:40], "max": limits.max_columns}
+        )
     if max_row and max_row > limits.max_rows + 1:
-        raise file_problem(_("The sheet declares %(n)s rows (%(ref)s); the limit is a header and %(max)s rows of data.")
-                           % {"n": max_row, "ref": reference[:40], "max": limits.max_rows})
+        raise file_problem(
+            _("The sheet declares %(n)s rows (%(ref)s); the limit is a header and %(max)s rows of data.")
+            % {"n": max_row, "ref": reference[:40], "max": limits.max_rows}
+        )

@@ -45,8 +45,17 @@ from evaluator.dataset_readers import (
 )
 from evaluator.dataset_xlsx import xlsx_rows
 
-__all__ = ["DatasetFileError", "DatasetLimits", "ParsedDataset", "RowData", "RowProblem", "dataset_file_parse",
-           "split_text_list", "tags_parse", "text_unstorable"]
+__all__ = [
+    "DatasetFileError",
+    "DatasetLimits",
+    "ParsedDataset",
+    "RowData",
+    "RowProblem",
+    "dataset_file_parse",
+    "split_text_list",
+    "tags_parse",
+    "text_unstorable",
+]
 
 CONTEXT_SEPARATOR = "|||"
 
@@ -70,6 +79,7 @@ class RowData:
     contexts: tuple[str, ...] = ()
     response: str = ""
     tags: tuple[str, ...] = ()
+
 
 @dataclass
 class ParsedDataset:
@@ -131,8 +141,15 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabular: bool, limits: DatasetLimits,
-                     problems: list[RowProblem]) -> RowData | None:
+def _row_from_record(
+    record: dict[str, Any],
+    *,
+    row: int,
+    line: int | None,
+    tabular: bool,
+    limits: DatasetLimits,
+    problems: list[RowProblem],
+) -> RowData | None:
     start = len(problems)
 
     def problem(field_name: str, message: str) -> None:
@@ -140,8 +157,11 @@ def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabu
 
     def check(field_name: str, values: Sequence[str]) -> None:
         if sum(len(value) for value in values) > limits.max_field_chars:
-            message = (_("is longer than %(n)s characters.") if field_name in texts else
-                       _("are longer than %(n)s characters in all."))
+            message = (
+                _("is longer than %(n)s characters.")
+                if field_name in texts
+                else _("are longer than %(n)s characters in all.")
+            )
             problem(field_name, message % {"n": limits.max_field_chars})
         if any(map(_UNSTORABLE.search, values)):
             problem(field_name, next(filter(None, map(text_unstorable, values))))
@@ -180,11 +200,18 @@ def _row_from_record(record: dict[str, Any], *, row: int, line: int | None, tabu
     check("tags", tags)
     if len(problems) > start:
         return None
-    return RowData(question=texts["question"], reference=texts["reference"], contexts=tuple(contexts),
-                   response=texts["response"], tags=tuple(tags))
+    return RowData(
+        question=texts["question"],
+        reference=texts["reference"],
+        contexts=tuple(contexts),
+        response=texts["response"],
+        tags=tuple(tags),
+    )
 
 
-def _map_header(header: list[str], problems: list[RowProblem], warnings: list[str]) -> list[tuple[str, str | int] | None]:
+def _map_header(
+    header: list[str], problems: list[RowProblem], warnings: list[str]
+) -> list[tuple[str, str | int] | None]:
     """Per column: ("field", name), ("context", n) or None (ignored)."""
     mapping: list[tuple[str, str | int] | None] = []
     seen: dict[str, str] = {}
@@ -201,18 +228,30 @@ def _map_header(header: list[str], problems: list[RowProblem], warnings: list[st
                 warnings.append(_("Column “%(column)s” is not used.") % {"column": raw[:100]})
             continue
         if target in seen:
-            problems.append(RowProblem(None, target, _("Columns “%(a)s” and “%(b)s” both give the %(field)s.")
-                                       % {"a": seen[target][:100], "b": raw[:100], "field": target}))
+            problems.append(
+                RowProblem(
+                    None,
+                    target,
+                    _("Columns “%(a)s” and “%(b)s” both give the %(field)s.")
+                    % {"a": seen[target][:100], "b": raw[:100], "field": target},
+                )
+            )
         seen[target] = raw
         mapping.append(("field", target))
     if "question" not in seen:
-        problems.append(RowProblem(None, "question", _("No question column: name one of %(names)s.")
-                                   % {"names": ", ".join(FIELD_ALIASES["question"])}))
+        problems.append(
+            RowProblem(
+                None,
+                "question",
+                _("No question column: name one of %(names)s.") % {"names": ", ".join(FIELD_ALIASES["question"])},
+            )
+        )
     return mapping
 
 
-def _table_records(rows: Iterator[tuple[int, Sequence[Any]]], limits: DatasetLimits, problems: list[RowProblem],
-                   warnings: list[str]) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+def _table_records(
+    rows: Iterator[tuple[int, Sequence[Any]]], limits: DatasetLimits, problems: list[RowProblem], warnings: list[str]
+) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     """(line, record) per non-empty data row of a table whose first row is the header."""
     header: list[str] = []
     mapping: list[tuple[str, str | int] | None] = []
@@ -221,14 +260,21 @@ def _table_records(rows: Iterator[tuple[int, Sequence[Any]]], limits: DatasetLim
             width = _width(cells)
             if not header and not mapping:
                 if width > limits.max_columns:
-                    raise file_problem(_("The header has %(n)s columns; the limit is %(max)s.")
-                                       % {"n": width, "max": limits.max_columns})
+                    raise file_problem(
+                        _("The header has %(n)s columns; the limit is %(max)s.")
+                        % {"n": width, "max": limits.max_columns}
+                    )
                 header = [_text(cell) for cell in cells[:width]] or [""]
                 mapping = _map_header(header, problems, warnings)
                 if problems:
                     return
             elif width > limits.max_columns:
-                yield line, RecordError(_("has %(n)s columns; the limit is %(max)s.") % {"n": width, "max": limits.max_columns})
+                yield (
+                    line,
+                    RecordError(
+                        _("has %(n)s columns; the limit is %(max)s.") % {"n": width, "max": limits.max_columns}
+                    ),
+                )
             elif width:  # blank lines between rows are common in hand-edited files
                 yield line, _table_record(mapping, cells)
     except RecordError as exc:
@@ -282,7 +328,9 @@ def _json_records(values: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, dict
             yield line, record
 
 
-def dataset_file_parse(*, filename: str, content: bytes | IO[bytes], limits: DatasetLimits | None = None) -> ParsedDataset:
+def dataset_file_parse(
+    *, filename: str, content: bytes | IO[bytes], limits: DatasetLimits | None = None
+) -> ParsedDataset:
     """Rows of a golden dataset file (its bytes, or a binary file open for reading); raises DatasetFileError
     listing every problem. Read as a stream: the limits hold before rows are built."""
     limits = limits or DatasetLimits.from_settings()
@@ -300,8 +348,9 @@ def dataset_file_parse(*, filename: str, content: bytes | IO[bytes], limits: Dat
         source = json_values(stream, limits)
         records = _json_records(source)
     else:
-        raise file_problem(_("Unsupported file type “%(suffix)s”: use .csv, .jsonl or .xlsx.")
-                           % {"suffix": suffix or filename[:100]})
+        raise file_problem(
+            _("Unsupported file type “%(suffix)s”: use .csv, .jsonl or .xlsx.") % {"suffix": suffix or filename[:100]}
+        )
     rows: list[RowData] = []
     number = 0
     try:
@@ -309,8 +358,11 @@ def dataset_file_parse(*, filename: str, content: bytes | IO[bytes], limits: Dat
             for line, record in records:
                 number += 1
                 if number > limits.max_rows:
-                    problems.append(RowProblem(None, "", _("The file has more than %(max)s rows (the limit).")
-                                               % {"max": limits.max_rows}))
+                    problems.append(
+                        RowProblem(
+                            None, "", _("The file has more than %(max)s rows (the limit).") % {"max": limits.max_rows}
+                        )
+                    )
                     break
                 if isinstance(record, RecordError):
                     problems.append(RowProblem(number, record.field, record.message, line))

@@ -42,8 +42,12 @@ def secret_name_check(name: str) -> str:
     """``name`` if it is a valid secret name, else SecretMissing saying what a name may hold."""
     if not isinstance(name, str) or not SECRET_NAME_RE.fullmatch(name):
         raise SecretMissing(
-            _("“%(name)s” is not a secret name: use up to 100 ASCII letters, digits, _ . or -, without a slash and "
-              "not starting with a dot.") % {"name": _shown(name)})
+            _(
+                "“%(name)s” is not a secret name: use up to 100 ASCII letters, digits, _ . or -, without a slash and "
+                "not starting with a dot."
+            )
+            % {"name": _shown(name)}
+        )
     return name
 
 
@@ -53,11 +57,20 @@ def key_text_check(value: str, *, name: str | None = None) -> str:
     if len(value) <= MAX_KEY_CHARS and _KEY_RE.fullmatch(value):
         return value
     if name is None:
-        raise SecretMissing(_("An API key is one line of at most %(n)s letters, digits and punctuation (no spaces, "
-                              "control characters or non-ASCII letters).") % {"n": MAX_KEY_CHARS})
-    raise SecretMissing(_("The secret “%(name)s” is not an API key: an API key is one line of at most %(n)s letters, "
-                          "digits and punctuation (no spaces, control characters or non-ASCII letters).")
-                        % {"name": _shown(name), "n": MAX_KEY_CHARS})
+        raise SecretMissing(
+            _(
+                "An API key is one line of at most %(n)s letters, digits and punctuation (no spaces, "
+                "control characters or non-ASCII letters)."
+            )
+            % {"n": MAX_KEY_CHARS}
+        )
+    raise SecretMissing(
+        _(
+            "The secret “%(name)s” is not an API key: an API key is one line of at most %(n)s letters, "
+            "digits and punctuation (no spaces, control characters or non-ASCII letters)."
+        )
+        % {"name": _shown(name), "n": MAX_KEY_CHARS}
+    )
 
 
 def secret_file_read(name: str) -> str:
@@ -65,8 +78,9 @@ def secret_file_read(name: str) -> str:
     secret_name_check(name)
     folder = settings.ENDPOINT_SECRETS_DIR
     if not folder:
-        raise SecretMissing(_("Named secret files are not set up on this site (the administrator sets "
-                              "ENDPOINT_SECRETS_DIR)."))
+        raise SecretMissing(
+            _("Named secret files are not set up on this site (the administrator sets ENDPOINT_SECRETS_DIR).")
+        )
     root = os.path.realpath(folder)
     real = os.path.realpath(os.path.join(root, name))
     # A link is followed only while it stays inside the folder (Kubernetes mounts secrets as links into
@@ -84,21 +98,27 @@ def secret_file_read(name: str) -> str:
         if not stat.S_ISREG(info.st_mode):
             raise SecretMissing(_("The secret “%(name)s” is not a file inside the secrets folder.") % {"name": name})
         if info.st_size > MAX_SECRET_BYTES:
-            raise SecretMissing(_("The secret “%(name)s” is larger than %(kb)s KB: not an API key.")
-                                % {"name": name, "kb": MAX_SECRET_BYTES // 1024})
+            raise SecretMissing(
+                _("The secret “%(name)s” is larger than %(kb)s KB: not an API key.")
+                % {"name": name, "kb": MAX_SECRET_BYTES // 1024}
+            )
         data = os.read(fd, MAX_SECRET_BYTES + 1)
     except OSError:
         raise SecretMissing(_("The secret “%(name)s” cannot be read.") % {"name": name}) from None
     finally:
         os.close(fd)
     if len(data) > MAX_SECRET_BYTES:
-        raise SecretMissing(_("The secret “%(name)s” is larger than %(kb)s KB: not an API key.")
-                            % {"name": name, "kb": MAX_SECRET_BYTES // 1024})
+        raise SecretMissing(
+            _("The secret “%(name)s” is larger than %(kb)s KB: not an API key.")
+            % {"name": name, "kb": MAX_SECRET_BYTES // 1024}
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretMissing(_("The secret “%(name)s” is not UTF-8 text (a binary file?): an API key is one line "
-                              "of text.") % {"name": name}) from None
+        raise SecretMissing(
+            _("The secret “%(name)s” is not UTF-8 text (a binary file?): an API key is one line of text.")
+            % {"name": name}
+        ) from None
     return _secret_text(text, name=name)
 
 
@@ -107,8 +127,12 @@ def secret_env_read(name: str) -> str:
     secret_name_check(name)
     prefix = settings.ENDPOINT_SECRETS_ENV_PREFIX
     if not prefix:
-        raise SecretMissing(_("Named secrets in environment variables are not set up on this site (the "
-                              "administrator sets ENDPOINT_SECRETS_ENV_PREFIX)."))
+        raise SecretMissing(
+            _(
+                "Named secrets in environment variables are not set up on this site (the "
+                "administrator sets ENDPOINT_SECRETS_ENV_PREFIX)."
+            )
+        )
     value = os.environ.get(prefix + name)
     if value is None:
         raise SecretMissing(_("There is no secret “%(name)s” in the environment of this server.") % {"name": name})
@@ -124,6 +148,7 @@ def _secret_text(text: str, *, name: str) -> str:
 
 # -- keys typed into the form ------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=4)
 def _fernet(keys: tuple[str, ...]):
     from cryptography.fernet import Fernet, MultiFernet
@@ -135,13 +160,15 @@ def fernet():
     """The MultiFernet of FIELD_ENCRYPTION_KEYS (the first encrypts; every one decrypts)."""
     keys = tuple(settings.FIELD_ENCRYPTION_KEYS)
     if not keys:
-        raise EncryptionNotConfigured(_("API keys cannot be stored or read on this site: the administrator has "
-                                        "not set FIELD_ENCRYPTION_KEY."))
+        raise EncryptionNotConfigured(
+            _("API keys cannot be stored or read on this site: the administrator has not set FIELD_ENCRYPTION_KEY.")
+        )
     try:
         return _fernet(keys)
     except ValueError:
-        raise EncryptionNotConfigured(_("API keys cannot be stored or read on this site: FIELD_ENCRYPTION_KEY "
-                                        "is not a valid Fernet key.")) from None
+        raise EncryptionNotConfigured(
+            _("API keys cannot be stored or read on this site: FIELD_ENCRYPTION_KEY is not a valid Fernet key.")
+        ) from None
 
 
 def key_encrypt(plain: str) -> str:
@@ -154,8 +181,13 @@ def key_decrypt(token: str, *, endpoint_name: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except (InvalidToken, ValueError, UnicodeDecodeError):
-        raise SecretMissing(_("The stored API key of %(endpoint)s cannot be decrypted with this site's "
-                              "FIELD_ENCRYPTION_KEY: enter the key again.") % {"endpoint": endpoint_name}) from None
+        raise SecretMissing(
+            _(
+                "The stored API key of %(endpoint)s cannot be decrypted with this site's "
+                "FIELD_ENCRYPTION_KEY: enter the key again."
+            )
+            % {"endpoint": endpoint_name}
+        ) from None
 
 
 def key_rotate(token: str) -> str:

@@ -19,16 +19,32 @@ from evaluator.url_policy import UrlRefused, url_check
 from runs.messages import Message
 
 # Fields of an endpoint frozen into a run's spec, besides its id, name and secret reference.
-ENDPOINT_SPEC_FIELDS = ("kind", "model_name", "base_url", "local_path", "temperature", "max_tokens", "timeout_s",
-                        "max_concurrency", "max_retries")
+ENDPOINT_SPEC_FIELDS = (
+    "kind",
+    "model_name",
+    "base_url",
+    "local_path",
+    "temperature",
+    "max_tokens",
+    "timeout_s",
+    "max_concurrency",
+    "max_retries",
+)
 # What a run's spec must not show to someone who cannot see the endpoint (evaluator.selectors.run_spec_visible).
 ENDPOINT_PRIVATE_FIELDS = ("base_url", "local_path", "secret", "api_key_secret")
 
 # Either means: this endpoint cannot be called from here; the message says why and is safe to show.
 EndpointRefused = (SecretMissing, UrlRefused)
 
-__all__ = ["ENDPOINT_PRIVATE_FIELDS", "ENDPOINT_SPEC_FIELDS", "EndpointRefused", "SecretMissing", "UrlRefused",
-           "endpoint_config", "endpoint_spec"]
+__all__ = [
+    "ENDPOINT_PRIVATE_FIELDS",
+    "ENDPOINT_SPEC_FIELDS",
+    "EndpointRefused",
+    "SecretMissing",
+    "UrlRefused",
+    "endpoint_config",
+    "endpoint_spec",
+]
 
 
 def endpoint_spec(endpoint) -> dict[str, Any]:
@@ -36,18 +52,27 @@ def endpoint_spec(endpoint) -> dict[str, Any]:
     from evaluator.models import SecretKind
 
     named = endpoint.secret_kind in (SecretKind.FILE, SecretKind.ENV)
-    return {"id": endpoint.pk, "name": endpoint.name, **{name: getattr(endpoint, name) for name in ENDPOINT_SPEC_FIELDS},
-            "secret": {"kind": endpoint.secret_kind, "name": endpoint.secret_name if named else ""}}
+    return {
+        "id": endpoint.pk,
+        "name": endpoint.name,
+        **{name: getattr(endpoint, name) for name in ENDPOINT_SPEC_FIELDS},
+        "secret": {"kind": endpoint.secret_kind, "name": endpoint.secret_name if named else ""},
+    }
 
 
 def endpoint_config(spec: dict[str, Any]) -> LLMConfig:
     """The engine's config for an endpoint frozen in a run spec (see ``endpoint_spec``): its base URL checked
     against ENDPOINT_ALLOWED_HOSTS and its key resolved here. Raises SecretMissing or UrlRefused."""
     config = LLMConfig(
-        kind=spec.get("kind", "openai"), model_name=spec.get("model_name", ""), base_url=spec.get("base_url", ""),
-        local_path=spec.get("local_path", ""), temperature=spec.get("temperature", 0.0),
-        max_tokens=spec.get("max_tokens", 1024), timeout_s=spec.get("timeout_s", 60.0),
-        max_concurrency=spec.get("max_concurrency", 8), max_retries=spec.get("max_retries", 2),
+        kind=spec.get("kind", "openai"),
+        model_name=spec.get("model_name", ""),
+        base_url=spec.get("base_url", ""),
+        local_path=spec.get("local_path", ""),
+        temperature=spec.get("temperature", 0.0),
+        max_tokens=spec.get("max_tokens", 1024),
+        timeout_s=spec.get("timeout_s", 60.0),
+        max_concurrency=spec.get("max_concurrency", 8),
+        max_retries=spec.get("max_retries", 2),
     )
     if config.kind == "local":
         return config

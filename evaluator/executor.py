@@ -36,8 +36,13 @@ def _target_config(target: dict[str, Any]) -> LLMConfig | None:
         return None
     if target["kind"] == "endpoint":
         return endpoint_config(target["endpoint"])
-    return LLMConfig(kind="local", model_name=target.get("model_name", ""), local_path=target["model_path"],
-                     max_concurrency=1, max_tokens=target.get("max_tokens", 256))
+    return LLMConfig(
+        kind="local",
+        model_name=target.get("model_name", ""),
+        local_path=target["model_path"],
+        max_concurrency=1,
+        max_tokens=target.get("max_tokens", 256),
+    )
 
 
 def _endpoint_configs(spec: dict[str, Any]) -> tuple[LLMConfig | None, LLMConfig | None]:
@@ -67,17 +72,29 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     rows = list(DatasetRow.objects.filter(version_id=spec["dataset_version_id"]).order_by("position"))
     if not rows:
         raise EvaluationFailed(Message("evaluator.no_rows"))
-    samples = [EvalSample(sample_id=str(r.pk), question=r.question, reference=r.reference,
-                          contexts=tuple(r.contexts), response=r.response) for r in rows]
+    samples = [
+        EvalSample(
+            sample_id=str(r.pk),
+            question=r.question,
+            reference=r.reference,
+            contexts=tuple(r.contexts),
+            response=r.response,
+        )
+        for r in rows
+    ]
     target, judge = _endpoint_configs(spec)
 
     generation_errors: dict[str, str] = {}
     timings = {}
     if target is not None:
         context.log(f"Generating {len(samples)} responses with {target.model_name or 'a local model'}")
-        generated = generate_responses(samples, target=target, prompt_template=spec["prompt_template"],
-                                       on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.generating", n)),
-                                       should_stop=context.is_cancelled)
+        generated = generate_responses(
+            samples,
+            target=target,
+            prompt_template=spec["prompt_template"],
+            on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.generating", n)),
+            should_stop=context.is_cancelled,
+        )
         by_id = {g.sample_id: g for g in generated}
         samples = [replace(s, response=by_id[s.sample_id].response) for s in samples]
         generation_errors = {g.sample_id: g.error for g in generated if g.error}
@@ -87,17 +104,30 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
             raise EvaluationFailed(Message("evaluator.no_response", error=next(iter(generation_errors.values()))))
 
     metric_keys = list(spec["metrics"])
-    criteria = [CustomCriterion(key=c["key"], name=c["name"], definition=c["definition"], kind=c.get("kind", "aspect"),
-                                rubric=c.get("rubric") or {}) for c in spec.get("custom_criteria", [])]
+    criteria = [
+        CustomCriterion(
+            key=c["key"],
+            name=c["name"],
+            definition=c["definition"],
+            kind=c.get("kind", "aspect"),
+            rubric=c.get("rubric") or {},
+        )
+        for c in spec.get("custom_criteria", [])
+    ]
     keys = metric_keys + [c.key for c in criteria]
     answered = [s for s in samples if s.sample_id not in generation_errors]
     scoring_started = time.monotonic()
     judge_down: Message | str = ""
     try:
-        scores = score_samples(answered, keys, judge=judge, embedding_path=spec.get("embedding_path"),
-                               custom_criteria=criteria,
-                               on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.scoring", n)),
-                               should_stop=context.is_cancelled)
+        scores = score_samples(
+            answered,
+            keys,
+            judge=judge,
+            embedding_path=spec.get("embedding_path"),
+            custom_criteria=criteria,
+            on_progress=lambda d, t, n: context.progress(d, t, _progress_note("progress.scoring", n)),
+            should_stop=context.is_cancelled,
+        )
     except JudgeDown as down:  # stored below, so that the results page shows each sample's reason
         scores, judge_down = down.scores, message_of(down)
     except ScoringError as exc:
@@ -105,18 +135,40 @@ def execute_evaluation(run: Any, context: RunContext) -> RunOutcome:
     context.raise_if_cancelled()
     timings["scoring_s"] = round(time.monotonic() - scoring_started, 2)
     for sample_id, error in generation_errors.items():
-        scores += [SampleScore(sample_id=sample_id, metric=key, value=None,
-                               unscored_reason=f"the model under test gave no response: {error}") for key in keys]
+        scores += [
+            SampleScore(
+                sample_id=sample_id,
+                metric=key,
+                value=None,
+                unscored_reason=f"the model under test gave no response: {error}",
+            )
+            for key in keys
+        ]
     for score in scores:  # never a NaN in the tables: a metric that gave up is unscored, with why
         if score.value is not None and math.isnan(score.value):
             score.value = None
             score.unscored_reason = score.unscored_reason or "the judge gave no valid score"
-    return _outcome(keys=keys, samples=samples, scores=scores, generation_errors=generation_errors, context=context,
-                    timings={**timings, "seconds": round(time.monotonic() - started, 2)}, judge_down=judge_down)
+    return _outcome(
+        keys=keys,
+        samples=samples,
+        scores=scores,
+        generation_errors=generation_errors,
+        context=context,
+        timings={**timings, "seconds": round(time.monotonic() - started, 2)},
+        judge_down=judge_down,
+    )
 
 
-def _outcome(*, keys: list[str], samples: list[EvalSample], scores: list[SampleScore], generation_errors: dict[str, str],
-             context: RunContext, timings: dict[str, float], judge_down: Message | str) -> RunOutcome:
+def _outcome(
+    *,
+    keys: list[str],
+    samples: list[EvalSample],
+    scores: list[SampleScore],
+    generation_errors: dict[str, str],
+    context: RunContext,
+    timings: dict[str, float],
+    judge_down: Message | str,
+) -> RunOutcome:
     """The run's outcome: per-metric Score rows (evaluator.aggregates) and the per-sample records, which
     ``run_finish`` stores in its transaction (evaluator.ingest), so a run cancelled before then keeps none.
 
@@ -133,10 +185,17 @@ def _outcome(*, keys: list[str], samples: list[EvalSample], scores: list[SampleS
     summaries = [metric_summary(key=key, values=per_metric[key], unscored=unscored[key]) for key in keys]
     context.log(", ".join(f"{s.key}: {s.scored} scored, {s.unscored} unscored" for s in summaries))
     outcome = RunOutcome(
-        scores=[ScoreRow(task=SCORE_TASK, metric=s.key, value=s.mean, stderr=s.stderr, sample_count=s.scored)
-                for s in summaries],
-        details={"samples": len(samples), "scored": {s.key: s.scored for s in summaries}, "unscored": unscored,
-                 "generation_errors": len(generation_errors), **timings},
+        scores=[
+            ScoreRow(task=SCORE_TASK, metric=s.key, value=s.mean, stderr=s.stderr, sample_count=s.scored)
+            for s in summaries
+        ],
+        details={
+            "samples": len(samples),
+            "scored": {s.key: s.scored for s in summaries},
+            "unscored": unscored,
+            "generation_errors": len(generation_errors),
+            **timings,
+        },
         samples=_sample_records(samples=samples, scores=scores, generation_errors=generation_errors),
     )
     if judge_down:
@@ -144,17 +203,33 @@ def _outcome(*, keys: list[str], samples: list[EvalSample], scores: list[SampleS
     if scores and not any(s.scored for s in summaries):
         first = next((s.unscored_reason for s in scores if s.unscored_reason), "")
         reason = message_parse(first) or first  # a sample's reason is stored as text: recognised when known
-        raise EvaluationFailed(Message("evaluator.all_unscored", n=len(scores), reason=reason),
-                               outcome=replace(outcome, scores=[]))
+        raise EvaluationFailed(
+            Message("evaluator.all_unscored", n=len(scores), reason=reason), outcome=replace(outcome, scores=[])
+        )
     return outcome
 
 
-def _sample_records(*, samples: list[EvalSample], scores: list[SampleScore],
-                    generation_errors: dict[str, str]) -> list[dict[str, Any]]:
+def _sample_records(
+    *, samples: list[EvalSample], scores: list[SampleScore], generation_errors: dict[str, str]
+) -> list[dict[str, Any]]:
     """One JSON record per sample with its scores: what ``evaluator.ingest`` stores."""
     by_sample: dict[str, list[dict[str, Any]]] = {s.sample_id: [] for s in samples}
     for score in scores:
-        by_sample[score.sample_id].append({"metric": score.metric, "value": score.value, "reason": score.reason,
-                                           "raw_output": score.raw_output, "unscored_reason": score.unscored_reason})
-    return [{"row_id": int(s.sample_id), "response": s.response, "generation_error": generation_errors.get(s.sample_id, ""),
-             "scores": by_sample[s.sample_id]} for s in samples]
+        by_sample[score.sample_id].append(
+            {
+                "metric": score.metric,
+                "value": score.value,
+                "reason": score.reason,
+                "raw_output": score.raw_output,
+                "unscored_reason": score.unscored_reason,
+            }
+        )
+    return [
+        {
+            "row_id": int(s.sample_id),
+            "response": s.response,
+            "generation_error": generation_errors.get(s.sample_id, ""),
+            "scores": by_sample[s.sample_id],
+        }
+        for s in samples
+    ]

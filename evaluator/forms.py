@@ -65,8 +65,11 @@ class RowEditForm(forms.Form):
     position = forms.IntegerField(widget=forms.HiddenInput, required=False)
     question = forms.CharField(label=_("Question"), widget=forms.Textarea(attrs={"rows": 2}))
     reference = forms.CharField(label=_("Reference answer"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    contexts = forms.CharField(label=_("Contexts (one per block, separated by a line with |||)"), required=False,
-                               widget=forms.Textarea(attrs={"rows": 4}))
+    contexts = forms.CharField(
+        label=_("Contexts (one per block, separated by a line with |||)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
     response = forms.CharField(label=_("Response (optional)"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.CharField(label=_("Tags (comma-separated)"), required=False)
     delete = forms.BooleanField(label=_("Delete this row"), required=False)
@@ -110,18 +113,45 @@ class EndpointForm(forms.ModelForm):
     """An endpoint and where its API key comes from: typed here (stored encrypted, never shown back), or the
     name of a secret an administrator placed. The base URL must be on the administrator's allowed list."""
 
-    api_key = forms.CharField(label=_("Key"), required=False, max_length=MAX_KEY_CHARS,
-                              widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-                              help_text=_("Stored encrypted; never shown again, nor sent anywhere but this endpoint."))
+    api_key = forms.CharField(
+        label=_("Key"),
+        required=False,
+        max_length=MAX_KEY_CHARS,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Stored encrypted; never shown again, nor sent anywhere but this endpoint."),
+    )
     remove_key = forms.BooleanField(label=_("Remove the stored key"), required=False)
 
-    field_order = ["name", "kind", "base_url", "model_name", "secret_kind", "api_key", "remove_key", "secret_name",
-                   "local_path"]
+    field_order = [
+        "name",
+        "kind",
+        "base_url",
+        "model_name",
+        "secret_kind",
+        "api_key",
+        "remove_key",
+        "secret_name",
+        "local_path",
+    ]
 
     class Meta:
         model = LLMEndpoint
-        fields = ["name", "kind", "base_url", "model_name", "secret_kind", "secret_name", "local_path", "temperature",
-                  "max_tokens", "timeout_s", "max_concurrency", "max_retries", "is_judge", "private"]
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "model_name",
+            "secret_kind",
+            "secret_name",
+            "local_path",
+            "temperature",
+            "max_tokens",
+            "timeout_s",
+            "max_concurrency",
+            "max_retries",
+            "is_judge",
+            "private",
+        ]
         widgets = {"secret_kind": forms.RadioSelect}
         help_texts = {
             "local_path": _("For a local model: a folder inside the allowed model roots, loaded on a worker."),
@@ -137,10 +167,18 @@ class EndpointForm(forms.ModelForm):
         self._encrypted: str | None = None
         allowed = allowed_hosts_text()
         self.fields["base_url"].help_text = (
-            _("An OpenAI-compatible API inside your network, e.g. http://vllm.internal:8000/v1 (vLLM, TGI, Ollama...). "
-              "Allowed hosts: %(hosts)s.") % {"hosts": allowed} if allowed else
-            _("No endpoint host is allowed on this site yet: an administrator lists the hosts and networks of your "
-              "LLM servers in ENDPOINT_ALLOWED_HOSTS."))
+            _(
+                "An OpenAI-compatible API inside your network, e.g. http://vllm.internal:8000/v1 "
+                "(vLLM, TGI, Ollama...). "
+                "Allowed hosts: %(hosts)s."
+            )
+            % {"hosts": allowed}
+            if allowed
+            else _(
+                "No endpoint host is allowed on this site yet: an administrator lists the hosts and networks of your "
+                "LLM servers in ENDPOINT_ALLOWED_HOSTS."
+            )
+        )
         offered = {SecretKind.NONE, SecretKind.STORED, self.instance.secret_kind}
         if settings.ENDPOINT_SECRETS_DIR:
             offered.add(SecretKind.FILE)
@@ -149,11 +187,14 @@ class EndpointForm(forms.ModelForm):
         self.fields["secret_kind"].choices = [(value, label) for value, label in SecretKind.choices if value in offered]
         self.fields["secret_kind"].required = False
         self.fields["secret_name"].help_text = _(
-            "For a named secret: only its name (ASCII letters, digits, _ . -), as the administrator placed it. Not a path.")
+            "For a named secret: only its name (ASCII letters, digits, _ . -), as the administrator placed it. "
+            "Not a path."
+        )
         if self.instance.has_stored_key:
             self.fields["api_key"].label = _("Replace the stored key")
-            self.fields["api_key"].help_text = _("A key is stored (it is never shown). Type a new one to replace it, "
-                                                 "or leave this empty to keep it.")
+            self.fields["api_key"].help_text = _(
+                "A key is stored (it is never shown). Type a new one to replace it, or leave this empty to keep it."
+            )
         else:
             del self.fields["remove_key"]
 
@@ -229,8 +270,13 @@ class EndpointForm(forms.ModelForm):
             self.add_error("api_key", _("Type the API key."))
         elif self.instance.pk and data.get("base_url") != self.instance.base_url:
             # A stored key goes only to the URL its owner stored it with: moving the URL takes the key again.
-            self.add_error("api_key", _("The base URL changed: type the key again (a stored key is sent only to "
-                                        "the URL it was stored with)."))
+            self.add_error(
+                "api_key",
+                _(
+                    "The base URL changed: type the key again (a stored key is sent only to "
+                    "the URL it was stored with)."
+                ),
+            )
 
     def save(self, commit=True):
         from evaluator.models import SecretKind
@@ -251,18 +297,33 @@ class EndpointForm(forms.ModelForm):
 
 class EvaluationRunForm(forms.Form):
     dataset_version = forms.ModelChoiceField(label=_("Dataset version"), queryset=DatasetVersion.objects.none())
-    target_kind = forms.ChoiceField(label=_("Model under test"), choices=TargetKind.choices, widget=forms.RadioSelect,
-                                    initial=TargetKind.PRECOMPUTED)
-    target_model = forms.ModelChoiceField(label=_("Registered model"), queryset=RegisteredModel.objects.none(), required=False)
+    target_kind = forms.ChoiceField(
+        label=_("Model under test"),
+        choices=TargetKind.choices,
+        widget=forms.RadioSelect,
+        initial=TargetKind.PRECOMPUTED,
+    )
+    target_model = forms.ModelChoiceField(
+        label=_("Registered model"), queryset=RegisteredModel.objects.none(), required=False
+    )
     target_endpoint = forms.ModelChoiceField(label=_("Endpoint"), queryset=LLMEndpoint.objects.none(), required=False)
     judge = forms.ModelChoiceField(label=_("Judge LLM"), queryset=LLMEndpoint.objects.none(), required=False)
-    embedding = forms.ModelChoiceField(label=_("Embedding model"), queryset=EmbeddingModel.objects.all(), required=False,
-                                       empty_label=_("all-MiniLM-L6-v2 (packaged)"))
+    embedding = forms.ModelChoiceField(
+        label=_("Embedding model"),
+        queryset=EmbeddingModel.objects.all(),
+        required=False,
+        empty_label=_("all-MiniLM-L6-v2 (packaged)"),
+    )
     preset = forms.ChoiceField(label=_("Preset"), choices=list(PRESET_LABELS.items()), initial="qa")
-    metrics = forms.MultipleChoiceField(label=_("Metrics"), choices=[(k, m.label) for k, m in METRICS.items()],
-                                        widget=forms.CheckboxSelectMultiple, required=False)
-    prompt_template = forms.CharField(label=_("Prompt template for the model under test"), widget=forms.Textarea(attrs={"rows": 6}),
-                                      required=False)
+    metrics = forms.MultipleChoiceField(
+        label=_("Metrics"),
+        choices=[(k, m.label) for k, m in METRICS.items()],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    prompt_template = forms.CharField(
+        label=_("Prompt template for the model under test"), widget=forms.Textarea(attrs={"rows": 6}), required=False
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -270,23 +331,37 @@ class EvaluationRunForm(forms.Form):
 
         # For the Korean-text note (static/js/evaluator.js): the registered models with a folder of their own.
         self.fields["embedding"].widget.attrs["data-with-folder"] = json.dumps(
-            list(EmbeddingModel.objects.exclude(path="").values_list("pk", flat=True)))
+            list(EmbeddingModel.objects.exclude(path="").values_list("pk", flat=True))
+        )
 
         # Up to three custom criteria, each a name, a definition, a kind, and for a rubric its score lines.
         for i in range(1, CRITERION_SLOTS + 1):
             self.fields[f"criterion_{i}_name"] = forms.CharField(label=_("Name"), required=False, max_length=100)
             self.fields[f"criterion_{i}_definition"] = forms.CharField(
-                label=_("Definition"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                help_text=_("What the judge checks, e.g. “The answer is polite and uses formal Korean (존댓말).”"))
+                label=_("Definition"),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                help_text=_("What the judge checks, e.g. “The answer is polite and uses formal Korean (존댓말).”"),
+            )
             self.fields[f"criterion_{i}_kind"] = forms.ChoiceField(
-                label=_("Kind"), choices=[("aspect", _("yes / no")), ("rubric", _("1–5 rubric"))], initial="aspect",
-                required=False)
+                label=_("Kind"),
+                choices=[("aspect", _("yes / no")), ("rubric", _("1–5 rubric"))],
+                initial="aspect",
+                required=False,
+            )
             self.fields[f"criterion_{i}_rubric"] = forms.CharField(
-                label=_("Rubric (for 1–5)"), required=False, widget=forms.Textarea(attrs={"rows": 5}),
-                help_text=_("One line per score, e.g. “1: wrong”, “3: partly right”, “5: fully right”. Empty: a generic rubric."))
+                label=_("Rubric (for 1–5)"),
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 5}),
+                help_text=_(
+                    "One line per score, e.g. “1: wrong”, “3: partly right”, “5: fully right”. Empty: a generic rubric."
+                ),
+            )
 
         datasets = GoldenDataset.objects.visible_to(user).values("pk")
-        self.fields["dataset_version"].queryset = DatasetVersion.objects.filter(dataset__in=datasets).select_related("dataset")
+        self.fields["dataset_version"].queryset = DatasetVersion.objects.filter(dataset__in=datasets).select_related(
+            "dataset"
+        )
         self.fields["dataset_version"].label_from_instance = lambda v: f"{v.dataset.name} v{v.number} ({v.row_count})"
         self.fields["target_model"].queryset = RegisteredModel.objects.visible_to(user).filter(deleted=False)
         endpoints = LLMEndpoint.objects.visible_to(user)
@@ -297,8 +372,10 @@ class EvaluationRunForm(forms.Form):
 
     def criterion_slots(self):
         """The criterion fields grouped per slot, for the template."""
-        return [[self[f"criterion_{i}_{part}"] for part in ("name", "definition", "kind", "rubric")]
-                for i in range(1, CRITERION_SLOTS + 1)]
+        return [
+            [self[f"criterion_{i}_{part}"] for part in ("name", "definition", "kind", "rubric")]
+            for i in range(1, CRITERION_SLOTS + 1)
+        ]
 
     def clean(self):
         data = super().clean()
@@ -309,8 +386,10 @@ class EvaluationRunForm(forms.Form):
             if not name and not definition:
                 continue
             if not name or not definition:
-                self.add_error(f"criterion_{i}_name" if not name else f"criterion_{i}_definition",
-                               _("A custom criterion needs both a name and a definition."))
+                self.add_error(
+                    f"criterion_{i}_name" if not name else f"criterion_{i}_definition",
+                    _("A custom criterion needs both a name and a definition."),
+                )
                 continue
             kind = data.get(f"criterion_{i}_kind") or "aspect"
             criterion = {"name": name, "definition": definition, "kind": kind}
@@ -331,8 +410,12 @@ class EmbeddingForm(forms.ModelForm):
     class Meta:
         model = EmbeddingModel
         fields = ["name", "path"]
-        help_texts = {"path": _("A sentence-transformers folder inside the allowed model roots. Empty: the packaged "
-                                "all-MiniLM-L6-v2 (English; for Korean text register a multilingual model).")}
+        help_texts = {
+            "path": _(
+                "A sentence-transformers folder inside the allowed model roots. Empty: the packaged "
+                "all-MiniLM-L6-v2 (English; for Korean text register a multilingual model)."
+            )
+        }
 
     def clean_path(self):
         raw = (self.cleaned_data.get("path") or "").strip()
@@ -345,6 +428,11 @@ class EmbeddingForm(forms.ModelForm):
         except ModelFolderError as exc:
             raise forms.ValidationError(str(exc)) from exc
         if not ((folder / "modules.json").is_file() or (folder / "config.json").is_file()):
-            raise forms.ValidationError(_("%(path)s has neither modules.json nor config.json: not a "
-                                          "sentence-transformers or Hugging Face model folder.") % {"path": folder})
+            raise forms.ValidationError(
+                _(
+                    "%(path)s has neither modules.json nor config.json: not a "
+                    "sentence-transformers or Hugging Face model folder."
+                )
+                % {"path": folder}
+            )
         return str(folder)

@@ -52,8 +52,11 @@ def prompt_template_check(template: str) -> None:
         if name == "" or name not in TEMPLATE_FIELDS or spec or conversion:
             shown = "{" + (name or "") + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
             raise ValueError(
-                _("Unknown placeholder %(placeholder)s in the prompt template: only {question} and {contexts} "
-                  "are filled in. Double a brace that should stay as text.") % {"placeholder": shown}
+                _(
+                    "Unknown placeholder %(placeholder)s in the prompt template: only {question} and {contexts} "
+                    "are filled in. Double a brace that should stay as text."
+                )
+                % {"placeholder": shown}
             )
         fields.add(name)
     if "question" not in fields:
@@ -149,7 +152,9 @@ def generate_responses(
             client, model_name = build_client(target)
         except Exception as exc:  # a local folder that does not load: every sample says why
             logger.warning("cannot load the model under test", exc_info=True)
-            error = f"cannot load the model under test's folder ({type(exc).__name__}; the worker's log has the details)"
+            error = (
+                f"cannot load the model under test's folder ({type(exc).__name__}; the worker's log has the details)"
+            )
             return [GeneratedResponse(sample_id=s.sample_id, response="", error=error) for s in samples]
         semaphore = asyncio.Semaphore(max(1, target.max_concurrency))
         results: dict[int, GeneratedResponse] = {}
@@ -180,7 +185,8 @@ def generate_responses(
         finally:
             await client.close()
         return [
-            results.get(i) or GeneratedResponse(sample_id=s.sample_id, response="", error="run cancelled before generation")
+            results.get(i)
+            or GeneratedResponse(sample_id=s.sample_id, response="", error="run cancelled before generation")
             for i, s in enumerate(samples)
         ]
 
@@ -200,8 +206,13 @@ def endpoint_check(config: LLMConfig) -> tuple[bool, Message]:
     if not config.base_url:
         return False, Message("endpoint.no_base_url")
     timeout = min(config.timeout_s, 30.0)
-    client = openai.OpenAI(base_url=config.base_url, api_key=config.api_key or "not-needed", timeout=timeout,
-                           max_retries=0, http_client=httpx.Client(timeout=timeout, follow_redirects=False))
+    client = openai.OpenAI(
+        base_url=config.base_url,
+        api_key=config.api_key or "not-needed",
+        timeout=timeout,
+        max_retries=0,
+        http_client=httpx.Client(timeout=timeout, follow_redirects=False),
+    )
     try:
         reply = client.chat.completions.create(
             model=config.model_name or "model",

@@ -80,7 +80,7 @@ class LocalChatModel:
                 do_sample=False,
                 pad_token_id=pad,
             )
-        return self.tokenizer.decode(output[0, input_ids.shape[1]:], skip_special_tokens=True)
+        return self.tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
 
 
 def _content_text(content) -> str:
@@ -101,7 +101,9 @@ class LocalModelTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.rstrip("/")
         if request.method == "GET" and path.endswith("/models"):
-            return _json_response(200, {"object": "list", "data": [{"id": self.model.name, "object": "model"}]}, request)
+            return _json_response(
+                200, {"object": "list", "data": [{"id": self.model.name, "object": "model"}]}, request
+            )
         if request.method != "POST" or not path.endswith("/chat/completions"):
             return _json_response(404, {"error": {"message": f"no route {request.method} {path}"}}, request)
         body = json.loads(await request.aread() or b"{}")

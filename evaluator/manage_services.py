@@ -28,14 +28,20 @@ def _runs_named(run_ids: list[int]) -> str:
 
 def endpoint_runs(*, endpoint: LLMEndpoint) -> list[int]:
     """The evaluation runs that used ``endpoint`` as their judge or their model under test, newest first."""
-    return list(EvaluatorRun.objects.filter(Q(judge=endpoint) | Q(target_endpoint=endpoint))
-                .order_by("-run_id").values_list("run_id", flat=True))
+    return list(
+        EvaluatorRun.objects.filter(Q(judge=endpoint) | Q(target_endpoint=endpoint))
+        .order_by("-run_id")
+        .values_list("run_id", flat=True)
+    )
 
 
 def dataset_runs(*, dataset: GoldenDataset) -> list[int]:
     """The evaluation runs of any version of ``dataset``, newest first."""
-    return list(EvaluatorRun.objects.filter(dataset_version__dataset=dataset).order_by("-run_id")
-                .values_list("run_id", flat=True))
+    return list(
+        EvaluatorRun.objects.filter(dataset_version__dataset=dataset)
+        .order_by("-run_id")
+        .values_list("run_id", flat=True)
+    )
 
 
 @transaction.atomic
@@ -43,9 +49,13 @@ def endpoint_delete(*, endpoint: LLMEndpoint) -> None:
     LLMEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()  # no run is submitted with it meanwhile
     runs = endpoint_runs(endpoint=endpoint)
     if runs:
-        raise InUse(_("%(name)s judged or answered in %(n)s evaluation runs (%(runs)s), so it stays: their records "
-                      "name it. Edit it instead, or untick “usable as judge”.")
-                    % {"name": endpoint.name, "n": len(runs), "runs": _runs_named(runs)})
+        raise InUse(
+            _(
+                "%(name)s judged or answered in %(n)s evaluation runs (%(runs)s), so it stays: their records "
+                "name it. Edit it instead, or untick “usable as judge”."
+            )
+            % {"name": endpoint.name, "n": len(runs), "runs": _runs_named(runs)}
+        )
     endpoint.delete()
 
 
@@ -54,17 +64,24 @@ def dataset_delete(*, dataset: GoldenDataset) -> None:
     GoldenDataset.objects.select_for_update().filter(pk=dataset.pk).first()
     runs = dataset_runs(dataset=dataset)
     if runs:
-        raise InUse(_("%(name)s was evaluated in %(n)s runs (%(runs)s), whose results point at its rows, so it "
-                      "stays. Make it private, or delete those runs first (an administrator can).")
-                    % {"name": dataset.name, "n": len(runs), "runs": _runs_named(runs)})
+        raise InUse(
+            _(
+                "%(name)s was evaluated in %(n)s runs (%(runs)s), whose results point at its rows, so it "
+                "stays. Make it private, or delete those runs first (an administrator can)."
+            )
+            % {"name": dataset.name, "n": len(runs), "runs": _runs_named(runs)}
+        )
     dataset.delete()
 
 
 def dataset_update(*, dataset: GoldenDataset, name: str, description: str, private: bool, user) -> list[str]:
     """Rename, describe, or make private/public; the names of the changed fields, for the audit log.
     Made private, a dataset without a group goes to the editor's first group (as when it is registered)."""
-    changed = [field for field, value in (("name", name), ("description", description), ("private", private))
-               if getattr(dataset, field) != value]
+    changed = [
+        field
+        for field, value in (("name", name), ("description", description), ("private", private))
+        if getattr(dataset, field) != value
+    ]
     dataset.name, dataset.description, dataset.private = name, description, private
     if private and dataset.group_id is None and user.groups.exists():
         dataset.group = user.groups.first()

@@ -33,69 +33,130 @@ def _info(key, label, kind, needs, description) -> tuple[str, MetricInfo]:
 METRICS: dict[str, MetricInfo] = dict(
     [
         _info(
-            "faithfulness", _("Faithfulness"), LLM, {CONTEXTS},
-            _("Share of the answer's claims that the retrieved contexts support (ragas faithfulness; "
-              "the judge splits the answer into statements, then checks each). 0..1."),
+            "faithfulness",
+            _("Faithfulness"),
+            LLM,
+            {CONTEXTS},
+            _(
+                "Share of the answer's claims that the retrieved contexts support (ragas faithfulness; "
+                "the judge splits the answer into statements, then checks each). 0..1."
+            ),
         ),
         _info(
-            "response_groundedness", _("Groundedness"), LLM, {CONTEXTS},
-            _("How well the answer is grounded in the retrieved contexts (ragas response groundedness: "
-              "two judge ratings 0/1/2 averaged and divided by 2). 0..1."),
+            "response_groundedness",
+            _("Groundedness"),
+            LLM,
+            {CONTEXTS},
+            _(
+                "How well the answer is grounded in the retrieved contexts (ragas response groundedness: "
+                "two judge ratings 0/1/2 averaged and divided by 2). 0..1."
+            ),
         ),
         _info(
-            "answer_relevancy", _("Answer relevance"), EMBEDDING, set(),
-            _("Whether the answer addresses the question: the judge writes questions the answer would "
-              "fit, and their embedding similarity to the real question is averaged (ragas answer "
-              "relevancy; needs the judge and the embedding model). Non-committal answers score 0. 0..1."),
+            "answer_relevancy",
+            _("Answer relevance"),
+            EMBEDDING,
+            set(),
+            _(
+                "Whether the answer addresses the question: the judge writes questions the answer would "
+                "fit, and their embedding similarity to the real question is averaged (ragas answer "
+                "relevancy; needs the judge and the embedding model). Non-committal answers score 0. 0..1."
+            ),
         ),
         _info(
-            "coherence", _("Coherence"), LLM, set(),
-            _("Yes/no judgement whether the answer is well organised, logically consistent and easy to "
-              "follow (an aspect critic with a coherence definition): 1 = coherent, 0 = not."),
+            "coherence",
+            _("Coherence"),
+            LLM,
+            set(),
+            _(
+                "Yes/no judgement whether the answer is well organised, logically consistent and easy to "
+                "follow (an aspect critic with a coherence definition): 1 = coherent, 0 = not."
+            ),
         ),
         _info(
-            "context_precision", _("Context precision"), LLM, {REFERENCE, CONTEXTS},
-            _("Whether the useful contexts are ranked first: the judge marks each context as useful for "
-              "the reference answer, then average precision over the ranks (ragas context precision). 0..1."),
+            "context_precision",
+            _("Context precision"),
+            LLM,
+            {REFERENCE, CONTEXTS},
+            _(
+                "Whether the useful contexts are ranked first: the judge marks each context as useful for "
+                "the reference answer, then average precision over the ranks (ragas context precision). 0..1."
+            ),
         ),
         _info(
-            "context_recall", _("Context recall"), LLM, {REFERENCE, CONTEXTS},
-            _("Share of the reference answer's statements that the retrieved contexts support (ragas "
-              "context recall). 0..1."),
+            "context_recall",
+            _("Context recall"),
+            LLM,
+            {REFERENCE, CONTEXTS},
+            _(
+                "Share of the reference answer's statements that the retrieved contexts support (ragas "
+                "context recall). 0..1."
+            ),
         ),
         _info(
-            "answer_correctness", _("Answer correctness"), LLM, {REFERENCE},
-            _("Agreement with the reference: a factual F1 over the statements of answer and reference "
-              "(judge), weighted 3:1 with their embedding similarity (ragas answer correctness; needs the "
-              "judge and the embedding model). 0..1."),
+            "answer_correctness",
+            _("Answer correctness"),
+            LLM,
+            {REFERENCE},
+            _(
+                "Agreement with the reference: a factual F1 over the statements of answer and reference "
+                "(judge), weighted 3:1 with their embedding similarity (ragas answer correctness; needs the "
+                "judge and the embedding model). 0..1."
+            ),
         ),
         _info(
-            "answer_accuracy", _("Answer accuracy"), LLM, {REFERENCE},
-            _("Whether the answer matches the reference: two judge ratings 0/2/4 averaged and divided by 4 "
-              "(ragas answer accuracy). 0..1."),
+            "answer_accuracy",
+            _("Answer accuracy"),
+            LLM,
+            {REFERENCE},
+            _(
+                "Whether the answer matches the reference: two judge ratings 0/2/4 averaged and divided by 4 "
+                "(ragas answer accuracy). 0..1."
+            ),
         ),
         _info(
-            "exact_match", _("Exact match"), TEXT, {REFERENCE},
+            "exact_match",
+            _("Exact match"),
+            TEXT,
+            {REFERENCE},
             _("1 when the answer equals the reference (whitespace trimmed and collapsed, case kept), else 0."),
         ),
         _info(
-            "rouge_l", _("ROUGE-L"), TEXT, {REFERENCE},
-            _("ROUGE-L F1 (longest common subsequence) over Unicode tokens: lower-cased words, and single "
-              "characters for Korean/CJK text, so Korean answers are compared too. 0..1."),
+            "rouge_l",
+            _("ROUGE-L"),
+            TEXT,
+            {REFERENCE},
+            _(
+                "ROUGE-L F1 (longest common subsequence) over Unicode tokens: lower-cased words, and single "
+                "characters for Korean/CJK text, so Korean answers are compared too. 0..1."
+            ),
         ),
         _info(
-            "bleu", _("BLEU"), TEXT, {REFERENCE},
-            _("Sentence BLEU (sacrebleu, smoothed, over the same tokens as ROUGE-L: words, or characters for "
-              "Korean/CJK) divided by 100. 0..1."),
+            "bleu",
+            _("BLEU"),
+            TEXT,
+            {REFERENCE},
+            _(
+                "Sentence BLEU (sacrebleu, smoothed, over the same tokens as ROUGE-L: words, or characters for "
+                "Korean/CJK) divided by 100. 0..1."
+            ),
         ),
         _info(
-            "chrf", _("chrF"), TEXT, {REFERENCE},
+            "chrf",
+            _("chrF"),
+            TEXT,
+            {REFERENCE},
             _("Character n-gram F-score (sacrebleu chrF) divided by 100; robust for Korean. 0..1."),
         ),
         _info(
-            "semantic_similarity", _("Semantic similarity"), EMBEDDING, {REFERENCE},
-            _("Cosine similarity of the answer's and the reference's embeddings (the embedding model; "
-              "negative values count as 0). 0..1."),
+            "semantic_similarity",
+            _("Semantic similarity"),
+            EMBEDDING,
+            {REFERENCE},
+            _(
+                "Cosine similarity of the answer's and the reference's embeddings (the embedding model; "
+                "negative values count as 0). 0..1."
+            ),
         ),
     ]
 )

@@ -39,7 +39,9 @@ class DatasetVersion(models.Model):
     dataset = models.ForeignKey(GoldenDataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The uploaded file's name, or a note such as "edited in the page".
     source = models.CharField(max_length=300, blank=True)
     note = models.CharField(max_length=300, blank=True)
@@ -159,7 +161,9 @@ class EvaluatorRun(models.Model):
     # PROTECT: a version that a run used can never be deleted or changed under it.
     dataset_version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="runs")
     target_kind = models.CharField(max_length=30, choices=TargetKind.choices)
-    target_model = models.ForeignKey("leaderboard.RegisteredModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    target_model = models.ForeignKey(
+        "leaderboard.RegisteredModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     target_endpoint = models.ForeignKey(LLMEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     judge = models.ForeignKey(LLMEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="judged_runs")
     embedding = models.ForeignKey(EmbeddingModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -75,6 +75,7 @@ COHERENCE_DEFINITION = (
 
 # -- reasons ---------------------------------------------------------------------------------------------
 
+
 def _reason_lines(obj: Any, lines: list[str]) -> None:
     if hasattr(obj, "model_dump"):
         obj = obj.model_dump()
@@ -84,7 +85,9 @@ def _reason_lines(obj: Any, lines: list[str]) -> None:
             head = obj.get("statement")
             verdict = next((obj[k] for k in ("verdict", "attributed", "value", "score") if k in obj), None)
             label = " ".join(
-                part for part in (head if isinstance(head, str) else "", f"[{verdict}]" if verdict is not None else "") if part
+                part
+                for part in (head if isinstance(head, str) else "", f"[{verdict}]" if verdict is not None else "")
+                if part
             )
             lines.append(f"{label}: {text.strip()}" if label else text.strip())
         for key, value in obj.items():
@@ -114,13 +117,14 @@ def reason_from_outputs(outputs: list[Any], limit: int = 2000) -> str:
 
 # -- metrics ---------------------------------------------------------------------------------------------
 
+
 def _escape_braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
 def _aspect_prompt(name: str, definition: str) -> str:
     return (
-        "Judge whether the response below meets the criterion. Answer \"yes\" if it does and \"no\" if it "
+        'Judge whether the response below meets the criterion. Answer "yes" if it does and "no" if it '
         "does not, with a short reason.\n"
         f"Criterion ({_escape_braces(name)}): {_escape_braces(definition)}\n\n"
         "Question: {user_input}\n"
@@ -192,8 +196,7 @@ class MetricRunner:
                 name=key,
             )
             self.metric.scoring_prompt.instruction += (
-                f"\nCriterion ({criterion.name}): {criterion.definition}\n"
-                "Give an integer score from 1 to 5.\n"
+                f"\nCriterion ({criterion.name}): {criterion.definition}\nGive an integer score from 1 to 5.\n"
             )
         elif criterion is not None:
             self.kind = "aspect"
@@ -251,6 +254,7 @@ class MetricRunner:
 
 # -- embeddings ------------------------------------------------------------------------------------------
 
+
 def load_embeddings(path: str):
     """ragas HuggingFaceEmbeddings on a local sentence-transformers folder (never a hub name)."""
     if not path or not os.path.isdir(path):
@@ -285,6 +289,7 @@ def semantic_similarity_scores(samples: Sequence[EvalSample], embeddings) -> lis
 
 
 # -- the run ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Job:
@@ -374,15 +379,20 @@ async def _judge_jobs(jobs, judge: LLMConfig, embeddings, criteria, state: JobSt
         if not state.stopping and stats.answered == 0 and stats.transport_failures:
             # Not a verdict on the model under test: nothing was judged. The caller keeps the unscored
             # samples (each says why) and fails the run, so it never stands as a result or a baseline.
-            raise JudgeDown(f"The judge answered none of {stats.calls} calls; the last failure: "
-                            f"{stats.last_failure}. Every sample is kept, unscored, with the reason.", out)
+            raise JudgeDown(
+                f"The judge answered none of {stats.calls} calls; the last failure: "
+                f"{stats.last_failure}. Every sample is kept, unscored, with the reason.",
+                out,
+            )
         return out
     finally:
         await session.aclose()
 
 
 def _unscored(job: _Job, reason: str, raw: str = "") -> SampleScore:
-    return SampleScore(sample_id=job.sample.sample_id, metric=job.key, value=None, unscored_reason=reason, raw_output=raw)
+    return SampleScore(
+        sample_id=job.sample.sample_id, metric=job.key, value=None, unscored_reason=reason, raw_output=raw
+    )
 
 
 async def _run_job(runner: MetricRunner, job: _Job) -> SampleScore:
@@ -397,8 +407,11 @@ async def _run_job(runner: MetricRunner, job: _Job) -> SampleScore:
             if not (log.fatal or log.failures):
                 logger.info("scoring %s failed", job.key, exc_info=True)
             # The type only: an exception's text may quote whatever a server sent.
-            reason = log.fatal or (log.failures[-1] if log.failures else
-                                   f"scoring failed ({type(exc).__name__}; the worker's log has the details)")
+            reason = log.fatal or (
+                log.failures[-1]
+                if log.failures
+                else f"scoring failed ({type(exc).__name__}; the worker's log has the details)"
+            )
             return _unscored(job, reason, raw=log.raw[-1] if log.raw else "")
     finally:
         _current_log.reset(token)
@@ -409,4 +422,3 @@ async def _run_job(runner: MetricRunner, job: _Job) -> SampleScore:
         return _unscored(job, reason, raw=log.raw[-1] if log.raw else "")
     reason = outcome.reason or reason_from_outputs(log.outputs)
     return SampleScore(sample_id=job.sample.sample_id, metric=job.key, value=outcome.value, reason=reason)
-

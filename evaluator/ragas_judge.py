@@ -231,7 +231,9 @@ def _cache_prompt_schemas(metric) -> None:
         base = prompt.output_model
         cached = _PROMPT_OUTPUT_MODELS.get(base)
         if cached is None:
-            cached = _with_cached_schema(type(base.__name__, (base,), {"__module__": base.__module__, "__doc__": base.__doc__}))
+            cached = _with_cached_schema(
+                type(base.__name__, (base,), {"__module__": base.__module__, "__doc__": base.__doc__})
+            )
             if cached.model_json_schema() != base.model_json_schema():  # the judge must see the same schema
                 cached = base
             _PROMPT_OUTPUT_MODELS[base] = cached
@@ -269,6 +271,7 @@ def _judge_llm_class():
 
 # -- describing failures ---------------------------------------------------------------------------------
 
+
 def describe_transport_error(exc: Exception, config: LLMConfig) -> str:
     from evaluator.generation import describe_error
 
@@ -305,6 +308,7 @@ def describe_failure(exc: Exception, response_model) -> str:
 
 # -- the judge client ------------------------------------------------------------------------------------
 
+
 def build_judge_client(config: LLMConfig):
     """The judge's AsyncOpenAI client (generation.build_client), with the judge's own errors."""
     from evaluator.generation import build_client
@@ -314,8 +318,9 @@ def build_judge_client(config: LLMConfig):
             return build_client(config)[0]
         except Exception as exc:
             logger.warning("cannot load the local judge model", exc_info=True)
-            raise ScoringError(f"cannot load the local judge model ({type(exc).__name__}; the worker's log has "
-                               "the details)") from exc
+            raise ScoringError(
+                f"cannot load the local judge model ({type(exc).__name__}; the worker's log has the details)"
+            ) from exc
     if not config.base_url:
         raise ScoringError("the judge endpoint has no base URL")
     return build_client(config)[0]
@@ -330,7 +335,11 @@ async def preflight(client, config: LLMConfig) -> None:
     try:
         page = await client.with_options(timeout=min(config.timeout_s, 15.0), max_retries=0).models.list()
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-        raise ScoringError(describe_transport_error(exc, dataclasses.replace(config, max_retries=0, timeout_s=min(config.timeout_s, 15.0)))) from exc
+        raise ScoringError(
+            describe_transport_error(
+                exc, dataclasses.replace(config, max_retries=0, timeout_s=min(config.timeout_s, 15.0))
+            )
+        ) from exc
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         raise ScoringError(f"the judge rejected the API key (HTTP {exc.status_code})") from exc
     except openai.APIError:
@@ -338,4 +347,3 @@ async def preflight(client, config: LLMConfig) -> None:
     ids = [m.id for m in getattr(page, "data", []) or []]
     if ids and config.model_name and config.model_name not in ids:
         raise ScoringError(f"the judge does not serve model {config.model_name!r} (its model list lacks it)")
-

@@ -50,9 +50,14 @@ def score_samples(
     unknown = [k for k in keys if k not in METRICS and k not in criteria]
     if unknown:
         raise ScoringError("unknown metric: " + ", ".join(unknown))
-    bad_criteria = [c.key for c in custom_criteria if not c.key.startswith(CUSTOM_PREFIX) or c.kind not in {"aspect", "rubric"}]
+    bad_criteria = [
+        c.key for c in custom_criteria if not c.key.startswith(CUSTOM_PREFIX) or c.kind not in {"aspect", "rubric"}
+    ]
     if bad_criteria:
-        raise ScoringError("custom criteria need a key starting with 'custom:' and kind 'aspect' or 'rubric': " + ", ".join(bad_criteria))
+        raise ScoringError(
+            "custom criteria need a key starting with 'custom:' and kind 'aspect' or 'rubric': "
+            + ", ".join(bad_criteria)
+        )
 
     results: list[SampleScore] = []
     remote_jobs: list[tuple[EvalSample, str]] = []

@@ -30,9 +30,13 @@ from runs.models import EvaluationRun
 
 def _summary(key: str, values: list[float], unscored: int, custom_labels: dict[str, str]) -> MetricSummary:
     info = METRICS.get(key)
-    return metric_summary(key=key, values=values, unscored=unscored,
-                          label=str(info.label) if info else custom_labels.get(key, key),
-                          description=str(info.description) if info else "")
+    return metric_summary(
+        key=key,
+        values=values,
+        unscored=unscored,
+        label=str(info.label) if info else custom_labels.get(key, key),
+        description=str(info.description) if info else "",
+    )
 
 
 @dataclass
@@ -66,10 +70,14 @@ def run_results(*, run) -> RunResults:
     unscored: dict[str, int] = defaultdict(int)
     tag_values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     tag_unscored: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows = MetricScore.objects.filter(sample__run=run).values_list("metric", "value", "unscored_reason", "sample__row__tags")
+    rows = MetricScore.objects.filter(sample__run=run).values_list(
+        "metric", "value", "unscored_reason", "sample__row__tags"
+    )
     for metric, value, reason, tags in rows:
         scored = value is not None and not reason
-        for bucket_values, bucket_unscored in [(values, unscored)] + [(tag_values[t], tag_unscored[t]) for t in (tags or [])]:
+        for bucket_values, bucket_unscored in [(values, unscored)] + [
+            (tag_values[t], tag_unscored[t]) for t in (tags or [])
+        ]:
             if scored:
                 bucket_values[metric].append(value)
             else:
@@ -78,12 +86,21 @@ def run_results(*, run) -> RunResults:
     by_key = {s.key: s for s in summaries}
     headline = next((by_key[k] for k in HEADLINE_METRIC_ORDER if k in by_key and by_key[k].scored), None)
     headline = headline or next((s for s in summaries if s.key.startswith(CUSTOM_PREFIX) and s.scored), None)
-    by_tag = {tag: [_summary(key, tag_values[tag][key], tag_unscored[tag][key], custom_labels) for key in keys]
-              for tag in sorted(set(tag_values) | set(tag_unscored))}
-    reviews = JudgeReview.objects.filter(score__sample__run=run).aggregate(n=Count("pk"), agreed=Count("pk", filter=Q(agrees=True)))
-    return RunResults(metrics=summaries, headline=headline, by_tag=by_tag,
-                      samples=SampleResult.objects.filter(run=run).count(),
-                      reviewed=reviews["n"], agreed=reviews["agreed"])
+    by_tag = {
+        tag: [_summary(key, tag_values[tag][key], tag_unscored[tag][key], custom_labels) for key in keys]
+        for tag in sorted(set(tag_values) | set(tag_unscored))
+    }
+    reviews = JudgeReview.objects.filter(score__sample__run=run).aggregate(
+        n=Count("pk"), agreed=Count("pk", filter=Q(agrees=True))
+    )
+    return RunResults(
+        metrics=summaries,
+        headline=headline,
+        by_tag=by_tag,
+        samples=SampleResult.objects.filter(run=run).count(),
+        reviewed=reviews["n"],
+        agreed=reviews["agreed"],
+    )
 
 
 def tags_include(tags, tag: str) -> bool:
@@ -95,20 +112,26 @@ def tags_include(tags, tag: str) -> bool:
 def row_ids_with_tag(*, version_id: int, tag: str) -> list[int]:
     """Rows of a version carrying ``tag`` (exact, case-insensitive). Matched here rather than with a JSON
     lookup: SQLite stores Korean tags \\u-escaped, so a text search in the database would miss them."""
-    return [pk for pk, tags in DatasetRow.objects.filter(version_id=version_id).values_list("pk", "tags")
-            if tags_include(tags, tag)]
+    return [
+        pk
+        for pk, tags in DatasetRow.objects.filter(version_id=version_id).values_list("pk", "tags")
+        if tags_include(tags, tag)
+    ]
 
 
 def run_tags(*, run) -> list[str]:
     """The tags of the run's dataset rows, for the filter."""
     tags = set()
-    for row_tags in DatasetRow.objects.filter(version_id=run.evaluator.dataset_version_id).values_list("tags", flat=True):
+    for row_tags in DatasetRow.objects.filter(version_id=run.evaluator.dataset_version_id).values_list(
+        "tags", flat=True
+    ):
         tags.update(row_tags or [])
     return sorted(tags)
 
 
-def sample_results_page(*, run, tag: str = "", metric: str = "", only_unscored: bool = False, page: int = 1,
-                        per_page: int = 25):
+def sample_results_page(
+    *, run, tag: str = "", metric: str = "", only_unscored: bool = False, page: int = 1, per_page: int = 25
+):
     """A page of the per-sample table with its scores and their reviews prefetched: a handful of queries,
     whatever the page size."""
     samples = SampleResult.objects.filter(run=run).select_related("row").order_by("row__position")
@@ -161,10 +184,10 @@ HANGUL_PATTERN = "[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]"
 def hangul_version_ids(*, version_ids) -> set[int]:
     """The versions among ``version_ids`` with Korean text in a question, reference or response: the texts that
     the embedding metrics embed (answer relevance compares questions, semantic similarity answers). One query."""
-    korean = (Q(question__regex=HANGUL_PATTERN) | Q(reference__regex=HANGUL_PATTERN)
-              | Q(response__regex=HANGUL_PATTERN))
-    return set(DatasetRow.objects.filter(korean, version_id__in=version_ids)
-               .values_list("version_id", flat=True).distinct())
+    korean = Q(question__regex=HANGUL_PATTERN) | Q(reference__regex=HANGUL_PATTERN) | Q(response__regex=HANGUL_PATTERN)
+    return set(
+        DatasetRow.objects.filter(korean, version_id__in=version_ids).values_list("version_id", flat=True).distinct()
+    )
 
 
 def embedder_is_english_only(embedding) -> bool:
@@ -194,10 +217,15 @@ def dataset_can_delete(*, dataset, user) -> bool:
 
 def datasets_visible_to(user):
     latest = DatasetVersion.objects.filter(dataset=OuterRef("pk")).order_by("-number")
-    return GoldenDataset.objects.visible_to(user).annotate(
-        version_count=Count("versions"), latest_number=Subquery(latest.values("number")[:1]),
-        latest_rows=Subquery(latest.values("row_count")[:1]),
-    ).order_by("name")
+    return (
+        GoldenDataset.objects.visible_to(user)
+        .annotate(
+            version_count=Count("versions"),
+            latest_number=Subquery(latest.values("number")[:1]),
+            latest_rows=Subquery(latest.values("row_count")[:1]),
+        )
+        .order_by("name")
+    )
 
 
 @dataclass
@@ -216,10 +244,14 @@ def runs_compare(*, run_a, run_b) -> tuple[list[MetricDelta], list[tuple[int, st
     """Per-metric deltas, and the samples whose score changed: (row position, metric, value in A, value in B)."""
     results_a, results_b = run_results(run=run_a), run_results(run=run_b)
     b_by_key = {s.key: s for s in results_b.metrics}
-    deltas = [MetricDelta(key=s.key, label=s.label, a=s, b=b_by_key[s.key]) for s in results_a.metrics if s.key in b_by_key]
+    deltas = [
+        MetricDelta(key=s.key, label=s.label, a=s, b=b_by_key[s.key]) for s in results_a.metrics if s.key in b_by_key
+    ]
     values: dict[tuple[int, str], dict[int, float]] = defaultdict(dict)
     for run_id, position, metric, value in MetricScore.objects.filter(
-        sample__run__in=[run_a, run_b], value__isnull=False, unscored_reason="",
+        sample__run__in=[run_a, run_b],
+        value__isnull=False,
+        unscored_reason="",
     ).values_list("sample__run_id", "sample__row__position", "metric", "value"):
         values[(position, metric)][run_id] = value
     changed = sorted(
@@ -235,17 +267,23 @@ def runs_comparable_with(*, run, user):
     unless ``run`` itself succeeded), newest first."""
     if run.status != RunStatus.SUCCEEDED:
         return EvaluationRun.objects.none()
-    return evaluator_runs_visible_to(user).filter(
-        evaluator__dataset_version_id=run.evaluator.dataset_version_id, status=RunStatus.SUCCEEDED,
-    ).exclude(pk=run.pk).order_by("-queued_at", "-pk")
+    return (
+        evaluator_runs_visible_to(user)
+        .filter(
+            evaluator__dataset_version_id=run.evaluator.dataset_version_id,
+            status=RunStatus.SUCCEEDED,
+        )
+        .exclude(pk=run.pk)
+        .order_by("-queued_at", "-pk")
+    )
 
 
 def runs_compare_refusal(*, run_a, run_b) -> str:
     """Why two (visible) runs cannot be compared, as a sentence for the page; "" when they can."""
     if run_a.evaluator.dataset_version_id != run_b.evaluator.dataset_version_id:
-        return _("Only runs on the same dataset version can be compared: run #%(a)s used %(va)s, run #%(b)s "
-                 "used %(vb)s.") % {"a": run_a.pk, "b": run_b.pk, "va": run_a.evaluator.dataset_version,
-                                   "vb": run_b.evaluator.dataset_version}
+        return _(
+            "Only runs on the same dataset version can be compared: run #%(a)s used %(va)s, run #%(b)s used %(vb)s."
+        ) % {"a": run_a.pk, "b": run_b.pk, "va": run_a.evaluator.dataset_version, "vb": run_b.evaluator.dataset_version}
     unfinished = [run.pk for run in (run_a, run_b) if run.status != RunStatus.SUCCEEDED]
     if unfinished:
         return _("Only succeeded runs can be compared; run #%(id)s has no results to compare.") % {"id": unfinished[0]}
@@ -258,11 +296,13 @@ def evaluator_runs_visible_to(user):
     """Evaluator runs the user may see: their dataset is visible to them (a private dataset's runs stay with
     its team), and so is the registered model under test, if any."""
     runs = EvaluationRun.objects.filter(kind=RunKind.EVALUATOR).select_related(
-        "submitted_by", "model", "evaluator__dataset_version__dataset")
+        "submitted_by", "model", "evaluator__dataset_version__dataset"
+    )
     if user.is_staff or user.is_superuser:
         return runs
-    return runs.filter(evaluator__dataset_version__dataset__in=GoldenDataset.objects.visible_to(user).values("pk")).filter(
-        Q(model__isnull=True) | Q(model__in=RegisteredModel.objects.visible_to(user).values("pk")))
+    return runs.filter(
+        evaluator__dataset_version__dataset__in=GoldenDataset.objects.visible_to(user).values("pk")
+    ).filter(Q(model__isnull=True) | Q(model__in=RegisteredModel.objects.visible_to(user).values("pk")))
 
 
 def endpoint_can_edit(*, endpoint, user) -> bool:
@@ -302,7 +342,9 @@ def run_spec_visible(*, run, user) -> dict:
     if not endpoints:
         return spec
     ids = {e.get("id") for e in endpoints if isinstance(e.get("id"), int)}
-    visible = set(LLMEndpoint.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    visible = (
+        set(LLMEndpoint.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    )
     for endpoint in endpoints:
         if endpoint.get("id") not in visible:
             for name in ENDPOINT_PRIVATE_FIELDS:
@@ -322,20 +364,32 @@ class EvaluatorRunLabel:
 def evaluator_run_labels(*, run_ids, user) -> dict[int, EvaluatorRunLabel]:
     """``{run id: label}`` for the evaluator runs among ``run_ids``, in two queries. A dataset or endpoint the
     user may not see is named only as private (the queue lists runs by the runs app's rule, not the dataset's)."""
-    links = list(EvaluatorRun.objects.filter(run_id__in=list(run_ids)).select_related(
-        "dataset_version__dataset", "target_model", "target_endpoint"))
+    links = list(
+        EvaluatorRun.objects.filter(run_id__in=list(run_ids)).select_related(
+            "dataset_version__dataset", "target_model", "target_endpoint"
+        )
+    )
     dataset_ids = {link.dataset_version.dataset_id for link in links}
     endpoint_ids = {link.target_endpoint_id for link in links if link.target_endpoint_id}
     datasets_seen = set(GoldenDataset.objects.visible_to(user).filter(pk__in=dataset_ids).values_list("pk", flat=True))
-    endpoints_seen = set(LLMEndpoint.objects.visible_to(user).filter(pk__in=endpoint_ids).values_list("pk", flat=True)) \
-        if endpoint_ids else set()
-    models_seen = set(RegisteredModel.objects.visible_to(user).filter(
-        pk__in={link.target_model_id for link in links if link.target_model_id}).values_list("pk", flat=True))
+    endpoints_seen = (
+        set(LLMEndpoint.objects.visible_to(user).filter(pk__in=endpoint_ids).values_list("pk", flat=True))
+        if endpoint_ids
+        else set()
+    )
+    models_seen = set(
+        RegisteredModel.objects.visible_to(user)
+        .filter(pk__in={link.target_model_id for link in links if link.target_model_id})
+        .values_list("pk", flat=True)
+    )
     labels = {}
     for link in links:
         version = link.dataset_version
-        dataset = (_("%(name)s v%(number)s") % {"name": version.dataset.name, "number": version.number}
-                   if version.dataset_id in datasets_seen else _("a private dataset"))
+        dataset = (
+            _("%(name)s v%(number)s") % {"name": version.dataset.name, "number": version.number}
+            if version.dataset_id in datasets_seen
+            else _("a private dataset")
+        )
         if link.target_kind == TargetKind.REGISTERED_MODEL and link.target_model_id:
             target = link.target_model.display_name if link.target_model_id in models_seen else _("a private model")
         elif link.target_kind == TargetKind.ENDPOINT and link.target_endpoint_id:

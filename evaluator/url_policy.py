@@ -23,10 +23,19 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Addresses that reach the server itself or its cloud's metadata service: never allowed by a wider network.
-SPECIAL_NETWORKS: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in (
-    "127.0.0.0/8", "0.0.0.0/8", "169.254.0.0/16", "100.100.100.200/32",  # loopback, "this host", link-local, Alibaba metadata
-    "::1/128", "::/128", "fe80::/10", "fd00:ec2::254/128",  # the same for IPv6 (AWS metadata)
-))
+SPECIAL_NETWORKS: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "127.0.0.0/8",
+        "0.0.0.0/8",
+        "169.254.0.0/16",
+        "100.100.100.200/32",  # loopback, "this host", link-local, Alibaba metadata
+        "::1/128",
+        "::/128",
+        "fe80::/10",
+        "fd00:ec2::254/128",  # the same for IPv6 (AWS metadata)
+    )
+)
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
@@ -88,9 +97,14 @@ def allowed_hosts_parse(entries) -> AllowedHosts:
 
 def _is_host_name(text: str) -> bool:
     labels = text.split(".")
-    return bool(text) and len(text) <= 253 and all(
-        0 < len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum() and label.isascii()
-        for label in labels)
+    return (
+        bool(text)
+        and len(text) <= 253
+        and all(
+            0 < len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum() and label.isascii()
+            for label in labels
+        )
+    )
 
 
 def allowed_hosts() -> AllowedHosts:

@@ -66,19 +66,24 @@ from runs.selectors import run_can_cancel, runs_visible_to
 KOREAN_EMBEDDER_WARNING = gettext_lazy(
     "This dataset has Korean text, and the default embedding model (all-MiniLM-L6-v2) was trained on English only: "
     "answer relevance, answer correctness and semantic similarity on Korean text mostly measure shared script, "
-    "not meaning. Register a multilingual sentence-transformers folder (Register an embedding model) and pick it.")
+    "not meaning. Register a multilingual sentence-transformers folder (Register an embedding model) and pick it."
+)
 
 
 @require_GET
 def evaluator_index(request):
     endpoints = list(LLMEndpoint.objects.visible_to(request.user))
-    return render(request, "evaluator/index.html", {
-        "datasets": datasets_visible_to(request.user),
-        "endpoints": endpoints,
-        "editable_endpoints": endpoints_editable_ids(endpoints=endpoints, user=request.user),
-        "embeddings": EmbeddingModel.objects.all(),
-        "runs": evaluator_runs_visible_to(request.user)[:20],
-    })
+    return render(
+        request,
+        "evaluator/index.html",
+        {
+            "datasets": datasets_visible_to(request.user),
+            "endpoints": endpoints,
+            "editable_endpoints": endpoints_editable_ids(endpoints=endpoints, user=request.user),
+            "embeddings": EmbeddingModel.objects.all(),
+            "runs": evaluator_runs_visible_to(request.user)[:20],
+        },
+    )
 
 
 CHECK_TIMEOUT_S = 10.0
@@ -87,8 +92,12 @@ CHECK_TIMEOUT_S = 10.0
 def _limits() -> dict:
     """The upload limits shown on the page (read at request time, as the parser reads them)."""
     limits = DatasetLimits.from_settings()
-    return {"bytes": limits.max_bytes, "rows": limits.max_rows, "columns": limits.max_columns,
-            "chars": limits.max_field_chars}
+    return {
+        "bytes": limits.max_bytes,
+        "rows": limits.max_rows,
+        "columns": limits.max_columns,
+        "chars": limits.max_field_chars,
+    }
 
 
 def _parse_upload(form, field="file"):
@@ -106,14 +115,23 @@ def dataset_new(request):
     if request.method == "POST" and form.is_valid():
         parsed, problems = _parse_upload(form)
         if parsed is not None:
-            dataset = dataset_create(name=form.cleaned_data["name"], description=form.cleaned_data["description"],
-                                     rows=parsed.rows, owner=request.user, private=form.cleaned_data["private"],
-                                     group=request.user.groups.first() if form.cleaned_data["private"] else None,
-                                     source=form.cleaned_data["file"].name)
-            audit_record(request=request, action=AuditAction.DATASET_CREATED, target=dataset, detail={"rows": len(parsed.rows)})
+            dataset = dataset_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                rows=parsed.rows,
+                owner=request.user,
+                private=form.cleaned_data["private"],
+                group=request.user.groups.first() if form.cleaned_data["private"] else None,
+                source=form.cleaned_data["file"].name,
+            )
+            audit_record(
+                request=request, action=AuditAction.DATASET_CREATED, target=dataset, detail={"rows": len(parsed.rows)}
+            )
             for warning in parsed.warnings:
                 messages.warning(request, warning)
-            messages.success(request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)})
+            messages.success(
+                request, _("Registered %(name)s with %(n)s rows.") % {"name": dataset.name, "n": len(parsed.rows)}
+            )
             return redirect("evaluator:dataset", dataset_id=dataset.pk)
     return render(request, "evaluator/dataset_new.html", {"form": form, "problems": problems, "limits": _limits()})
 
@@ -136,28 +154,53 @@ def dataset_detail(request, dataset_id: int):
     if request.method == "POST" and "upload-file" in request.FILES and upload_form.is_valid():
         parsed, problems = _parse_upload(upload_form)
         if parsed is not None:
-            new = dataset_version_create(dataset=dataset, rows=parsed.rows, source=upload_form.cleaned_data["file"].name,
-                                         note=upload_form.cleaned_data["note"], created_by=request.user)
-            audit_record(request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new, detail={"rows": new.row_count})
+            new = dataset_version_create(
+                dataset=dataset,
+                rows=parsed.rows,
+                source=upload_form.cleaned_data["file"].name,
+                note=upload_form.cleaned_data["note"],
+                created_by=request.user,
+            )
+            audit_record(
+                request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new, detail={"rows": new.row_count}
+            )
             messages.success(request, _("Version %(n)s created.") % {"n": new.number})
             return redirect(f"{request.path}?v={new.number}")
     elif request.method == "POST" and "edit-question" in request.POST and edit_form.is_valid():
         new = _row_edit_apply(version, edit_form, request.user)
         if new is not None:
-            audit_record(request=request, action=AuditAction.DATASET_VERSION_CREATED, target=new,
-                         detail={"edited": version.number})
-            messages.success(request, _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number})
+            audit_record(
+                request=request,
+                action=AuditAction.DATASET_VERSION_CREATED,
+                target=new,
+                detail={"edited": version.number},
+            )
+            messages.success(
+                request,
+                _("Saved as version %(n)s; version %(old)s is unchanged.") % {"n": new.number, "old": version.number},
+            )
             return redirect(f"{request.path}?v={new.number}")
 
     query, tag = text_param(request.GET, "q"), text_param(request.GET, "tag")
     page, tag_counts = dataset_rows_page(version=version, query=query, tag=tag, page=int_param(request.GET, "page", 1))
-    context = {"dataset": dataset, "version": version, "versions": versions, "page": page, "query": query, "tag": tag,
-               "tag_counts": tag_counts,
-               "locked": dataset_version_is_locked(version=version),
-               "can_edit": dataset_can_edit(dataset=dataset, user=request.user), "upload_form": upload_form,
-               "edit_form": edit_form, "problems": problems, "limits": _limits()}
-    return render_page_or_fragment(request, page="evaluator/dataset_detail.html",
-                                   fragment="evaluator/_dataset_rows.html", context=context)
+    context = {
+        "dataset": dataset,
+        "version": version,
+        "versions": versions,
+        "page": page,
+        "query": query,
+        "tag": tag,
+        "tag_counts": tag_counts,
+        "locked": dataset_version_is_locked(version=version),
+        "can_edit": dataset_can_edit(dataset=dataset, user=request.user),
+        "upload_form": upload_form,
+        "edit_form": edit_form,
+        "problems": problems,
+        "limits": _limits(),
+    }
+    return render_page_or_fragment(
+        request, page="evaluator/dataset_detail.html", fragment="evaluator/_dataset_rows.html", context=context
+    )
 
 
 @require_GET
@@ -170,24 +213,42 @@ def dataset_row_form(request, dataset_id: int, number: int, position: int = 0):
     initial = {}
     if position:
         row = get_object_or_404(version.rows, position=position)
-        initial = {"position": row.position, "question": row.question, "reference": row.reference,
-                   "contexts": "\n|||\n".join(row.contexts), "response": row.response, "tags": ", ".join(row.tags)}
+        initial = {
+            "position": row.position,
+            "question": row.question,
+            "reference": row.reference,
+            "contexts": "\n|||\n".join(row.contexts),
+            "response": row.response,
+            "tags": ", ".join(row.tags),
+        }
     form = RowEditForm(prefix="edit", initial=initial)
-    return render(request, "evaluator/_row_form.html", {"dataset": dataset, "version": version, "edit_form": form,
-                                                         "position": position})
+    return render(
+        request,
+        "evaluator/_row_form.html",
+        {"dataset": dataset, "version": version, "edit_form": form, "position": position},
+    )
 
 
 def _row_edit_apply(version: DatasetVersion, form: RowEditForm, user) -> DatasetVersion | None:
     """The new version, or None with the reason added to the form."""
     data = form.cleaned_data
-    row = RowData(question=data["question"].strip(), reference=data["reference"].strip(), contexts=tuple(data["contexts"]),
-                  response=data["response"].strip(), tags=tuple(data["tags"]))
+    row = RowData(
+        question=data["question"].strip(),
+        reference=data["reference"].strip(),
+        contexts=tuple(data["contexts"]),
+        response=data["response"].strip(),
+        tags=tuple(data["tags"]),
+    )
     position = data.get("position")
     if position:
         return dataset_version_edit(version=version, edits={position: None if data["delete"] else row}, edited_by=user)
     max_rows = DatasetLimits.from_settings().max_rows
     if version.row_count >= max_rows:
-        form.add_error(None, _("This version has %(n)s rows, as many as a version may have: delete a row before adding one.") % {"n": version.row_count})
+        form.add_error(
+            None,
+            _("This version has %(n)s rows, as many as a version may have: delete a row before adding one.")
+            % {"n": version.row_count},
+        )
         return None
     return dataset_version_edit(version=version, edits={}, additions=[row], edited_by=user)
 
@@ -213,7 +274,9 @@ def endpoint_new(request):
         endpoint = form.save(commit=False)
         endpoint.owner = request.user
         endpoint.save()
-        audit_record(request=request, action=AuditAction.ENDPOINT_CREATED, target=endpoint, detail={"kind": endpoint.kind})
+        audit_record(
+            request=request, action=AuditAction.ENDPOINT_CREATED, target=endpoint, detail={"kind": endpoint.kind}
+        )
         messages.success(request, _("Registered %(name)s.") % {"name": endpoint.name})
         return redirect("evaluator:index")
     return render(request, "evaluator/endpoint_new.html", {"form": form})
@@ -228,8 +291,12 @@ def endpoint_edit(request, endpoint_id: int):
     if request.method == "POST" and form.is_valid():
         form.save()
         # Field names only: one of them may be the key.
-        audit_record(request=request, action=AuditAction.ENDPOINT_CHANGED, target=endpoint,
-                     detail={"changed": list(form.changed_data)})
+        audit_record(
+            request=request,
+            action=AuditAction.ENDPOINT_CHANGED,
+            target=endpoint,
+            detail={"changed": list(form.changed_data)},
+        )
         messages.success(request, _("Saved %(name)s.") % {"name": endpoint.name})
         return redirect("evaluator:index")
     return render(request, "evaluator/endpoint_new.html", {"form": form, "endpoint": endpoint})
@@ -254,8 +321,9 @@ def endpoint_check_view(request, endpoint_id: int):
     except EndpointRefused as exc:
         ok, message = False, message_of(exc)
     text, coded = message_split(message, limit=2000)
-    LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=timezone.now(), last_check_ok=ok,
-                                                      last_check_message=text, last_check_message_i18n=coded)
+    LLMEndpoint.objects.filter(pk=endpoint.pk).update(
+        last_checked_at=timezone.now(), last_check_ok=ok, last_check_message=text, last_check_message_i18n=coded
+    )
     return render(request, "evaluator/_endpoint_check.html", {"ok": ok, "message": message, "endpoint": endpoint})
 
 
@@ -270,24 +338,41 @@ def run_new(request):
     asked = int_param(request.GET, "dataset_version")
     if asked is not None and versions.filter(pk=asked).exists():
         initial["dataset_version"] = asked
-    without_responses = sorted(set(DatasetRow.objects.filter(version__in=versions.values("pk"), response="")
-                                   .values_list("version_id", flat=True)))
+    without_responses = sorted(
+        set(
+            DatasetRow.objects.filter(version__in=versions.values("pk"), response="").values_list(
+                "version_id", flat=True
+            )
+        )
+    )
     if not form.is_bound:
-        chosen = initial.get("dataset_version") or (versions.order_by("-created_at").values_list("pk", flat=True).first())
+        chosen = initial.get("dataset_version") or (
+            versions.order_by("-created_at").values_list("pk", flat=True).first()
+        )
         form.initial["dataset_version"] = chosen
         if chosen and chosen in without_responses:
             form.initial["target_kind"] = TargetKind.ENDPOINT
     # The form's idempotency token (a hidden field): posting the same form twice queues one run.
-    token = idempotency.submission_token_clean(request.POST.get(idempotency.FIELD_NAME)) or idempotency.submission_token_new()
+    token = (
+        idempotency.submission_token_clean(request.POST.get(idempotency.FIELD_NAME))
+        or idempotency.submission_token_new()
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         metrics = data["metrics"] or ([] if data["preset"] == "custom" else PRESETS[data["preset"]])
         try:
             run = evaluation_submit(
-                dataset_version=data["dataset_version"], target_kind=data["target_kind"], metric_keys=metrics,
-                target_model=data["target_model"], target_endpoint=data["target_endpoint"], judge=data["judge"],
-                embedding=data["embedding"], preset=data["preset"], custom_criteria=form.criteria(),
-                prompt_template=data["prompt_template"] or None, submitted_by=request.user,
+                dataset_version=data["dataset_version"],
+                target_kind=data["target_kind"],
+                metric_keys=metrics,
+                target_model=data["target_model"],
+                target_endpoint=data["target_endpoint"],
+                judge=data["judge"],
+                embedding=data["embedding"],
+                preset=data["preset"],
+                custom_criteria=form.criteria(),
+                prompt_template=data["prompt_template"] or None,
+                submitted_by=request.user,
                 submission_key=idempotency.submission_key_make(user=request.user, token=token),
             )
         except EvaluationSetupError as exc:
@@ -295,8 +380,11 @@ def run_new(request):
                 form.add_error(None, problem)
         except idempotency.SubmissionKeyReused as exc:
             token = idempotency.submission_token_new()
-            form.add_error(None, _("This form was already used to queue run #%(id)s. It is ready again: send it to "
-                                   "queue another run.") % {"id": exc.run.pk})
+            form.add_error(
+                None,
+                _("This form was already used to queue run #%(id)s. It is ready again: send it to queue another run.")
+                % {"id": exc.run.pk},
+            )
         else:
             audit_record(request=request, action=AuditAction.EVALUATION_SUBMITTED, target=run)
             messages.success(request, _("Queued evaluation run #%(id)s.") % {"id": run.pk})
@@ -307,10 +395,19 @@ def run_new(request):
             return redirect("evaluator:run", run_id=run.pk)
     from evaluator.generation import DEFAULT_PROMPT_TEMPLATE
 
-    return render(request, "evaluator/run_new.html", {
-        "form": form, "presets": PRESETS, "without_responses": without_responses, **_korean_context(form, versions),
-        "default_template": DEFAULT_PROMPT_TEMPLATE, "metric_groups": _metric_groups(form), "submission_token": token,
-    })
+    return render(
+        request,
+        "evaluator/run_new.html",
+        {
+            "form": form,
+            "presets": PRESETS,
+            "without_responses": without_responses,
+            **_korean_context(form, versions),
+            "default_template": DEFAULT_PROMPT_TEMPLATE,
+            "metric_groups": _metric_groups(form),
+            "submission_token": token,
+        },
+    )
 
 
 def _korean_context(form, versions) -> dict:
@@ -319,8 +416,12 @@ def _korean_context(form, versions) -> dict:
     korean = sorted(hangul_version_ids(version_ids=versions.values("pk")))
     chosen_version = form.data.get("dataset_version") if form.is_bound else form.initial.get("dataset_version")
     chosen_embedding = getattr(form, "cleaned_data", {}).get("embedding")
-    return {"korean_versions": korean, "korean_embedder_warning": KOREAN_EMBEDDER_WARNING,
-            "korean_chosen": str(chosen_version) in {str(pk) for pk in korean} and embedder_is_english_only(chosen_embedding)}
+    return {
+        "korean_versions": korean,
+        "korean_embedder_warning": KOREAN_EMBEDDER_WARNING,
+        "korean_chosen": str(chosen_version) in {str(pk) for pk in korean}
+        and embedder_is_english_only(chosen_embedding),
+    }
 
 
 def _metric_groups(form) -> list[tuple[str, list]]:
@@ -331,8 +432,11 @@ def _metric_groups(form) -> list[tuple[str, list]]:
         (_("Embedding model only"), [k for k in METRICS if not metric_needs_judge(k) and METRICS[k].kind == EMBEDDING]),
         (_("Text overlap, no model"), [k for k in METRICS if METRICS[k].kind == TEXT]),
     ]
-    return [(title, [(boxes[k], METRICS[k], _metric_needs_text(METRICS[k].needs)) for k in keys if k in boxes])
-            for title, keys in groups if keys]
+    return [
+        (title, [(boxes[k], METRICS[k], _metric_needs_text(METRICS[k].needs)) for k in keys if k in boxes])
+        for title, keys in groups
+        if keys
+    ]
 
 
 def _metric_needs_text(needs) -> str:
@@ -350,11 +454,15 @@ def _run_for(request, run_id):
 @require_GET
 def run_detail(request, run_id: int):
     run = _run_for(request, run_id)
-    context = {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user), "results": run_results(run=run),
-               "korean_embedder_warning": run_korean_embedder_warning(run=run),
-               # The shared run page (log, events) follows the runs app's own visibility rule.
-               "run_page_visible": runs_visible_to(request.user).filter(pk=run.pk).exists(),
-               "other_runs": runs_comparable_with(run=run, user=request.user)[:50]}
+    context = {
+        "run": run,
+        "can_cancel": run_can_cancel(run=run, user=request.user),
+        "results": run_results(run=run),
+        "korean_embedder_warning": run_korean_embedder_warning(run=run),
+        # The shared run page (log, events) follows the runs app's own visibility rule.
+        "run_page_visible": runs_visible_to(request.user).filter(pk=run.pk).exists(),
+        "other_runs": runs_comparable_with(run=run, user=request.user)[:50],
+    }
     context.update(_samples_context(request, run))
     return render(request, "evaluator/run_detail.html", context)
 
@@ -363,7 +471,9 @@ def run_detail(request, run_id: int):
 def run_status(request, run_id: int):
     """The polled status (htmx). When the run has ended, the page reloads itself to show the results."""
     run = _run_for(request, run_id)
-    response = render(request, "evaluator/_status.html", {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user)})
+    response = render(
+        request, "evaluator/_status.html", {"run": run, "can_cancel": run_can_cancel(run=run, user=request.user)}
+    )
     if wants_fragment(request) and not run.is_active:
         response["HX-Refresh"] = "true"
     return response
@@ -372,13 +482,24 @@ def run_status(request, run_id: int):
 def _samples_context(request, run):
     tag, metric = text_param(request.GET, "tag"), text_param(request.GET, "metric")
     only_unscored = request.GET.get("unscored") == "1"
-    page = sample_results_page(run=run, tag=tag, metric=metric, only_unscored=only_unscored,
-                               page=int_param(request.GET, "page", 1))
-    reviews = {r.score_id: r for r in JudgeReview.objects.filter(score__sample__in=list(page.object_list), reviewer=request.user)}
+    page = sample_results_page(
+        run=run, tag=tag, metric=metric, only_unscored=only_unscored, page=int_param(request.GET, "page", 1)
+    )
+    reviews = {
+        r.score_id: r
+        for r in JudgeReview.objects.filter(score__sample__in=list(page.object_list), reviewer=request.user)
+    }
     labels = {key: str(METRICS[key].label) if key in METRICS else key for key in run.spec.get("metrics", [])}
     labels.update({c["key"]: c["name"] for c in run.spec.get("custom_criteria", [])})
-    return {"samples": page, "tag": tag, "metric": metric, "only_unscored": only_unscored, "my_reviews": reviews,
-            "metric_labels": labels, "run_tags": run_tags(run=run)}
+    return {
+        "samples": page,
+        "tag": tag,
+        "metric": metric,
+        "only_unscored": only_unscored,
+        "my_reviews": reviews,
+        "metric_labels": labels,
+        "run_tags": run_tags(run=run),
+    }
 
 
 @require_GET
@@ -393,23 +514,42 @@ def run_export(request, run_id: int, fmt: str):
     samples = sample_results_page(run=run, per_page=100_000).object_list
     records = []
     for sample in samples:
-        record = {"row": sample.row.position, "question": sample.row.question, "reference": sample.row.reference,
-                  "contexts": sample.row.contexts, "tags": sample.row.tags, "response": sample.response,
-                  "generation_error": sample.generation_error}
+        record = {
+            "row": sample.row.position,
+            "question": sample.row.question,
+            "reference": sample.row.reference,
+            "contexts": sample.row.contexts,
+            "tags": sample.row.tags,
+            "response": sample.response,
+            "generation_error": sample.generation_error,
+        }
         for score in sample.metric_scores.all():
             record[score.metric] = score.value
             record[f"{score.metric}_reason"] = score.reason
             record[f"{score.metric}_unscored_reason"] = score.unscored_reason
         records.append(record)
     if fmt == "json":
-        return JsonResponse({"run": run.pk, "status": run.status, "error": run.error_message,
-                             "spec": run_spec_visible(run=run, user=request.user),
-                             "samples": records}, json_dumps_params={"ensure_ascii": False})
+        return JsonResponse(
+            {
+                "run": run.pk,
+                "status": run.status,
+                "error": run.error_message,
+                "spec": run_spec_visible(run=run, user=request.user),
+                "samples": records,
+            },
+            json_dumps_params={"ensure_ascii": False},
+        )
     if fmt != "csv":
         raise Http404
     fields = list(dict.fromkeys(key for record in records for key in record))
-    return csv_response(f"evaluation-{run.pk}.csv", fields, (
-        {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in record.items()} for record in records))
+    return csv_response(
+        f"evaluation-{run.pk}.csv",
+        fields,
+        (
+            {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in record.items()}
+            for record in records
+        ),
+    )
 
 
 @require_POST
@@ -419,7 +559,8 @@ def score_review(request, score_id: int):
     if not evaluator_runs_visible_to(request.user).filter(pk=score.sample.run_id).exists():
         raise Http404
     review, _created = JudgeReview.objects.update_or_create(
-        score=score, reviewer=request.user, defaults={"agrees": request.POST.get("agrees") == "1", "at": timezone.now()})
+        score=score, reviewer=request.user, defaults={"agrees": request.POST.get("agrees") == "1", "at": timezone.now()}
+    )
     return render(request, "evaluator/_review.html", {"score": score, "review": review})
 
 
@@ -433,7 +574,15 @@ def runs_compare_view(request):
     if refusal:
         return render(request, "errors/bad_request.html", {"message": refusal}, status=400)
     deltas, changed = runs_compare(run_a=run_a, run_b=run_b)
-    return render(request, "evaluator/compare.html", {"run_a": run_a, "run_b": run_b, "deltas": deltas,
-                                                      "better": [c for c in changed if c[3] > c[2]],
-                                                      "worse": [c for c in changed if c[3] < c[2]],
-                                                      "labels": {k: m.label for k, m in METRICS.items()}})
+    return render(
+        request,
+        "evaluator/compare.html",
+        {
+            "run_a": run_a,
+            "run_b": run_b,
+            "deltas": deltas,
+            "better": [c for c in changed if c[3] > c[2]],
+            "worse": [c for c in changed if c[3] < c[2]],
+            "labels": {k: m.label for k, m in METRICS.items()},
+        },
+    )

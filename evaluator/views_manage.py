@@ -36,20 +36,29 @@ def _dataset_for(request, dataset_id: int, *, allowed) -> GoldenDataset:
 @require_http_methods(["GET", "POST"])
 def dataset_edit(request, dataset_id: int):
     dataset = _dataset_for(request, dataset_id, allowed=dataset_can_edit)
-    form = DatasetEditForm(request.POST or None, initial={"name": dataset.name, "description": dataset.description,
-                                                          "private": dataset.private})
+    form = DatasetEditForm(
+        request.POST or None,
+        initial={"name": dataset.name, "description": dataset.description, "private": dataset.private},
+    )
     if request.method == "POST" and form.is_valid():
         changed = dataset_update(dataset=dataset, user=request.user, **form.cleaned_data)
         audit_record(request=request, action=AuditAction.DATASET_CHANGED, target=dataset, detail={"changed": changed})
         messages.success(request, _("Saved %(name)s.") % {"name": dataset.name})
         return redirect("evaluator:dataset", dataset_id=dataset.pk)
-    return render(request, "evaluator/dataset_edit.html", {
-        "form": form, "dataset": dataset, "can_delete": dataset_can_delete(dataset=dataset, user=request.user)})
+    return render(
+        request,
+        "evaluator/dataset_edit.html",
+        {"form": form, "dataset": dataset, "can_delete": dataset_can_delete(dataset=dataset, user=request.user)},
+    )
 
 
 def _delete_page(request, *, target, kind: str, runs: list[int], refusal: str = "", status: int = 200):
-    return render(request, "evaluator/confirm_delete.html", {
-        "target": target, "kind": kind, "runs": runs, "refusal": refusal}, status=status)
+    return render(
+        request,
+        "evaluator/confirm_delete.html",
+        {"target": target, "kind": kind, "runs": runs, "refusal": refusal},
+        status=status,
+    )
 
 
 def _delete(request, *, target, kind: str, action: str, delete, runs) -> object:
@@ -71,8 +80,14 @@ def _delete(request, *, target, kind: str, action: str, delete, runs) -> object:
 @require_http_methods(["GET", "POST"])
 def dataset_delete_view(request, dataset_id: int):
     dataset = _dataset_for(request, dataset_id, allowed=dataset_can_delete)
-    return _delete(request, target=dataset, kind="dataset", action=AuditAction.DATASET_DELETED,
-                   delete=lambda: dataset_delete(dataset=dataset), runs=lambda: dataset_runs(dataset=dataset))
+    return _delete(
+        request,
+        target=dataset,
+        kind="dataset",
+        action=AuditAction.DATASET_DELETED,
+        delete=lambda: dataset_delete(dataset=dataset),
+        runs=lambda: dataset_runs(dataset=dataset),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -80,5 +95,11 @@ def endpoint_delete_view(request, endpoint_id: int):
     endpoint = get_object_or_404(LLMEndpoint.objects.visible_to(request.user), pk=endpoint_id)
     if not endpoint_can_edit(endpoint=endpoint, user=request.user):
         raise PermissionDenied
-    return _delete(request, target=endpoint, kind="endpoint", action=AuditAction.ENDPOINT_DELETED,
-                   delete=lambda: endpoint_delete(endpoint=endpoint), runs=lambda: endpoint_runs(endpoint=endpoint))
+    return _delete(
+        request,
+        target=endpoint,
+        kind="endpoint",
+        action=AuditAction.ENDPOINT_DELETED,
+        delete=lambda: endpoint_delete(endpoint=endpoint),
+        runs=lambda: endpoint_runs(endpoint=endpoint),
+    )

@@ -9,8 +9,20 @@ from leaderboard.models import ReferenceRow, RegisteredModel
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(AuditedDeletionsMixin, admin.ModelAdmin):
     audit_delete_action = AuditAction.MODEL_DELETED
-    list_display = ("display_name", "precision", "model_type", "weight_type", "architecture", "num_params",
-                    "private", "flagged", "deleted", "owner", "group", "submitted_at")
+    list_display = (
+        "display_name",
+        "precision",
+        "model_type",
+        "weight_type",
+        "architecture",
+        "num_params",
+        "private",
+        "flagged",
+        "deleted",
+        "owner",
+        "group",
+        "submitted_at",
+    )
     list_filter = ("precision", "model_type", "weight_type", "private", "flagged", "deleted", "merged", "moe")
     search_fields = ("display_name", "storage_path", "architecture", "license", "revision")
     readonly_fields = ("revision", "submitted_at")
@@ -24,8 +36,12 @@ class RegisteredModelAdmin(AuditedDeletionsMixin, admin.ModelAdmin):
             action = AuditAction.MODEL_FLAGGED if obj.flagged else AuditAction.MODEL_UNFLAGGED
             audit_record(request=request, action=action, target=obj)
         if changed or not change:
-            audit_record(request=request, action=AuditAction.MODEL_CHANGED, target=obj,
-                         detail={"added": not change, "changed": {name: form.cleaned_data.get(name) for name in changed}})
+            audit_record(
+                request=request,
+                action=AuditAction.MODEL_CHANGED,
+                target=obj,
+                detail={"added": not change, "changed": {name: form.cleaned_data.get(name) for name in changed}},
+            )
 
 
 @admin.register(ReferenceRow)

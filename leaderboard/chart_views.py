@@ -25,9 +25,16 @@ def metrics_through_time(request):
     picked = int_list_param(request.GET, "models") if "models" in request.GET else None
     history = score_history(user=request.user, suite=suite, metric_key=metric, model_ids=picked)
     context = {
-        "suite": suite, "metrics": metrics, "metric": metric, "history": history,
+        "suite": suite,
+        "metrics": metrics,
+        "metric": metric,
+        "history": history,
         "shown_keys": {family.key for family in history.shown},
         "figure_json": history_figure(history, metric_label=dict(metrics)[metric]),
     }
-    return render_page_or_fragment(request, page="leaderboard/metrics_through_time.html",
-                                   fragment="leaderboard/_metrics_chart.html", context=context)
+    return render_page_or_fragment(
+        request,
+        page="leaderboard/metrics_through_time.html",
+        fragment="leaderboard/_metrics_chart.html",
+        context=context,
+    )

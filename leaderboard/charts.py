@@ -39,23 +39,40 @@ def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
     if history.best:
         # Extend the best line to now, so the current record holder's step reaches the right edge.
         best = [*history.best, history.best[-1]]
-        figure.add_trace(go.Scatter(
-            x=[p.at for p in history.best] + [timezone.now()], y=[p.value * 100 for p in best],
-            mode="lines+markers", line={"shape": "hv", "width": 3, "color": "#1f2933"}, name=_("Best so far"),
-            marker={"size": [7] * len(history.best) + [0]},  # no dot on the "now" end
-            text=_hover(best), hovertemplate="%{text}<extra>" + _("best") + "</extra>",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=[p.at for p in history.best] + [timezone.now()],
+                y=[p.value * 100 for p in best],
+                mode="lines+markers",
+                line={"shape": "hv", "width": 3, "color": "#1f2933"},
+                name=_("Best so far"),
+                marker={"size": [7] * len(history.best) + [0]},  # no dot on the "now" end
+                text=_hover(best),
+                hovertemplate="%{text}<extra>" + _("best") + "</extra>",
+            )
+        )
     colours = family_colours(history)
     for family in history.shown:
-        figure.add_trace(go.Scatter(
-            x=[p.at for p in family.points], y=[p.value * 100 for p in family.points], mode="lines+markers",
-            name=family.label, text=_hover(family.points), hovertemplate="%{text}<extra></extra>",
-            line={"color": colours[family.key]}, marker={"color": colours[family.key]},
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=[p.at for p in family.points],
+                y=[p.value * 100 for p in family.points],
+                mode="lines+markers",
+                name=family.label,
+                text=_hover(family.points),
+                hovertemplate="%{text}<extra></extra>",
+                line={"color": colours[family.key]},
+                marker={"color": colours[family.key]},
+            )
+        )
     figure.update_layout(
         title={"text": _("%(metric)s through time") % {"metric": metric_label}},
-        xaxis={"title": _("Evaluated")}, yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
-        hovermode="closest", template="plotly_white", height=520, margin={"l": 60, "r": 20, "t": 60, "b": 50},
+        xaxis={"title": _("Evaluated")},
+        yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
+        hovermode="closest",
+        template="plotly_white",
+        height=520,
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
         legend={"orientation": "h", "y": -0.18},
     )
     return figure.to_json()

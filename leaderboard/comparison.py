@@ -102,27 +102,41 @@ class RunComparison:
         return [flip for flip in self.flips if not flip.flipped]
 
 
-def score_delta(*, value_a: float | None, value_b: float | None, stderr_a: float | None,
-                stderr_b: float | None) -> tuple[float | None, float | None, bool | None]:
+def score_delta(
+    *, value_a: float | None, value_b: float | None, stderr_a: float | None, stderr_b: float | None
+) -> tuple[float | None, float | None, bool | None]:
     """``(delta, its stderr, significant)``; see the module doc."""
     if value_a is None or value_b is None:
         return None, None, None
     delta = value_b - value_a
     if stderr_a is None or stderr_b is None:
         return delta, None, None
-    delta_stderr = math.sqrt(stderr_a ** 2 + stderr_b ** 2)
+    delta_stderr = math.sqrt(stderr_a**2 + stderr_b**2)
     return delta, delta_stderr, abs(delta) > SIGNIFICANCE_Z * delta_stderr
 
 
 def _delta(task: str, metric: str, filter: str, a: Any, b: Any, label: str = "") -> ScoreDelta:
-    delta, delta_stderr, significant = score_delta(value_a=a.value, value_b=b.value, stderr_a=a.stderr,
-                                                   stderr_b=b.stderr)
-    return ScoreDelta(task=task, metric=metric, filter=filter, value_a=a.value, value_b=b.value, stderr_a=a.stderr,
-                      stderr_b=b.stderr, label=label, delta=delta, delta_stderr=delta_stderr, significant=significant)
+    delta, delta_stderr, significant = score_delta(
+        value_a=a.value, value_b=b.value, stderr_a=a.stderr, stderr_b=b.stderr
+    )
+    return ScoreDelta(
+        task=task,
+        metric=metric,
+        filter=filter,
+        value_a=a.value,
+        value_b=b.value,
+        stderr_a=a.stderr,
+        stderr_b=b.stderr,
+        label=label,
+        delta=delta,
+        delta_stderr=delta_stderr,
+        significant=significant,
+    )
 
 
-def score_deltas(*, scores_a: Iterable[Any], scores_b: Iterable[Any],
-                 columns: Iterable[Any] = ()) -> tuple[list[ScoreDelta], list[ScoreDelta]]:
+def score_deltas(
+    *, scores_a: Iterable[Any], scores_b: Iterable[Any], columns: Iterable[Any] = ()
+) -> tuple[list[ScoreDelta], list[ScoreDelta]]:
     """Column rows (suite columns scored in both runs) and rows for every score present in both runs.
 
     ``scores_*`` are Score rows (or anything with task, metric, filter, value, stderr); ``columns`` are
@@ -192,12 +206,19 @@ def flipped_side_by_side(*, run_a, run_b, flips: TaskFlips, shown: int = FLIPS_S
         SamplesUnavailable: a run has no readable per-sample log.
     """
     preferred = {**correctness_metrics(run_b), **correctness_metrics(run_a)}.get(flips.task)
-    picked = [(doc, False) for doc in flips.became_incorrect[:shown]] + [(doc, True) for doc in flips.became_correct[:shown]]
+    picked = [(doc, False) for doc in flips.became_incorrect[:shown]] + [
+        (doc, True) for doc in flips.became_correct[:shown]
+    ]
     doc_ids = [doc for doc, _became_correct in picked]
-    views_a, views_b = (samples_of_docs(run, task=flips.task, filter=flips.filter, doc_ids=doc_ids, preferred=preferred)
-                        for run in (run_a, run_b))
-    samples = [FlippedSample(doc_id=doc, a=views_a[doc], b=views_b[doc], became_correct=became_correct)
-               for doc, became_correct in picked if doc in views_a and doc in views_b]
+    views_a, views_b = (
+        samples_of_docs(run, task=flips.task, filter=flips.filter, doc_ids=doc_ids, preferred=preferred)
+        for run in (run_a, run_b)
+    )
+    samples = [
+        FlippedSample(doc_id=doc, a=views_a[doc], b=views_b[doc], became_correct=became_correct)
+        for doc, became_correct in picked
+        if doc in views_a and doc in views_b
+    ]
     return SideBySide(flips=flips, samples=samples)
 
 
@@ -206,8 +227,9 @@ def runs_compare(*, run_a, run_b, task: str = "", filter: str = "") -> RunCompar
 
     ``task`` and ``filter`` pick the task whose flipped samples are shown side by side; by default the first
     task that flipped."""
-    column_rows, rows = score_deltas(scores_a=run_a.scores.all(), scores_b=run_b.scores.all(),
-                                     columns=run_suite_columns(run_a))
+    column_rows, rows = score_deltas(
+        scores_a=run_a.scores.all(), scores_b=run_b.scores.all(), columns=run_suite_columns(run_a)
+    )
     comparison = RunComparison(run_a=run_a, run_b=run_b, columns=column_rows, scores=rows, flips=[])
     try:
         comparison.flips = sample_flips(run_a=run_a, run_b=run_b)

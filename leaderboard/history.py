@@ -60,8 +60,9 @@ def _average_stderr(stderrs: dict[str, float | None], columns: int) -> float | N
     return math.sqrt(sum(se * se for se in known)) / columns
 
 
-def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int] | None = None,
-                  top: int = DEFAULT_FAMILIES) -> ScoreHistory:
+def score_history(
+    *, user, suite, metric_key: str = AVERAGE, model_ids: list[int] | None = None, top: int = DEFAULT_FAMILIES
+) -> ScoreHistory:
     """History of one column (a suite column key, or "average") over full succeeded runs of visible models.
 
     ``model_ids`` picks families (any model of a family picks it; an empty list picks none); when it is
@@ -72,13 +73,17 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
         raise ValueError(f"no column {metric_key!r} in suite {suite.name}")
     visible = RegisteredModel.objects.visible_to(user).filter(deleted=False).values("pk")
     runs_qs = EvaluationRun.objects.filter(
-        kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED, is_partial=False, spec__suite=suite.name,
-        model__in=visible, finished_at__isnull=False,
+        kind=RunKind.BENCHMARK,
+        status=RunStatus.SUCCEEDED,
+        is_partial=False,
+        spec__suite=suite.name,
+        model__in=visible,
+        finished_at__isnull=False,
     )
     runs = list(
-        runs_qs.values_list("pk", "finished_at", "model_id", "model__display_name", "model__revision",
-                            "model__storage_path")
-        .order_by("finished_at", "pk")
+        runs_qs.values_list(
+            "pk", "finished_at", "model_id", "model__display_name", "model__revision", "model__storage_path"
+        ).order_by("finished_at", "pk")
     )
     # Every column's score, even for one column's chart: the families are ranked by their average.
     # The runs go in as a subquery, not a list of ids, so no database limit on bound parameters is met.
@@ -109,8 +114,9 @@ def score_history(*, user, suite, metric_key: str = AVERAGE, model_ids: list[int
             family.latest_average = average
         if value is None:
             continue
-        point = HistoryPoint(at=finished_at, value=value, model_id=model_id, display_name=display_name,
-                             revision=revision, stderr=stderr)
+        point = HistoryPoint(
+            at=finished_at, value=value, model_id=model_id, display_name=display_name, revision=revision, stderr=stderr
+        )
         family.points.append(point)
         family.label = display_name
         if model_id not in family.model_ids:

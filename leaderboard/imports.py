@@ -45,8 +45,9 @@ def _results_read(results_path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ResultsImportError(f"Cannot read the results file {results_path}: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("results"), dict) or not raw["results"]:
-        raise ResultsImportError(f"{results_path} is not an lm-eval results file: it has no 'results' section "
-                                 f"with tasks in it.")
+        raise ResultsImportError(
+            f"{results_path} is not an lm-eval results file: it has no 'results' section with tasks in it."
+        )
     return raw
 
 
@@ -72,17 +73,22 @@ def results_precision(*, results_path: Path | str) -> str | None:
     return _file_precision(_results_read(Path(results_path)))
 
 
-def imported_model_get_or_register(*, storage_path: str, precision: str, display_name: str = "",
-                                   owner=None) -> RegisteredModel:
+def imported_model_get_or_register(
+    *, storage_path: str, precision: str, display_name: str = "", owner=None
+) -> RegisteredModel:
     """The registered model of this folder revision and precision, registered now if it is new.
 
     An existing row keeps what its submitter set (name, type, group...); only a given
     ``display_name`` or ``owner`` is written to it. Raises ModelFolderError outside MODEL_ROOTS.
     """
     info = model_folder_inspect(storage_path)
-    existing = (RegisteredModel.objects.filter(storage_path=str(info.path), revision=info.revision, precision=precision,
-                                               deleted=False)
-                .order_by("-submitted_at", "-pk").first())
+    existing = (
+        RegisteredModel.objects.filter(
+            storage_path=str(info.path), revision=info.revision, precision=precision, deleted=False
+        )
+        .order_by("-submitted_at", "-pk")
+        .first()
+    )
     if existing is None:
         return model_register(storage_path=str(info.path), display_name=display_name, owner=owner, precision=precision)
     changed = {name: value for name, value in (("display_name", display_name), ("owner", owner)) if value}
@@ -132,24 +138,33 @@ def _check_against_suite(suite: Suite, raw: Mapping[str, Any], leaf_tasks: Mappi
     if not present:
         raise ResultsImportError(
             f"The results file holds none of the tasks of suite {suite.name!r} "
-            f"({', '.join(r.task for r in suite.task_requests())}); it has {', '.join(sorted(reported))}.")
+            f"({', '.join(r.task for r in suite.task_requests())}); it has {', '.join(sorted(reported))}."
+        )
     n_shot, configs = raw.get("n-shot") or {}, raw.get("configs") or {}
     for request in present:
         for leaf in leaf_tasks.get(request.task, [request.task]):
             if leaf in n_shot and int(n_shot[leaf]) != request.num_fewshot:
                 raise ResultsImportError(
                     f"{leaf} ran {n_shot[leaf]}-shot in the results file, but suite {suite.name!r} runs it "
-                    f"{request.num_fewshot}-shot: these scores are not comparable.")
+                    f"{request.num_fewshot}-shot: these scores are not comparable."
+                )
             for key, wanted in request.overrides.items():
                 if leaf in configs and configs[leaf].get(key) != wanted:
                     raise ResultsImportError(
                         f"{leaf} ran with {key}={configs[leaf].get(key)!r} in the results file, but suite "
-                        f"{suite.name!r} sets {key}={wanted!r}: these scores are not comparable.")
+                        f"{suite.name!r} sets {key}={wanted!r}: these scores are not comparable."
+                    )
     return present
 
 
-def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | str] = (), model: RegisteredModel,
-                   suite_name: str = DEFAULT_SUITE, imported_by=None) -> EvaluationRun:
+def results_import(
+    *,
+    results_path: Path | str,
+    samples_paths: Sequence[Path | str] = (),
+    model: RegisteredModel,
+    suite_name: str = DEFAULT_SUITE,
+    imported_by=None,
+) -> EvaluationRun:
     """Store an lm-eval results file (and its samples files) as a succeeded benchmark run of ``model``.
 
     All or nothing: a file that cannot be read, or does not fit the suite, raises ResultsImportError
@@ -165,8 +180,10 @@ def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | s
     config = raw.get("config") or {}
     precision = _file_precision(raw)
     if precision and precision != model.precision:
-        raise ResultsImportError(f"The results file was evaluated in {precision}, but the model is registered as "
-                                 f"{model.precision}; give the precision the file was produced with.")
+        raise ResultsImportError(
+            f"The results file was evaluated in {precision}, but the model is registered as "
+            f"{model.precision}; give the precision the file was produced with."
+        )
 
     artifacts = Path(settings.ARTIFACTS_DIR)
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -175,45 +192,73 @@ def results_import(*, results_path: Path | str, samples_paths: Sequence[Path | s
         from leaderboard.harness.results import load_results_file
 
         try:
-            result = load_results_file(results_path, samples_paths, suite=suite,
-                                       samples_out=Path(staging) / SAMPLES_FILENAME,
-                                       include_path=settings.HARNESS_TASKS_DIR)
+            result = load_results_file(
+                results_path,
+                samples_paths,
+                suite=suite,
+                samples_out=Path(staging) / SAMPLES_FILENAME,
+                include_path=settings.HARNESS_TASKS_DIR,
+            )
         except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, EvaluationFailed) as exc:
             raise ResultsImportError(f"Cannot import {results_path}: {type(exc).__name__}: {exc}") from exc
         present = _check_against_suite(suite, raw, result.details.get("leaf_tasks", {}))
         try:
             limit = _limit(config.get("limit"))
             spec = benchmark_spec_build(
-                model=model, suite_name=suite.name, suite_version=suite.version, limit=limit,
-                device=str(config.get("device") or "auto"), batch_size=_batch_size(config.get("batch_size")),
-                dtype=_model_args(config).get("dtype") or None, apply_chat_template=bool(raw.get("chat_template")),
-                seed=_seeds(config))
+                model=model,
+                suite_name=suite.name,
+                suite_version=suite.version,
+                limit=limit,
+                device=str(config.get("device") or "auto"),
+                batch_size=_batch_size(config.get("batch_size")),
+                dtype=_model_args(config).get("dtype") or None,
+                apply_chat_template=bool(raw.get("chat_template")),
+                seed=_seeds(config),
+            )
         except (TypeError, ValueError) as exc:
             raise ResultsImportError(f"The results file's settings cannot describe a run: {exc}") from exc
         # Only what the file holds: a run of two of six tasks must not claim the other four.
         spec["tasks"] = [request.to_dict() for request in present]
-        cut = any(int(n["effective"]) < int(n["original"]) for n in (raw.get("n-samples") or {}).values()
-                  if isinstance(n, Mapping) and "effective" in n and "original" in n)
+        cut = any(
+            int(n["effective"]) < int(n["original"])
+            for n in (raw.get("n-samples") or {}).values()
+            if isinstance(n, Mapping) and "effective" in n and "original" in n
+        )
         is_partial = limit is not None or cut or result.average is None
 
-        details = {**result.details, "imported_from": str(results_path),
-                   "imported_samples_from": [str(p) for p in samples_paths],
-                   "imported_at": timezone.now().isoformat(), "imported_by": str(imported_by or "")}
+        details = {
+            **result.details,
+            "imported_from": str(results_path),
+            "imported_samples_from": [str(p) for p in samples_paths],
+            "imported_at": timezone.now().isoformat(),
+            "imported_by": str(imported_by or ""),
+        }
         moved: Path | None = None
         try:
             with transaction.atomic():
-                run = run_create(kind=RunKind.BENCHMARK, spec=spec, model=model, submitted_by=imported_by,
-                                 is_partial=is_partial, enqueue=False)
+                run = run_create(
+                    kind=RunKind.BENCHMARK,
+                    spec=spec,
+                    model=model,
+                    submitted_by=imported_by,
+                    is_partial=is_partial,
+                    enqueue=False,
+                )
                 if result.samples_path is not None:
                     moved = artifacts / "runs" / str(run.pk) / SAMPLES_FILENAME
                     moved.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(result.samples_path, moved)
                 run_claim(run_id=run.pk, worker_host=f"import on {socket.gethostname()}")
                 outcome = RunOutcome(
-                    scores=result.scores, details=details, library_versions=_library_versions(raw),
-                    samples_path=str(moved.relative_to(artifacts)) if moved else "")
-                log = (f"Imported from {results_path} with {details.get('samples_logged', 0)} samples from "
-                       f"{len(samples_paths)} file(s); limit {limit}; {'partial' if is_partial else 'full'} run.")
+                    scores=result.scores,
+                    details=details,
+                    library_versions=_library_versions(raw),
+                    samples_path=str(moved.relative_to(artifacts)) if moved else "",
+                )
+                log = (
+                    f"Imported from {results_path} with {details.get('samples_logged', 0)} samples from "
+                    f"{len(samples_paths)} file(s); limit {limit}; {'partial' if is_partial else 'full'} run."
+                )
                 if not run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, outcome=outcome, log=log):
                     raise ResultsImportError(f"run #{run.pk} changed status while it was imported")
         except BaseException:

@@ -78,8 +78,10 @@ class SuiteAvailability:
 
     def missing_text(self) -> str:
         """``HellaSwag (Rowan/hellaswag); MMLU (cais/mmlu [anatomy], ...)``: what is missing, by column."""
-        return "; ".join(f"{column.label} ({', '.join(column.datasets[:3])}{', …' if len(column.datasets) > 3 else ''})"
-                         for column in self.missing)
+        return "; ".join(
+            f"{column.label} ({', '.join(column.datasets[:3])}{', …' if len(column.datasets) > 3 else ''})"
+            for column in self.missing
+        )
 
 
 class SuiteNotServed(ValueError):
@@ -113,6 +115,7 @@ def _lm_eval_version() -> str:
 # Services (a worker or a command: they import lm-eval)
 # ----------------------------------------------------------------------------------------------
 
+
 def mirror_report_refresh(*, suite_name: str, mirror_dir: Path | str | None = None):
     """Verify one suite against a mirror folder (default ``DATASET_MIRROR``), save it, return the MirrorReport."""
     from leaderboard.harness.mirror import mirror_verify
@@ -126,11 +129,18 @@ def mirror_report_refresh(*, suite_name: str, mirror_dir: Path | str | None = No
 
 def mirror_check_save(*, report, suite: Suite) -> MirrorCheck:
     """Save a MirrorReport of ``suite`` (``leaderboard.harness.mirror.mirror_verify``) as its folder's check."""
-    check, _created = MirrorCheck.objects.update_or_create(mirror_dir=mirror_key(report.mirror_dir), suite=suite.name,
-                                                           defaults={
-        "suite_version": suite.version, "suite_digest": suite_digest(suite), "lm_eval_version": _lm_eval_version(),
-        "fingerprint": report.fingerprint, "report": report.to_dict(), "checked_at": timezone.now(),
-    })
+    check, _created = MirrorCheck.objects.update_or_create(
+        mirror_dir=mirror_key(report.mirror_dir),
+        suite=suite.name,
+        defaults={
+            "suite_version": suite.version,
+            "suite_digest": suite_digest(suite),
+            "lm_eval_version": _lm_eval_version(),
+            "fingerprint": report.fingerprint,
+            "report": report.to_dict(),
+            "checked_at": timezone.now(),
+        },
+    )
     return check
 
 
@@ -138,9 +148,13 @@ def mirror_checks_due(*, suites: list[Suite], now: datetime | None = None) -> li
     """The suites whose check of this mirror is missing, made for another suite definition or lm-eval,
     older than ``CHECK_MAX_AGE``, or made before the mirror changed."""
     now = now or timezone.now()
-    return [suite for suite in suites
-            if (check := _check_current(suite)) is None or check.checked_at < now - CHECK_MAX_AGE
-            or _fingerprint_now(check) != check.fingerprint]
+    return [
+        suite
+        for suite in suites
+        if (check := _check_current(suite)) is None
+        or check.checked_at < now - CHECK_MAX_AGE
+        or _fingerprint_now(check) != check.fingerprint
+    ]
 
 
 def mirror_refresh_request(*, suite_names: list[str]) -> bool:
@@ -149,15 +163,17 @@ def mirror_refresh_request(*, suite_names: list[str]) -> bool:
     from runs.broker import broker_errors
     from runs.services import PUBLISH_RETRY_POLICY
 
-    wanted = [name for name in suite_names
-              if cache.add(f"mirror-refresh:{mirror_key()}:{name}", 1, REFRESH_REQUEST_EVERY_S)]
+    wanted = [
+        name for name in suite_names if cache.add(f"mirror-refresh:{mirror_key()}:{name}", 1, REFRESH_REQUEST_EVERY_S)
+    ]
     if not wanted:
         return False
     from leaderboard.tasks import refresh_mirror_reports
 
     try:
-        refresh_mirror_reports.apply_async(kwargs={"suite_names": wanted}, queue="cpu", retry=True,
-                                           retry_policy=PUBLISH_RETRY_POLICY)
+        refresh_mirror_reports.apply_async(
+            kwargs={"suite_names": wanted}, queue="cpu", retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
     except broker_errors() as exc:
         logger.warning("the broker did not take the mirror check of %s: %s", ", ".join(wanted), exc)
         return False
@@ -167,6 +183,7 @@ def mirror_refresh_request(*, suite_names: list[str]) -> bool:
 # ----------------------------------------------------------------------------------------------
 # Selectors (web requests: no lm-eval, no data read)
 # ----------------------------------------------------------------------------------------------
+
 
 def _check_current(suite: Suite) -> MirrorCheck | None:
     """This mirror's check of this suite, if it was made for the suite as defined now and this lm-eval."""
@@ -200,19 +217,30 @@ def suite_availability(*, suite: Suite, request_refresh: bool = True) -> SuiteAv
         if request_refresh:
             mirror_refresh_request(suite_names=[suite.name])
     gaps = missing_columns((check.report or {}).get("columns") or {}, entries)
-    missing = [MissingColumn(
-        key=column.key, label=column.label,
-        datasets=tuple(dict.fromkeys(_dataset_label(entry) for entry in gaps[column.key])),
-        problems=tuple(dict.fromkeys(entry.get("problem") or "" for entry in gaps[column.key])),
-    ) for column in suite.columns if column.key in gaps]
+    missing = [
+        MissingColumn(
+            key=column.key,
+            label=column.label,
+            datasets=tuple(dict.fromkeys(_dataset_label(entry) for entry in gaps[column.key])),
+            problems=tuple(dict.fromkeys(entry.get("problem") or "" for entry in gaps[column.key])),
+        )
+        for column in suite.columns
+        if column.key in gaps
+    ]
     if not missing:
         state = Served.FULLY
     elif len(missing) == len(suite.columns):
         state = Served.NOTHING
     else:
         state = Served.PARTLY
-    return SuiteAvailability(suite=suite, state=state, missing=missing, checked_at=check.checked_at,
-                             changed_since_check=changed, entries=entries)
+    return SuiteAvailability(
+        suite=suite,
+        state=state,
+        missing=missing,
+        checked_at=check.checked_at,
+        changed_since_check=changed,
+        entries=entries,
+    )
 
 
 def _dataset_label(entry: dict[str, Any]) -> str:
@@ -237,11 +265,22 @@ def suite_serve_check(*, availability: SuiteAvailability, partial: bool) -> list
         return []
     names = {"suite": availability.suite.title, "missing": availability.missing_text()}
     if availability.state == Served.NOTHING:
-        raise SuiteNotServed(_("The dataset mirror has none of the data %(suite)s needs (missing: %(missing)s), so "
-                               "nothing was queued; an administrator must add it (see About).") % names, availability)
+        raise SuiteNotServed(
+            _(
+                "The dataset mirror has none of the data %(suite)s needs (missing: %(missing)s), so "
+                "nothing was queued; an administrator must add it (see About)."
+            )
+            % names,
+            availability,
+        )
     if not partial:
-        raise SuiteNotServed(_("The dataset mirror cannot serve every column of %(suite)s: missing %(missing)s. "
-                               "Nothing was queued. Tick “Partial run” to run the other columns (a partial run is "
-                               "never ranked), or ask an administrator to add the data (see About).") % names,
-                             availability)
+        raise SuiteNotServed(
+            _(
+                "The dataset mirror cannot serve every column of %(suite)s: missing %(missing)s. "
+                "Nothing was queued. Tick “Partial run” to run the other columns (a partial run is "
+                "never ranked), or ask an administrator to add the data (see About)."
+            )
+            % names,
+            availability,
+        )
     return availability.missing_keys

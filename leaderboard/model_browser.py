@@ -37,8 +37,12 @@ def _has_file(folder: Path, name: str) -> bool:
 
 
 def _entry(path: Path, name: str | None = None) -> FolderEntry:
-    return FolderEntry(name=name or path.name, path=str(path), is_model=_has_file(path, "config.json"),
-                       is_adapter=_has_file(path, "adapter_config.json"))
+    return FolderEntry(
+        name=name or path.name,
+        path=str(path),
+        is_model=_has_file(path, "config.json"),
+        is_adapter=_has_file(path, "adapter_config.json"),
+    )
 
 
 def _listable(child: Path) -> bool:
@@ -57,15 +61,23 @@ def model_folder_list(*, raw_path: str = "") -> FolderListing:
     """
     roots = [Path(root) for root in settings.MODEL_ROOTS]
     if not raw_path:
-        return FolderListing(current=None, parent=None, entries=[_entry(root, str(root)) for root in roots if root.is_dir()])
+        return FolderListing(
+            current=None, parent=None, entries=[_entry(root, str(root)) for root in roots if root.is_dir()]
+        )
     folder = allowed_path_resolve(raw_path)
     try:
-        children = sorted((child for child in folder.iterdir() if _listable(child)), key=lambda child: child.name.lower())
+        children = sorted(
+            (child for child in folder.iterdir() if _listable(child)), key=lambda child: child.name.lower()
+        )
     except OSError as exc:
         raise ModelFolderError(os_error_message(exc, folder)) from None
     parent = None if folder in roots else str(folder.parent)
-    return FolderListing(current=str(folder), parent=parent, entries=[_entry(child) for child in children[:MAX_ENTRIES]],
-                         truncated=len(children) > MAX_ENTRIES)
+    return FolderListing(
+        current=str(folder),
+        parent=parent,
+        entries=[_entry(child) for child in children[:MAX_ENTRIES]],
+        truncated=len(children) > MAX_ENTRIES,
+    )
 
 
 __all__ = ["FolderEntry", "FolderListing", "ModelFolderError", "model_folder_list"]

@@ -28,9 +28,39 @@ CARD_NAME = "README.md"
 CARD_MAX_BYTES = 200 * 1024
 _FRONT_MATTER_RE = re.compile(r"\A---\s*\n.*?\n---\s*(\n|\Z)", re.S)
 _ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-    "i", "li", "ol", "p", "pre", "s", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead",
-    "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "del",
+    "details",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"align"}, "td": {"align"}}
 
@@ -51,7 +81,9 @@ def _read_card_bytes(folder) -> tuple[bytes, bool]:
         raise ModelFolderError(_("The model folder has no README.md.")) from None
     except OSError as exc:  # ELOOP: README.md is a link
         if exc.errno == errno.ELOOP:
-            raise ModelFolderError(_("README.md is a link; the site shows only a card that is a file of the folder.")) from None
+            raise ModelFolderError(
+                _("README.md is a link; the site shows only a card that is a file of the folder.")
+            ) from None
         raise ModelFolderError(os_error_message(exc, path)) from None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
@@ -64,8 +96,13 @@ def card_html_render(markdown_text: str) -> SafeString:
     """Markdown to HTML that is safe to put in a page: raw HTML escaped, then only harmless tags kept."""
     text = _FRONT_MATTER_RE.sub("", markdown_text, count=1)  # the YAML metadata block (license, tags)
     rendered = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough").render(text)
-    clean = nh3.clean(rendered, tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES,
-                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
+    clean = nh3.clean(
+        rendered,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
     return mark_safe(clean)  # sanitised by nh3 just above
 
 

@@ -33,13 +33,17 @@ class ModelHistory:
 
 def model_history(*, runs: list[EvaluationRun], suite: str) -> ModelHistory | None:
     """The history of ``runs`` (a model's succeeded benchmark runs) for one suite; None when no full run has it."""
-    full = sorted((r for r in runs if not r.is_partial and r.finished_at and (r.spec or {}).get("suite") == suite),
-                  key=lambda r: (r.finished_at, r.pk))
+    full = sorted(
+        (r for r in runs if not r.is_partial and r.finished_at and (r.spec or {}).get("suite") == suite),
+        key=lambda r: (r.finished_at, r.pk),
+    )
     if not full:
         return None
     columns = run_suite_columns(full[-1])
-    stored = {(s.run_id, s.task, s.metric, s.filter): s for s in
-              Score.objects.filter(run__in=[r.pk for r in full], task__in={c.score_task for c in columns})}
+    stored = {
+        (s.run_id, s.task, s.metric, s.filter): s
+        for s in Score.objects.filter(run__in=[r.pk for r in full], task__in={c.score_task for c in columns})
+    }
     average = HistorySeries(label=str(_("Average")))
     series = [HistorySeries(label=c.label) for c in columns]
     for run in full:
@@ -62,16 +66,30 @@ def model_history_figure(history: ModelHistory) -> str:
     when = [run.finished_at for run in history.runs]
     hover = [f"{run_word} #{run.pk}<br>{run.finished_at:%Y-%m-%d %H:%M}" for run in history.runs]
     for index, line in enumerate(history.series):
-        figure.add_trace(go.Scatter(
-            x=when, y=[None if v is None else v * 100 for v in line.values], mode="lines+markers", name=line.label,
-            error_y={"type": "data", "array": [0 if se is None else se * 100 for se in line.stderrs], "visible": True,
-                     "thickness": 1},
-            line={"width": 3 if index == 0 else 1.5}, text=hover,
-            hovertemplate="%{text}<br>" + line.label + ": %{y:.2f} ± %{error_y.array:.2f}<extra></extra>",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=when,
+                y=[None if v is None else v * 100 for v in line.values],
+                mode="lines+markers",
+                name=line.label,
+                error_y={
+                    "type": "data",
+                    "array": [0 if se is None else se * 100 for se in line.stderrs],
+                    "visible": True,
+                    "thickness": 1,
+                },
+                line={"width": 3 if index == 0 else 1.5},
+                text=hover,
+                hovertemplate="%{text}<br>" + line.label + ": %{y:.2f} ± %{error_y.array:.2f}<extra></extra>",
+            )
+        )
     figure.update_layout(
-        xaxis={"title": _("Evaluated")}, yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
-        hovermode="closest", template="plotly_white", height=380, margin={"l": 60, "r": 20, "t": 20, "b": 40},
+        xaxis={"title": _("Evaluated")},
+        yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
+        hovermode="closest",
+        template="plotly_white",
+        height=380,
+        margin={"l": 60, "r": 20, "t": 20, "b": 40},
         legend={"orientation": "h", "y": -0.2},
     )
     return figure.to_json()

@@ -25,8 +25,15 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-CONFIG_FILES = ("config.json", "adapter_config.json", "generation_config.json", "tokenizer.json",
-                "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json")
+CONFIG_FILES = (
+    "config.json",
+    "adapter_config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+)
 MOE_HINTS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size")
 # The safetensors library refuses headers over 100 MB; so do we, before reading one.
 SAFETENSORS_MAX_HEADER = 100_000_000
@@ -82,7 +89,10 @@ def os_error_message(exc: BaseException, path: str | Path) -> str:
         return _("A part of %(path)s is longer than the file system allows.") % {"path": path}
     if code == errno.ENOTDIR:
         return _("%(path)s goes through a file as if it were a folder.") % {"path": path}
-    return _("%(path)s cannot be read: %(reason)s") % {"path": path, "reason": getattr(exc, "strerror", None) or type(exc).__name__}
+    return _("%(path)s cannot be read: %(reason)s") % {
+        "path": path,
+        "reason": getattr(exc, "strerror", None) or type(exc).__name__,
+    }
 
 
 def _path_text_check(raw: str) -> None:
@@ -95,8 +105,9 @@ def _path_text_check(raw: str) -> None:
     except (UnicodeError, ValueError):
         raise ModelFolderError(_("The path contains characters that are not valid in a file name.")) from None
     if any(len(part) > NAME_MAX_BYTES for part in encoded.split(b"/")):
-        raise ModelFolderError(_("A part of the path is longer than %(n)s bytes, the most a file name can have.")
-                               % {"n": NAME_MAX_BYTES})
+        raise ModelFolderError(
+            _("A part of the path is longer than %(n)s bytes, the most a file name can have.") % {"n": NAME_MAX_BYTES}
+        )
     if len(encoded) > PATH_MAX_BYTES:
         raise ModelFolderError(_("The path is longer than %(n)s bytes.") % {"n": PATH_MAX_BYTES})
 
@@ -117,7 +128,9 @@ def allowed_path_resolve(raw_path: str) -> Path:
         raise ModelFolderError(os_error_message(exc, raw)) from None
     if not _inside_roots(resolved):
         roots = ", ".join(str(r) for r in settings.MODEL_ROOTS)
-        raise ModelFolderError(_("%(path)s is outside the allowed model roots (%(roots)s).") % {"path": raw, "roots": roots})
+        raise ModelFolderError(
+            _("%(path)s is outside the allowed model roots (%(roots)s).") % {"path": raw, "roots": roots}
+        )
     if len(os.fsencode(str(resolved))) > PATH_MAX_BYTES:
         raise ModelFolderError(_("The path is longer than %(n)s bytes.") % {"n": PATH_MAX_BYTES})
     try:
@@ -144,8 +157,10 @@ def folder_files_check(path: Path) -> None:
         for name in [*dirs, *files]:
             seen += 1
             if seen > MAX_FOLDER_ENTRIES:
-                raise ModelFolderError(_("%(path)s holds more than %(n)s files and folders; give the model's own folder.")
-                                       % {"path": path, "n": MAX_FOLDER_ENTRIES})
+                raise ModelFolderError(
+                    _("%(path)s holds more than %(n)s files and folders; give the model's own folder.")
+                    % {"path": path, "n": MAX_FOLDER_ENTRIES}
+                )
             _entry_check(Path(folder) / name)
         # A checkout's .git is only read by `git rev-parse` (a commit id comes back): checked, not walked.
         dirs[:] = [name for name in dirs if name != ".git" or folder != str(path)]
@@ -160,7 +175,9 @@ def _entry_check(entry: Path) -> None:
         if entry.is_symlink():
             target = entry.resolve(strict=True)
             if not _inside_roots(target):
-                raise ModelFolderError(_("%(file)s is a link to a place outside the allowed model roots.") % {"file": entry})
+                raise ModelFolderError(
+                    _("%(file)s is a link to a place outside the allowed model roots.") % {"file": entry}
+                )
         mode = entry.stat().st_mode
     except FileNotFoundError:
         raise ModelFolderError(_("%(file)s is a link to nothing.") % {"file": entry}) from None
@@ -191,7 +208,10 @@ def _refuse_remote_code(config: dict, where: Path) -> None:
     # execute submitted code on the GPU workers, so such models are refused.
     if config.get("auto_map") or config.get("trust_remote_code"):
         raise ModelFolderError(
-            _("%(path)s needs custom code (auto_map in config.json); models that need trust_remote_code are not evaluated.")
+            _(
+                "%(path)s needs custom code (auto_map in config.json); models that need trust_remote_code are not "
+                "evaluated."
+            )
             % {"path": where}
         )
 
@@ -199,8 +219,13 @@ def _refuse_remote_code(config: dict, where: Path) -> None:
 def _git_revision(path: Path) -> str:
     # No fsmonitor or other hook a submitted .git/config could name: only the commit is read.
     try:
-        result = subprocess.run(["git", "-c", "core.fsmonitor=false", "-C", str(path), "rev-parse", "--verify", "HEAD"],
-                                capture_output=True, text=True, check=False, timeout=30)
+        result = subprocess.run(
+            ["git", "-c", "core.fsmonitor=false", "-C", str(path), "rev-parse", "--verify", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     revision = result.stdout.strip()
@@ -232,7 +257,9 @@ def _safetensors_param_count(file: Path) -> int:
     with file.open("rb") as handle:
         (header_len,) = struct.unpack("<Q", handle.read(8))
         if header_len > SAFETENSORS_MAX_HEADER or header_len > size - 8:
-            raise ModelFolderError(broken % {"file": file, "reason": _("its header length runs past the end of the file.")})
+            raise ModelFolderError(
+                broken % {"file": file, "reason": _("its header length runs past the end of the file.")}
+            )
         raw_header = handle.read(header_len)
     try:
         header = json.loads(raw_header.decode("utf-8"))
@@ -245,8 +272,12 @@ def _safetensors_param_count(file: Path) -> int:
         if name == "__metadata__":
             continue
         shape = entry.get("shape") if isinstance(entry, dict) else None
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise ModelFolderError(broken % {"file": file, "reason": _("tensor %(name)s has no valid shape.") % {"name": name[:100]}})
+        if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise ModelFolderError(
+                broken % {"file": file, "reason": _("tensor %(name)s has no valid shape.") % {"name": name[:100]}}
+            )
         count = 1
         for dim in shape:
             count *= dim
@@ -257,8 +288,12 @@ def _safetensors_param_count(file: Path) -> int:
 
 
 # First bytes of each weight format: a PyTorch zip archive, a legacy pickle, GGUF.
-_WEIGHT_MAGIC = {".bin": (b"PK\x03\x04", b"\x80"), ".pt": (b"PK\x03\x04", b"\x80"), ".pth": (b"PK\x03\x04", b"\x80"),
-                 ".gguf": (b"GGUF",)}
+_WEIGHT_MAGIC = {
+    ".bin": (b"PK\x03\x04", b"\x80"),
+    ".pt": (b"PK\x03\x04", b"\x80"),
+    ".pth": (b"PK\x03\x04", b"\x80"),
+    ".gguf": (b"GGUF",),
+}
 
 
 def _weights_check(path: Path) -> int:
@@ -266,7 +301,9 @@ def _weights_check(path: Path) -> int:
     total = 0
     weights = sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
     if not weights:
-        raise ModelFolderError(_("%(path)s has config.json but no weight files (*.safetensors, *.bin).") % {"path": path})
+        raise ModelFolderError(
+            _("%(path)s has config.json but no weight files (*.safetensors, *.bin).") % {"path": path}
+        )
     for file in weights:
         if file.suffix == ".safetensors":
             total += _safetensors_param_count(file)
@@ -305,7 +342,9 @@ def _check_tokenizer_loads(path: Path) -> None:
     try:
         AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
     except Exception as exc:  # transformers raises many kinds here; all mean "not usable"
-        raise ModelFolderError(_("The tokenizer in %(path)s does not load: %(error)s") % {"path": path, "error": exc}) from exc
+        raise ModelFolderError(
+            _("The tokenizer in %(path)s does not load: %(error)s") % {"path": path, "error": exc}
+        ) from exc
 
 
 def _check_config_loads(path: Path) -> None:
@@ -314,7 +353,9 @@ def _check_config_loads(path: Path) -> None:
     try:
         AutoConfig.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
     except Exception as exc:
-        raise ModelFolderError(_("config.json in %(path)s does not load: %(error)s") % {"path": path, "error": exc}) from exc
+        raise ModelFolderError(
+            _("config.json in %(path)s does not load: %(error)s") % {"path": path, "error": exc}
+        ) from exc
 
 
 def _full_model_inspect(path: Path, *, load_check: bool, tokenizer: bool = True) -> ModelFolderInfo:
@@ -363,8 +404,9 @@ def _base_resolve(raw_base: object, *, of: Path, load_check: bool) -> ModelFolde
     if base == of:
         raise BaseModelFolderError(_("The base model of %(path)s is that folder itself.") % {"path": of})
     if (base / "adapter_config.json").is_file():
-        raise BaseModelFolderError(_("The base model %(base)s is itself an adapter; give the full model it was "
-                                     "trained on.") % {"base": base})
+        raise BaseModelFolderError(
+            _("The base model %(base)s is itself an adapter; give the full model it was trained on.") % {"base": base}
+        )
     try:
         folder_files_check(base)
         return _full_model_inspect(base, load_check=load_check)
@@ -380,9 +422,15 @@ def _adapter_inspect(path: Path, *, base_model_path: str, load_check: bool) -> M
     base_info = _base_resolve(base_raw, of=path, load_check=load_check)
     # A LoRA's own tensors are small; the leaderboard shows the size of the model that runs.
     return ModelFolderInfo(
-        path=path, is_adapter=True, base_model_path=base_info.path, revision=folder_revision(path),
-        architecture=base_info.architecture, num_params=base_info.num_params,
-        license=_license_from_card(path) or base_info.license, moe=base_info.moe, merged=False,
+        path=path,
+        is_adapter=True,
+        base_model_path=base_info.path,
+        revision=folder_revision(path),
+        architecture=base_info.architecture,
+        num_params=base_info.num_params,
+        license=_license_from_card(path) or base_info.license,
+        moe=base_info.moe,
+        merged=False,
     )
 
 
@@ -394,15 +442,24 @@ def _delta_inspect(path: Path, *, base_model_path: str, load_check: bool) -> Mod
     base_info = _base_resolve(base_model_path, of=path, load_check=load_check)
     if (info.architecture, info.num_params) != (base_info.architecture, base_info.num_params):
         raise BaseModelFolderError(
-            _("The delta weights (%(arch)s, %(n)s parameters) do not match the base model (%(base_arch)s, "
-              "%(base_n)s parameters).") % {"arch": info.architecture, "n": info.num_params,
-                                            "base_arch": base_info.architecture, "base_n": base_info.num_params})
+            _(
+                "The delta weights (%(arch)s, %(n)s parameters) do not match the base model (%(base_arch)s, "
+                "%(base_n)s parameters)."
+            )
+            % {
+                "arch": info.architecture,
+                "n": info.num_params,
+                "base_arch": base_info.architecture,
+                "base_n": base_info.num_params,
+            }
+        )
     info.is_delta, info.base_model_path, info.license = True, base_info.path, info.license or base_info.license
     return info
 
 
-def model_folder_inspect(raw_path: str, *, base_model_path: str = "", weight_type: str = "",
-                         load_check: bool = True) -> ModelFolderInfo:
+def model_folder_inspect(
+    raw_path: str, *, base_model_path: str = "", weight_type: str = "", load_check: bool = True
+) -> ModelFolderInfo:
     """Validate a model (or PEFT adapter, or delta weights) folder and read its facts from the files.
 
     Args:

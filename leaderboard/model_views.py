@@ -109,16 +109,28 @@ def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Scor
     configs = (details.get("lm_eval") or {}).get("configs") or {}
     sampled = set((details.get("lm_eval") or {}).get("n-samples") or {}) if run.samples_path else set()
     title = spec.get("suite_title") or ""
-    title = _(title) if title in SHIPPED_SUITE_TITLES else title  # a shipped suite's title reads in the reader's language
-    result = SuiteScores(run=run, title=title or spec.get("suite") or run.get_kind_display(),
-                         reproduce_problem=details.get("reproduce_problem", ""))
+    title = (
+        _(title) if title in SHIPPED_SUITE_TITLES else title
+    )  # a shipped suite's title reads in the reader's language
+    result = SuiteScores(
+        run=run,
+        title=title or spec.get("suite") or run.get_kind_display(),
+        reproduce_problem=details.get("reproduce_problem", ""),
+    )
     leaf_tasks = details.get("leaf_tasks") or {}
     for column in columns:
-        result.columns.append(ColumnLine(
-            key=column.key, label=column.label, task=column.score_task, metric=column.metric, filter=column.filter,
-            score=by_key.get((column.score_task, column.metric, column.filter)),
-            missing=column.key in (spec.get("missing_columns") or ()),
-            reproduce=_column_reproduce(column, reproduce, leaf_tasks)))
+        result.columns.append(
+            ColumnLine(
+                key=column.key,
+                label=column.label,
+                task=column.score_task,
+                metric=column.metric,
+                filter=column.filter,
+                score=by_key.get((column.score_task, column.metric, column.filter)),
+                missing=column.key in (spec.get("missing_columns") or ()),
+                reproduce=_column_reproduce(column, reproduce, leaf_tasks),
+            )
+        )
     _stderrs_fill(result, columns, scores, leaf_tasks)
     previous = None
     for score in scores:
@@ -127,10 +139,15 @@ def _suite_scores(run: EvaluationRun, details: dict[str, Any], scores: list[Scor
         first = score.task != previous
         previous = score.task
         config = configs.get(score.task) if first else None
-        result.lines.append(ScoreLine(
-            score=score, first_of_task=first, reproduce=reproduce.get(score.task, "") if first else "",
-            config_json=json.dumps(config, indent=1, ensure_ascii=False, default=str) if config else "",
-            has_samples=score.task in sampled))
+        result.lines.append(
+            ScoreLine(
+                score=score,
+                first_of_task=first,
+                reproduce=reproduce.get(score.task, "") if first else "",
+                config_json=json.dumps(config, indent=1, ensure_ascii=False, default=str) if config else "",
+                has_samples=score.task in sampled,
+            )
+        )
     return result
 
 
@@ -138,8 +155,9 @@ def _column_reproduce(column, reproduce_by_task: dict[str, str], leaf_tasks: dic
     command = reproduce_by_task.get(column.score_task, "")
     if len(column.lm_eval_names) != 1:  # one command per name: no single command prints the column's value
         return command
-    return reproduce_with_value(command=command, leaves=column_leaves(column, leaf_tasks), metric=column.metric,
-                                filter=column.filter)
+    return reproduce_with_value(
+        command=command, leaves=column_leaves(column, leaf_tasks), metric=column.metric, filter=column.filter
+    )
 
 
 def _stderrs_fill(result: SuiteScores, columns: list[Any], scores: list[Score], leaf_tasks: dict) -> None:
@@ -165,8 +183,9 @@ def _latest_per_suite(runs: list[EvaluationRun]) -> dict[str, EvaluationRun]:
 @require_GET
 def model_detail(request, model_id: int):
     """A registered model: what it is, its scores per suite with how to reproduce them, its runs."""
-    model = get_object_or_404(RegisteredModel.objects.visible_to(request.user).select_related("owner", "group"),
-                              pk=model_id)
+    model = get_object_or_404(
+        RegisteredModel.objects.visible_to(request.user).select_related("owner", "group"), pk=model_id
+    )
     history = list(model.runs.defer("details", "log", "error_message").order_by("-queued_at", "-pk"))
     succeeded = [r for r in history if r.status == RunStatus.SUCCEEDED and r.kind == RunKind.BENCHMARK]
     shown = _latest_per_suite(succeeded)
@@ -182,24 +201,38 @@ def model_detail(request, model_id: int):
     sections = [_suite_scores(run, details.get(run.pk) or {}, scores_by_run.get(run.pk, [])) for run in shown_runs]
 
     others = list(
-        _visible_runs(request.user).filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED)
-        .exclude(model=model).select_related("model").defer("details", "log", "error_message")
+        _visible_runs(request.user)
+        .filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED)
+        .exclude(model=model)
+        .select_related("model")
+        .defer("details", "log", "error_message")
         .order_by("-finished_at", "-pk")[:COMPARE_CHOICES_LIMIT]
     )
     default_a = sections[0].run.pk if sections else None
-    compare_b = ([(r, f"{model.display_name} {run_label(r)}") for r in succeeded]
-                 + [(r, f"{r.model.display_name} {run_label(r)}") for r in others])
+    compare_b = [(r, f"{model.display_name} {run_label(r)}") for r in succeeded] + [
+        (r, f"{r.model.display_name} {run_label(r)}") for r in others
+    ]
     succeeded_labels = [(r, run_label(r)) for r in succeeded]
     history_suite = DEFAULT_SUITE if DEFAULT_SUITE in shown else next(iter(sorted(shown)), "")
     chart = model_history(runs=succeeded, suite=history_suite) if history_suite else None
-    return render(request, "leaderboard/model_detail.html", {
-        "card": model_card_get(storage_path=model.storage_path),
-        "history_chart": model_history_figure(chart) if chart else "", "history_suite": history_suite,
-        "model": model, "sections": sections, "picked": picked_run, "succeeded": succeeded_labels,
-        "history": [(run, duration_text(run.duration)) for run in history],
-        "compare_a": succeeded_labels, "compare_b": compare_b, "default_a": default_a,
-        "default_b": next((r.pk for r, _label in compare_b if r.pk != default_a), None),
-    })
+    return render(
+        request,
+        "leaderboard/model_detail.html",
+        {
+            "card": model_card_get(storage_path=model.storage_path),
+            "history_chart": model_history_figure(chart) if chart else "",
+            "history_suite": history_suite,
+            "model": model,
+            "sections": sections,
+            "picked": picked_run,
+            "succeeded": succeeded_labels,
+            "history": [(run, duration_text(run.duration)) for run in history],
+            "compare_a": succeeded_labels,
+            "compare_b": compare_b,
+            "default_a": default_a,
+            "default_b": next((r.pk for r, _label in compare_b if r.pk != default_a), None),
+        },
+    )
 
 
 @require_GET
@@ -210,18 +243,25 @@ def run_samples(request, run_id: int):
     page = None
     try:
         page = samples_page(
-            run=run, task=request.GET.get("task") or None,
+            run=run,
+            task=request.GET.get("task") or None,
             correct=choice_param(request.GET, "correct", CORRECT_CHOICES, "all"),
-            page=int_param(request.GET, "page", 1), filter=request.GET.get("filter", ""),
+            page=int_param(request.GET, "page", 1),
+            filter=request.GET.get("filter", ""),
             per_page=int_param(request.GET, "per_page", DEFAULT_PER_PAGE),
             doc_id=int_param(request.GET, "doc", minimum=0),
         )
     except SamplesUnavailable as exc:
         error = str(exc)
-    context = {"run": run, "page": page, "error": error,
-               "correct_choices": [("all", _("All")), ("yes", _("Correct")), ("no", _("Incorrect"))]}
-    return render_page_or_fragment(request, page="leaderboard/run_samples.html",
-                                   fragment="leaderboard/_samples_table.html", context=context)
+    context = {
+        "run": run,
+        "page": page,
+        "error": error,
+        "correct_choices": [("all", _("All")), ("yes", _("Correct")), ("no", _("Incorrect"))],
+    }
+    return render_page_or_fragment(
+        request, page="leaderboard/run_samples.html", fragment="leaderboard/_samples_table.html", context=context
+    )
 
 
 @require_GET
@@ -234,7 +274,17 @@ def compare(request):
     run_a = get_object_or_404(visible.select_related("model"), pk=a_id)
     run_b = get_object_or_404(visible.select_related("model"), pk=b_id)
     # ``task`` and ``filter`` pick whose flipped samples are shown side by side (matched against the runs' tasks).
-    comparison = runs_compare(run_a=run_a, run_b=run_b, task=request.GET.get("task", ""),
-                              filter=request.GET.get("filter", ""))
-    return render(request, "leaderboard/compare.html", {"comparison": comparison, "run_a": run_a, "run_b": run_b,
-                                                         "label_a": run_label(run_a), "label_b": run_label(run_b)})
+    comparison = runs_compare(
+        run_a=run_a, run_b=run_b, task=request.GET.get("task", ""), filter=request.GET.get("filter", "")
+    )
+    return render(
+        request,
+        "leaderboard/compare.html",
+        {
+            "comparison": comparison,
+            "run_a": run_a,
+            "run_b": run_b,
+            "label_a": run_label(run_a),
+            "label_b": run_label(run_b),
+        },
+    )

@@ -83,7 +83,9 @@ class RegisteredModel(Owned):
 class LeaderboardPreference(models.Model):
     """What a user chose to see in the leaderboard table (the column picker), remembered across visits."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leaderboard_preference")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leaderboard_preference"
+    )
     columns = models.JSONField(default=list)
 
     def __str__(self) -> str:
@@ -182,7 +184,9 @@ class MirrorCheck(models.Model):
 
     class Meta:
         ordering = ["suite", "mirror_dir"]
-        constraints = [models.UniqueConstraint(fields=["mirror_dir", "suite"], name="mirror_check_one_per_folder_suite")]
+        constraints = [
+            models.UniqueConstraint(fields=["mirror_dir", "suite"], name="mirror_check_one_per_folder_suite")
+        ]
 
     def __str__(self) -> str:
         return f"{self.suite} on {self.mirror_dir} ({self.checked_at:%Y-%m-%d %H:%M})"

@@ -40,9 +40,15 @@ def leaderboard_entry_refresh(*, model_id: int, suite_name: str) -> LeaderboardE
 
 def _entry_compute(*, model_id: int, suite_name: str) -> LeaderboardEntry | None:
     run = (
-        EvaluationRun.objects.filter(model_id=model_id, kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED,
-                                     is_partial=False, spec__suite=suite_name)
-        .order_by("-finished_at", "-pk").first()
+        EvaluationRun.objects.filter(
+            model_id=model_id,
+            kind=RunKind.BENCHMARK,
+            status=RunStatus.SUCCEEDED,
+            is_partial=False,
+            spec__suite=suite_name,
+        )
+        .order_by("-finished_at", "-pk")
+        .first()
     )
     if run is None:
         LeaderboardEntry.objects.filter(model_id=model_id, suite=suite_name).delete()
@@ -52,9 +58,16 @@ def _entry_compute(*, model_id: int, suite_name: str) -> LeaderboardEntry | None
     present = list(scores.values())
     average = sum(present) / len(present) if present and all(v is not None for v in present) else None
     entry, _created = LeaderboardEntry.objects.update_or_create(
-        model_id=model_id, suite=suite_name,
-        defaults={"run": run, "average": average, "average_stderr": mean_stderr(list(stderrs.values())),
-                  "scores": scores, "stderrs": stderrs, "evaluated_at": run.finished_at},
+        model_id=model_id,
+        suite=suite_name,
+        defaults={
+            "run": run,
+            "average": average,
+            "average_stderr": mean_stderr(list(stderrs.values())),
+            "scores": scores,
+            "stderrs": stderrs,
+            "evaluated_at": run.finished_at,
+        },
     )
     return entry
 
@@ -66,8 +79,9 @@ def _column_scores(run: EvaluationRun, columns) -> tuple[dict, dict]:
 
     leaf_tasks = EvaluationRun.objects.filter(pk=run.pk).values_list("details__leaf_tasks", flat=True).first()
     leaf_tasks = leaf_tasks if isinstance(leaf_tasks, dict) else {}
-    wanted = {c.score_task for c in columns} | {leaf for c in columns for name in c.lm_eval_names
-                                               for leaf in leaf_tasks.get(name, [name])}
+    wanted = {c.score_task for c in columns} | {
+        leaf for c in columns for name in c.lm_eval_names for leaf in leaf_tasks.get(name, [name])
+    }
     rows = list(Score.objects.filter(run=run, task__in=wanted))
     stored = {(r.task, r.metric, r.filter): r for r in rows}
     from_leaves = suite_column_stderrs(columns, rows, leaf_tasks)
@@ -75,22 +89,31 @@ def _column_scores(run: EvaluationRun, columns) -> tuple[dict, dict]:
     for column in columns:
         row = stored.get((column.score_task, column.metric, column.filter))
         scores[column.key] = row.value if row else None
-        stderrs[column.key] = row.stderr if row and row.stderr is not None else (from_leaves[column.key] if row else None)
+        stderrs[column.key] = (
+            row.stderr if row and row.stderr is not None else (from_leaves[column.key] if row else None)
+        )
     return scores, stderrs
 
 
 def leaderboard_entry_refresh_for_run(*, run_id: int) -> None:
     """``RUN_FINISH_HOOKS`` entry: a finished benchmark run may change its model's row."""
     run = EvaluationRun.objects.filter(pk=run_id).values("kind", "model_id", "spec").first()
-    if run and run["kind"] == RunKind.BENCHMARK and run["model_id"] and isinstance(run["spec"], dict) and run["spec"].get("suite"):
+    if (
+        run
+        and run["kind"] == RunKind.BENCHMARK
+        and run["model_id"]
+        and isinstance(run["spec"], dict)
+        and run["spec"].get("suite")
+    ):
         leaderboard_entry_refresh(model_id=run["model_id"], suite_name=run["spec"]["suite"])
 
 
 def leaderboard_rebuild() -> int:
     """Recompute every entry (after deleting runs, editing a suite, or restoring a backup)."""
     pairs = set(
-        EvaluationRun.objects.filter(kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED, is_partial=False,
-                                     model__isnull=False).values_list("model_id", "spec__suite")
+        EvaluationRun.objects.filter(
+            kind=RunKind.BENCHMARK, status=RunStatus.SUCCEEDED, is_partial=False, model__isnull=False
+        ).values_list("model_id", "spec__suite")
     ) | set(LeaderboardEntry.objects.values_list("model_id", "suite"))
     with transaction.atomic():
         for model_id, suite_name in pairs:

@@ -153,6 +153,7 @@ class SamplesPage:
 # Reading the file
 # ----------------------------------------------------------------------------------------------
 
+
 def samples_file(run) -> Path:
     """The run's per-sample log. Raises SamplesUnavailable when it has none or it is gone."""
     if not run.samples_path:
@@ -168,7 +169,7 @@ _TASK_PREFIX = '{"task": '
 
 def samples_iter(path: Path | str, *, task: str | None = None) -> Iterator[dict[str, Any]]:
     """The samples of a jsonl(.gz) file, one at a time; only those of ``task`` when given."""
-    wanted = None if task is None else f'{_TASK_PREFIX}{json.dumps(task, ensure_ascii=False)},'
+    wanted = None if task is None else f"{_TASK_PREFIX}{json.dumps(task, ensure_ascii=False)},"
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -183,8 +184,9 @@ def samples_iter(path: Path | str, *, task: str | None = None) -> Iterator[dict[
                 if task is None or sample.get("task") == task:
                     yield sample
     except (OSError, EOFError, ValueError) as exc:  # gzip.BadGzipFile is an OSError; JSON errors ValueErrors
-        raise SamplesUnavailable(_("The per-sample log %(path)s could not be read: %(error)s")
-                                 % {"path": path.name, "error": exc}) from exc
+        raise SamplesUnavailable(
+            _("The per-sample log %(path)s could not be read: %(error)s") % {"path": path.name, "error": exc}
+        ) from exc
 
 
 def sample_tasks(run) -> list[str]:
@@ -215,6 +217,7 @@ def task_config(run, task: str) -> dict[str, Any]:
 # Correctness
 # ----------------------------------------------------------------------------------------------
 
+
 def correctness_metrics(run) -> dict[str, str]:
     """``{task: metric}``: the suite column's metric for each task the run's suite scores (see the module doc)."""
     spec = run.spec or {}
@@ -223,8 +226,11 @@ def correctness_metrics(run) -> dict[str, str]:
     for column in spec.get("columns") or []:
         if not isinstance(column, Mapping) or not column.get("metric"):
             continue
-        names = [column["group_of"]] if column.get("group_of") else (
-            [column["task"]] if column.get("task") else list(column.get("tasks") or []))
+        names = (
+            [column["group_of"]]
+            if column.get("group_of")
+            else ([column["task"]] if column.get("task") else list(column.get("tasks") or []))
+        )
         for name in names:
             for leaf in [name, *leaf_tasks.get(name, [])]:
                 metrics.setdefault(leaf, column["metric"])
@@ -254,11 +260,14 @@ def _number(value: Any) -> float | None:
 # What is shown of one sample
 # ----------------------------------------------------------------------------------------------
 
+
 def _requests(arguments: Any) -> list[list[Any]]:
     """lm-eval's ``arguments``: a list of argument lists, or (newer lm-eval) ``{"gen_args_0": {"arg_0": ...}}``."""
     if isinstance(arguments, Mapping):
-        return [[args[key] for key in sorted(args)] if isinstance(args, Mapping) else [args]
-                for _name, args in sorted(arguments.items())]
+        return [
+            [args[key] for key in sorted(args)] if isinstance(args, Mapping) else [args]
+            for _name, args in sorted(arguments.items())
+        ]
     return [list(args) if isinstance(args, (list, tuple)) else [args] for args in (arguments or [])]
 
 
@@ -330,7 +339,13 @@ def prompt_split(prompt: str, config: Mapping[str, Any]) -> tuple[str, str, int]
     """
     shots = config.get("num_fewshot")
     delimiter = config.get("fewshot_delimiter", "\n\n")
-    if not isinstance(shots, int) or isinstance(shots, bool) or shots <= 0 or not isinstance(delimiter, str) or not delimiter:
+    if (
+        not isinstance(shots, int)
+        or isinstance(shots, bool)
+        or shots <= 0
+        or not isinstance(delimiter, str)
+        or not delimiter
+    ):
         return prompt, "", 0
     description = config.get("description")
     start = 0
@@ -345,19 +360,25 @@ def prompt_split(prompt: str, config: Mapping[str, Any]) -> tuple[str, str, int]
     return delimiter.join(parts[shots:]), fewshot, shots
 
 
-def sample_view(sample: Mapping[str, Any], *, config: Mapping[str, Any] | None = None,
-                preferred_metric: str | None = None) -> SampleView:
+def sample_view(
+    sample: Mapping[str, Any], *, config: Mapping[str, Any] | None = None, preferred_metric: str | None = None
+) -> SampleView:
     """What the browser shows of one lm-eval sample (see the module doc for "correct")."""
     config = config or {}
     requests = _requests(sample.get("arguments"))
     output_type = _output_type(sample, config, requests)
     metric = sample_correctness_metric(sample, preferred_metric)
     view = SampleView(
-        task=str(sample.get("task", "")), doc_id=sample.get("doc_id"), filter=str(sample.get("filter", "none")),
-        output_type=output_type, prompt=_text(requests[0][0]) if requests and requests[0] else "",
+        task=str(sample.get("task", "")),
+        doc_id=sample.get("doc_id"),
+        filter=str(sample.get("filter", "none")),
+        output_type=output_type,
+        prompt=_text(requests[0][0]) if requests and requests[0] else "",
         target=_text(sample.get("target")),
         metrics={name: sample.get(name) for name in sample.get("metrics") or [] if name in sample},
-        correctness_metric=metric, correct=sample_is_correct(sample, metric), doc=sample.get("doc"),
+        correctness_metric=metric,
+        correct=sample_is_correct(sample, metric),
+        doc=sample.get("doc"),
     )
     view.question, view.fewshot, view.fewshot_count = prompt_split(view.prompt, config)
     if output_type in ("multiple_choice", "loglikelihood") and requests and all(len(r) > 1 for r in requests):
@@ -368,21 +389,30 @@ def sample_view(sample: Mapping[str, Any], *, config: Mapping[str, Any] | None =
             view.prompt = _common_prefix(contexts)
             view.question, view.fewshot, view.fewshot_count = prompt_split(view.prompt, config)
             view.continuation = continuations[0]
-            texts = bare = [context[len(view.prompt):] for context in contexts]
+            texts = bare = [context[len(view.prompt) :] for context in contexts]
         else:
             texts = continuations
             # The task's choice strings are the continuations without the target delimiter; acc_norm
             # divides the loglikelihood by their length.
             delimiter = str(config.get("target_delimiter", " "))
-            bare = [text[len(delimiter):] if delimiter and text.startswith(delimiter) else text for text in texts]
+            bare = [text[len(delimiter) :] if delimiter and text.startswith(delimiter) else text for text in texts]
         responses = sample.get("filtered_resps") or sample.get("resps") or []
         lls = [_loglikelihood(responses[i]) if i < len(responses) else None for i in range(len(texts))]
         pred = _argmax(lls)
-        pred_norm = _argmax([ll / len(text) if ll is not None and text else ll for ll, text in zip(lls, bare, strict=True)])
+        pred_norm = _argmax(
+            [ll / len(text) if ll is not None and text else ll for ll, text in zip(lls, bare, strict=True)]
+        )
         gold = _gold_indexes(sample, bare)
-        view.choices = [Choice(text=text, loglikelihood=ll, is_gold=index in gold, is_pred=index == pred,
-                               is_pred_norm=index == pred_norm)
-                        for index, (text, ll) in enumerate(zip(texts, lls, strict=True))]
+        view.choices = [
+            Choice(
+                text=text,
+                loglikelihood=ll,
+                is_gold=index in gold,
+                is_pred=index == pred,
+                is_pred_norm=index == pred_norm,
+            )
+            for index, (text, ll) in enumerate(zip(texts, lls, strict=True))
+        ]
     else:
         resps = sample.get("resps") or []
         first = resps[0] if resps else None
@@ -396,8 +426,17 @@ def sample_view(sample: Mapping[str, Any], *, config: Mapping[str, Any] | None =
 # A page of samples
 # ----------------------------------------------------------------------------------------------
 
-def samples_page(*, run, task: str | None = None, correct: str = "all", page: int = 1,
-                 per_page: int = DEFAULT_PER_PAGE, filter: str = "", doc_id: int | None = None) -> SamplesPage:
+
+def samples_page(
+    *,
+    run,
+    task: str | None = None,
+    correct: str = "all",
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+    filter: str = "",
+    doc_id: int | None = None,
+) -> SamplesPage:
     """One page of a run's samples of one task, read from its jsonl.gz in a single streaming pass.
 
     Args:
@@ -433,7 +472,9 @@ def samples_page(*, run, task: str | None = None, correct: str = "all", page: in
             yield sample, sample_is_correct(sample, sample_correctness_metric(sample, preferred))
 
     def wanted(is_correct: bool | None) -> bool:
-        return correct == "all" or (correct == "yes" and is_correct is True) or (correct == "no" and is_correct is False)
+        return (
+            correct == "all" or (correct == "yes" and is_correct is True) or (correct == "no" and is_correct is False)
+        )
 
     counts = {"correct": 0, "incorrect": 0, "unknown": 0}
     filter_counts: dict[str, dict[str, int]] = {}
@@ -445,7 +486,9 @@ def samples_page(*, run, task: str | None = None, correct: str = "all", page: in
     for sample, is_correct in matching():
         outcome = "unknown" if is_correct is None else "correct" if is_correct else "incorrect"
         counts[outcome] += 1
-        filter_counts.setdefault(str(sample.get("filter", "none")), {"correct": 0, "incorrect": 0, "unknown": 0})[outcome] += 1
+        filter_counts.setdefault(str(sample.get("filter", "none")), {"correct": 0, "incorrect": 0, "unknown": 0})[
+            outcome
+        ] += 1
         documents.add(_hashable(sample.get("doc_id")))
         metric_used = metric_used or sample_correctness_metric(sample, preferred)
         if not wanted(is_correct):
@@ -466,15 +509,27 @@ def samples_page(*, run, task: str | None = None, correct: str = "all", page: in
                         break
                 position += 1
     return SamplesPage(
-        run_id=run.pk, tasks=tasks, task=task, filters=filters, filter=filter, correct=correct, doc_id=doc_id,
-        page=page, per_page=per_page, total=total, counts=counts, correctness_metric=metric_used,
-        filter_counts=dict(sorted(filter_counts.items())), documents=len(documents),
+        run_id=run.pk,
+        tasks=tasks,
+        task=task,
+        filters=filters,
+        filter=filter,
+        correct=correct,
+        doc_id=doc_id,
+        page=page,
+        per_page=per_page,
+        total=total,
+        counts=counts,
+        correctness_metric=metric_used,
+        filter_counts=dict(sorted(filter_counts.items())),
+        documents=len(documents),
         items=[sample_view(sample, config=config, preferred_metric=preferred) for sample in kept],
     )
 
 
-def samples_of_docs(run, *, task: str, filter: str, doc_ids: list[Any],
-                    preferred: str | None = None) -> dict[Any, SampleView]:
+def samples_of_docs(
+    run, *, task: str, filter: str, doc_ids: list[Any], preferred: str | None = None
+) -> dict[Any, SampleView]:
     """``{doc_id: view}`` for a few documents of one task and filter, in one streaming pass (the comparison's
     flipped samples). Raises SamplesUnavailable like samples_page."""
     wanted = {_hashable(doc_id) for doc_id in doc_ids}
@@ -496,7 +551,8 @@ def sample_outcomes(run, *, preferred: Mapping[str, str] | None = None) -> dict[
     for sample in samples_iter(samples_file(run)):
         task = sample.get("task", "")
         outcomes[(task, str(sample.get("filter", "none")), _hashable(sample.get("doc_id")))] = sample_is_correct(
-            sample, sample_correctness_metric(sample, metrics.get(task)))
+            sample, sample_correctness_metric(sample, metrics.get(task))
+        )
     return outcomes
 
 

@@ -90,8 +90,20 @@ def _size_q(sizes: tuple[str, ...], prefix: str = "") -> Q | None:
 
 
 # Sort keys of the table that are model fields (the rest are entry fields or score columns).
-_MODEL_SORT_FIELDS = {"display_name", "model_type", "architecture", "precision", "weight_type", "merged", "moe",
-                      "license", "num_params", "revision", "owner__username", "submitted_at"}
+_MODEL_SORT_FIELDS = {
+    "display_name",
+    "model_type",
+    "architecture",
+    "precision",
+    "weight_type",
+    "merged",
+    "moe",
+    "license",
+    "num_params",
+    "revision",
+    "owner__username",
+    "submitted_at",
+}
 
 
 def leaderboard_queryset(*, user, query: LeaderboardQuery, columns: list[ScoreColumn]) -> QuerySet[LeaderboardEntry]:
@@ -114,8 +126,14 @@ def leaderboard_queryset(*, user, query: LeaderboardQuery, columns: list[ScoreCo
     return entries.annotate(rank=Window(Rank(), order_by=F("average").desc(nulls_last=True)))
 
 
-def leaderboard_page(*, user, query: LeaderboardQuery, columns: list[ScoreColumn],
-                     table_columns: list[TableColumn], paginate: bool = True) -> LeaderboardPage:
+def leaderboard_page(
+    *,
+    user,
+    query: LeaderboardQuery,
+    columns: list[ScoreColumn],
+    table_columns: list[TableColumn],
+    paginate: bool = True,
+) -> LeaderboardPage:
     """One page of the table (or every row, for exports), in the query's sort order."""
     entries = leaderboard_queryset(user=user, query=query, columns=columns)
     sort_fields = {c.key: c.sort_field for c in table_columns if c.sort_field}
@@ -131,15 +149,21 @@ def leaderboard_page(*, user, query: LeaderboardQuery, columns: list[ScoreColumn
         num_pages = max(1, -(-total // query.page_size))
         page = min(query.page, num_pages)
         offset = (page - 1) * query.page_size
-        entries = entries[offset: offset + query.page_size]
+        entries = entries[offset : offset + query.page_size]
     entries = list(entries)
     if not paginate:
         total = len(entries)
     rows = [
-        LeaderboardRow(model=e.model, rank=e.rank if e.average is not None else None, run_id=e.run_id,
-                       evaluated_at=e.evaluated_at, average=e.average, average_stderr=e.average_stderr,
-                       values={c.key: e.scores.get(c.key) for c in columns},
-                       stderrs={c.key: e.stderrs.get(c.key) for c in columns})
+        LeaderboardRow(
+            model=e.model,
+            rank=e.rank if e.average is not None else None,
+            run_id=e.run_id,
+            evaluated_at=e.evaluated_at,
+            average=e.average,
+            average_stderr=e.average_stderr,
+            values={c.key: e.scores.get(c.key) for c in columns},
+            stderrs={c.key: e.stderrs.get(c.key) for c in columns},
+        )
         for e in entries
     ]
     return LeaderboardPage(rows=rows, total=total, page=page, num_pages=num_pages, first_rank_offset=offset)

@@ -34,8 +34,13 @@ def model_folder_hidden_from(*, storage_path: str, user) -> bool:
 
 def model_folder_refusal(storage_path: str) -> ModelFolderRefused:
     """The refusal of a folder registered privately by another team (also the submit form's message)."""
-    return ModelFolderRefused(_("%(path)s is registered as a private model of another team, so it cannot be submitted "
-                                "here; ask its owners to share it or to run it.") % {"path": storage_path})
+    return ModelFolderRefused(
+        _(
+            "%(path)s is registered as a private model of another team, so it cannot be submitted "
+            "here; ask its owners to share it or to run it."
+        )
+        % {"path": storage_path}
+    )
 
 
 def model_get_or_register(
@@ -65,12 +70,20 @@ def model_get_or_register(
     if weight_type == WeightType.ORIGINAL and info.is_adapter:
         weight_type = WeightType.ADAPTER
     if weight_type == WeightType.ADAPTER and not info.is_adapter:
-        raise ModelFolderError(_("%(path)s has no adapter_config.json, so it is not a PEFT adapter.") % {"path": info.path})
+        raise ModelFolderError(
+            _("%(path)s has no adapter_config.json, so it is not a PEFT adapter.") % {"path": info.path}
+        )
     if owner is not None and model_folder_hidden_from(storage_path=str(info.path), user=owner):
         raise model_folder_refusal(str(info.path))
 
-    key = {"storage_path": str(info.path), "revision": info.revision, "precision": precision, "weight_type": weight_type,
-           "base_model_path": str(info.base_model_path or ""), "deleted": False}
+    key = {
+        "storage_path": str(info.path),
+        "revision": info.revision,
+        "precision": precision,
+        "weight_type": weight_type,
+        "base_model_path": str(info.base_model_path or ""),
+        "deleted": False,
+    }
     facts = {
         "display_name": (display_name or info.path.name)[:200],
         "architecture": info.architecture,
@@ -108,9 +121,19 @@ def model_register(**kwargs) -> RegisteredModel:
     return model_get_or_register(**kwargs)[0]
 
 
-def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=None, limit: int | None = None,
-                     force: bool = False, device: str = "auto", batch_size: int | str = "auto", partial: bool = False,
-                     enqueue: bool = True, submission_key: str | None = None) -> Submission:
+def benchmark_submit(
+    *,
+    model: RegisteredModel,
+    suite_name: str,
+    submitted_by=None,
+    limit: int | None = None,
+    force: bool = False,
+    device: str = "auto",
+    batch_size: int | str = "auto",
+    partial: bool = False,
+    enqueue: bool = True,
+    submission_key: str | None = None,
+) -> Submission:
     """Queue a suite run for a model, unless the same revision, suite version and settings already has one.
 
     Before anything is stored, the suite is checked against the dataset mirror's last check
@@ -127,15 +150,28 @@ def benchmark_submit(*, model: RegisteredModel, suite_name: str, submitted_by=No
     from leaderboard.mirror_reports import suite_availability, suite_serve_check
 
     missing_columns = suite_serve_check(availability=suite_availability(suite=suite_get(suite_name)), partial=partial)
-    spec = benchmark_spec_build(model=model, suite_name=suite_name, limit=limit, device=device, batch_size=batch_size,
-                                missing_columns=missing_columns)
+    spec = benchmark_spec_build(
+        model=model,
+        suite_name=suite_name,
+        limit=limit,
+        device=device,
+        batch_size=batch_size,
+        missing_columns=missing_columns,
+    )
     spec_hash = spec_hash_compute(spec=spec)
     earlier = submission_key_check(submission_key=submission_key, spec_hash=spec_hash, model_id=model.pk)
     if earlier is not None:
         return Submission(run=earlier, created=False)
     # Forced re-runs are new runs by design, but still one per submission (submission_key).
     run, created = run_create_or_existing(
-        kind=RunKind.BENCHMARK, spec=spec, spec_hash=spec_hash, model=model, submitted_by=submitted_by,
-        is_partial=limit is not None or bool(spec.get("missing_columns")), enqueue=enqueue,
-        dedupe_by_spec=not force, submission_key=submission_key)
+        kind=RunKind.BENCHMARK,
+        spec=spec,
+        spec_hash=spec_hash,
+        model=model,
+        submitted_by=submitted_by,
+        is_partial=limit is not None or bool(spec.get("missing_columns")),
+        enqueue=enqueue,
+        dedupe_by_spec=not force,
+        submission_key=submission_key,
+    )
     return Submission(run=run, created=created)

@@ -93,6 +93,7 @@ def type_symbol_legend() -> list[tuple[str, str]]:
     """(symbol, meaning) for the legend under the table, in the order of the type filter."""
     return [(TYPE_SYMBOLS[value], label) for value, label in ModelType.choices] + [(MERGE_SYMBOL, _("merge"))]
 
+
 # @prefix: searches in a field of the model, as on the Open LLM Leaderboard.
 SEARCH_PREFIXES = ("architecture", "license", "precision", "type")
 _PREFIX_RE = re.compile(r"@(" + "|".join(SEARCH_PREFIXES) + r"):(\"[^\"]*\"|\S+)", re.IGNORECASE)
@@ -119,8 +120,12 @@ class SearchTerm:
 
 def search_unknown_prefixes(text: str) -> list[str]:
     """The ``@name:`` prefixes of a search that are not in SEARCH_PREFIXES (lower-cased, in order, once each)."""
-    unknown = [m.group(1).lower() for part in text.split(";") for m in _ANY_PREFIX_RE.finditer(part)
-               if m.group(1).lower() not in SEARCH_PREFIXES]
+    unknown = [
+        m.group(1).lower()
+        for part in text.split(";")
+        for m in _ANY_PREFIX_RE.finditer(part)
+        if m.group(1).lower() not in SEARCH_PREFIXES
+    ]
     return list(dict.fromkeys(unknown))
 
 

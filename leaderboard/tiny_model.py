@@ -84,6 +84,10 @@ def build_tiny_model(
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     # A model card header, like a hub repo has, so the license is read from the files.
-    (output_dir / "README.md").write_text(f"---\nlicense: {license}\n---\n# Tiny random Llama (seed {seed})\n", encoding="utf-8")
-    (output_dir / "tiny_model.json").write_text(json.dumps({"seed": seed, "hidden_size": hidden_size}), encoding="utf-8")
+    (output_dir / "README.md").write_text(
+        f"---\nlicense: {license}\n---\n# Tiny random Llama (seed {seed})\n", encoding="utf-8"
+    )
+    (output_dir / "tiny_model.json").write_text(
+        json.dumps({"seed": seed, "hidden_size": hidden_size}), encoding="utf-8"
+    )
     return output_dir

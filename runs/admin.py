@@ -16,8 +16,20 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status", "is_partial")
     search_fields = ("model__display_name", "error_message")
     # Status changes go through runs.services only, so the lifecycle stays recorded.
-    readonly_fields = ("status", "queued_at", "started_at", "finished_at", "heartbeat_at", "attempts", "worker_host",
-                       "spec_hash", "library_versions", "details", "log", "error_message")
+    readonly_fields = (
+        "status",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "attempts",
+        "worker_host",
+        "spec_hash",
+        "library_versions",
+        "details",
+        "log",
+        "error_message",
+    )
     inlines = [RunEventInline]
 
 

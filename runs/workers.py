@@ -57,8 +57,9 @@ def _installed(*modules: str) -> bool:
 
 def _gpus_probe() -> dict[str, Any]:
     try:
-        probe = subprocess.run([sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True,
-                               timeout=GPU_PROBE_TIMEOUT_S, check=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True, timeout=GPU_PROBE_TIMEOUT_S, check=True
+        )
         return json.loads(probe.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
         logger.warning("worker: could not ask torch about GPUs (%s); reporting none", exc)
@@ -88,8 +89,12 @@ def worker_node_report(*, hostname: str, queues: list[str], capabilities: dict[s
 
     WorkerNode.objects.update_or_create(
         hostname=hostname,
-        defaults={"queues": queues, "capabilities": capabilities, "started_at": started_at,
-                  "last_seen_at": timezone.now()},
+        defaults={
+            "queues": queues,
+            "capabilities": capabilities,
+            "started_at": started_at,
+            "last_seen_at": timezone.now(),
+        },
     )
 
 
@@ -116,8 +121,9 @@ class _Reporter(threading.Thread):
         logger.info("worker %s: queues %s, capabilities %s", self.hostname, self.queues, capabilities)
         while not self.stopped.is_set():
             try:
-                worker_node_report(hostname=self.hostname, queues=self.queues, capabilities=capabilities,
-                                   started_at=self.started_at)
+                worker_node_report(
+                    hostname=self.hostname, queues=self.queues, capabilities=capabilities, started_at=self.started_at
+                )
             except DatabaseError as exc:
                 logger.warning("worker %s: could not report itself (%s); trying again", self.hostname, exc)
             finally:
@@ -163,5 +169,12 @@ def on_worker_shutdown(sender=None, **kwargs) -> None:
     worker_reporting_stop(hostname=sender.hostname)
 
 
-__all__ = ["on_worker_ready", "on_worker_shutdown", "worker_capabilities_detect", "worker_node_remove",
-           "worker_node_report", "worker_reporting_start", "worker_reporting_stop"]
+__all__ = [
+    "on_worker_ready",
+    "on_worker_shutdown",
+    "worker_capabilities_detect",
+    "worker_node_remove",
+    "worker_node_report",
+    "worker_reporting_start",
+    "worker_reporting_stop",
+]

@@ -108,8 +108,13 @@ def suite_data_sources():
     from leaderboard.harness.mirror import _suite_column_leaves, _suite_sources
     from leaderboard.harness.suites import suite_list
 
-    return {suite.name: (_suite_sources(suite, settings.HARNESS_TASKS_DIR),
-                         _suite_column_leaves(suite, settings.HARNESS_TASKS_DIR)) for suite in suite_list()}
+    return {
+        suite.name: (
+            _suite_sources(suite, settings.HARNESS_TASKS_DIR),
+            _suite_column_leaves(suite, settings.HARNESS_TASKS_DIR),
+        )
+        for suite in suite_list()
+    }
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 
-def lm_eval_cli_run(command: str, output_dir: Path, *, cwd: Path | None = None,
-                    timeout: float = 600) -> tuple[Path, list[Path]]:
+def lm_eval_cli_run(
+    command: str, output_dir: Path, *, cwd: Path | None = None, timeout: float = 600
+) -> tuple[Path, list[Path]]:
     """Run an lm-eval CLI command line (``adapter.reproduce_command``'s) with ``--output_path output_dir
     --log_samples``; returns its results JSON and its per-task samples files.
 
@@ -20,8 +21,13 @@ def lm_eval_cli_run(command: str, output_dir: Path, *, cwd: Path | None = None,
     # The venv's bin first, so the command's `lm_eval` is this venv's (the same lm-eval as the site).
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     completed = subprocess.run(
-        f"{command} --output_path {shlex.quote(str(output_dir))} --log_samples", shell=True,
-        cwd=cwd or output_dir.parent, env=env, capture_output=True, text=True, timeout=timeout,
+        f"{command} --output_path {shlex.quote(str(output_dir))} --log_samples",
+        shell=True,
+        cwd=cwd or output_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"lm_eval exited with {completed.returncode}:\n{completed.stderr[-3000:]}")

@@ -70,7 +70,9 @@ def admin_form_data(model, obj, request_user, **changes) -> dict:
             if value:
                 data[name] = "on"
         elif isinstance(field.widget, forms.MultiWidget):  # the admin's split date and time
-            data.update({f"{name}_{i}": part for i, part in enumerate(field.widget.decompress(value)) if part is not None})
+            data.update(
+                {f"{name}_{i}": part for i, part in enumerate(field.widget.decompress(value)) if part is not None}
+            )
         elif value is not None:
             data[name] = value
     for name, value in changes.items():
@@ -83,14 +85,27 @@ def admin_form_data(model, obj, request_user, **changes) -> dict:
 
 # --- The site's own pages -----------------------------------------------------------------------------------------
 
+
 def test_benchmark_submission(member, tiny_model):
-    response = member.post(reverse("leaderboard:submit"), {
-        "storage_path": str(tiny_model), "display_name": "acme/tiny", "precision": "float32", "weight_type": "original",
-        "model_type": "pretrained", "suite": "openllm_v1"})
+    response = member.post(
+        reverse("leaderboard:submit"),
+        {
+            "storage_path": str(tiny_model),
+            "display_name": "acme/tiny",
+            "precision": "float32",
+            "weight_type": "original",
+            "model_type": "pretrained",
+            "suite": "openllm_v1",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[-2000:]
     event = the_event(AuditAction.MODEL_SUBMITTED, member.user)
     model = RegisteredModel.objects.get()
-    assert (event.target_type, event.target_id, event.target_label) == ("leaderboard.registeredmodel", str(model.pk), str(model))
+    assert (event.target_type, event.target_id, event.target_label) == (
+        "leaderboard.registeredmodel",
+        str(model.pk),
+        str(model),
+    )
     assert event.detail["run"] == EvaluationRun.objects.get().pk and event.detail["suite"] == "openllm_v1"
     assert AuditEvent.objects.count() == 1
 
@@ -107,7 +122,10 @@ def test_run_cancel(member):
 
 def test_dataset_creation_and_new_versions(member):
     upload = SimpleUploadedFile("golden.csv", CSV.encode(), content_type="text/csv")
-    assert member.post(reverse("evaluator:dataset_new"), {"name": "FAQ", "description": "", "file": upload}).status_code == 302
+    assert (
+        member.post(reverse("evaluator:dataset_new"), {"name": "FAQ", "description": "", "file": upload}).status_code
+        == 302
+    )
     dataset = GoldenDataset.objects.get()
     event = the_event(AuditAction.DATASET_CREATED, member.user)
     assert (event.target_id, event.detail) == (str(dataset.pk), {"rows": 2})
@@ -118,8 +136,17 @@ def test_dataset_creation_and_new_versions(member):
     version = the_event(AuditAction.DATASET_VERSION_CREATED, member.user)
     assert version.target_type == "evaluator.datasetversion" and version.target_label == "FAQ v2"
 
-    edited = member.post(url + "?v=2", {"edit-position": "1", "edit-question": "What is the VPN now?", "edit-reference": "x",
-                                        "edit-contexts": "", "edit-response": "x", "edit-tags": ""})
+    edited = member.post(
+        url + "?v=2",
+        {
+            "edit-position": "1",
+            "edit-question": "What is the VPN now?",
+            "edit-reference": "x",
+            "edit-contexts": "",
+            "edit-response": "x",
+            "edit-tags": "",
+        },
+    )
     assert edited.status_code == 302
     assert AuditEvent.objects.filter(action=AuditAction.DATASET_VERSION_CREATED).count() == 2
     assert AuditEvent.objects.count() == 3
@@ -127,9 +154,16 @@ def test_dataset_creation_and_new_versions(member):
 
 def test_evaluation_submission(member):
     version = dataset_make().latest_version
-    response = member.post(reverse("evaluator:run_new"), {
-        "dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
-        "prompt_template": ""})
+    response = member.post(
+        reverse("evaluator:run_new"),
+        {
+            "dataset_version": version.pk,
+            "target_kind": "precomputed",
+            "preset": "custom",
+            "metrics": ["exact_match"],
+            "prompt_template": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[-2000:]
     event = the_event(AuditAction.EVALUATION_SUBMITTED, member.user)
     assert event.target_id == str(EvaluationRun.objects.get().pk)
@@ -137,10 +171,23 @@ def test_evaluation_submission(member):
 
 
 def test_endpoint_creation(member, tiny_model):
-    response = member.post(reverse("evaluator:endpoint_new"), {
-        "name": "tiny", "kind": "local", "base_url": "", "model_name": "", "api_key_secret": KEY, "api_key": KEY,
-        "local_path": str(tiny_model), "temperature": 0, "max_tokens": 64, "timeout_s": 30, "max_concurrency": 1,
-        "max_retries": 0})
+    response = member.post(
+        reverse("evaluator:endpoint_new"),
+        {
+            "name": "tiny",
+            "kind": "local",
+            "base_url": "",
+            "model_name": "",
+            "api_key_secret": KEY,
+            "api_key": KEY,
+            "local_path": str(tiny_model),
+            "temperature": 0,
+            "max_tokens": 64,
+            "timeout_s": 30,
+            "max_concurrency": 1,
+            "max_retries": 0,
+        },
+    )
     assert response.status_code == 302, response.content.decode()[-2000:]
     event = the_event(AuditAction.ENDPOINT_CREATED, member.user)
     assert event.target_label == "tiny"
@@ -149,9 +196,20 @@ def test_endpoint_creation(member, tiny_model):
 
 def test_endpoint_change_names_the_fields_never_the_key(member, settings):
     settings.ENDPOINT_ALLOWED_HOSTS = ["127.0.0.0/8"]
-    form = {"name": "judge", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model_name": "m",
-            "secret_kind": "stored", "api_key": KEY, "temperature": 0, "max_tokens": 64, "timeout_s": 30,
-            "max_concurrency": 1, "max_retries": 0, "is_judge": "on"}
+    form = {
+        "name": "judge",
+        "kind": "openai",
+        "base_url": "http://127.0.0.1:9/v1",
+        "model_name": "m",
+        "secret_kind": "stored",
+        "api_key": KEY,
+        "temperature": 0,
+        "max_tokens": 64,
+        "timeout_s": 30,
+        "max_concurrency": 1,
+        "max_retries": 0,
+        "is_judge": "on",
+    }
     assert member.post(reverse("evaluator:endpoint_new"), form).status_code == 302
     endpoint = LLMEndpoint.objects.get(name="judge")
     changed = {**form, "model_name": "m2", "api_key": KEY + "-new"}
@@ -163,6 +221,7 @@ def test_endpoint_change_names_the_fields_never_the_key(member, settings):
 
 
 # --- The admin --------------------------------------------------------------------------------------------------
+
 
 def test_admin_flag_unflag_edit_and_delete_a_model(staff):
     model = registered_model_create(display_name="acme/flag-me")
@@ -190,8 +249,10 @@ def test_admin_flag_unflag_edit_and_delete_a_model(staff):
 
 def test_admin_bulk_delete_records_each_model(staff):
     models = [registered_model_create(), registered_model_create()]
-    response = staff.post(reverse("admin:leaderboard_registeredmodel_changelist"), {
-        "action": "delete_selected", "_selected_action": [m.pk for m in models], "post": "yes"})
+    response = staff.post(
+        reverse("admin:leaderboard_registeredmodel_changelist"),
+        {"action": "delete_selected", "_selected_action": [m.pk for m in models], "post": "yes"},
+    )
     assert response.status_code == 302 and not RegisteredModel.objects.exists()
     events = AuditEvent.objects.filter(action=AuditAction.MODEL_DELETED)
     assert sorted(int(e.target_id) for e in events) == sorted(m.pk for m in models)
@@ -213,9 +274,16 @@ def test_admin_endpoint_change_and_delete_never_log_the_key(staff):
 
 
 def test_detail_keeps_secret_named_values_out():
-    event = audit_record(action=AuditAction.ENDPOINT_CHANGED, detail={
-        "api_key": KEY, "api_key_secret": KEY, "nested": {"password": KEY, "headers": [{"Authorization": f"Bearer {KEY}"}]},
-        "token": KEY, "model_name": "judge"})
+    event = audit_record(
+        action=AuditAction.ENDPOINT_CHANGED,
+        detail={
+            "api_key": KEY,
+            "api_key_secret": KEY,
+            "nested": {"password": KEY, "headers": [{"Authorization": f"Bearer {KEY}"}]},
+            "token": KEY,
+            "model_name": "judge",
+        },
+    )
     assert KEY not in json.dumps(event.detail)
     assert event.detail["api_key"] == REDACTED and event.detail["model_name"] == "judge"
     assert event.actor is None and event.ip_address is None
@@ -246,13 +314,20 @@ def test_only_staff_can_read_the_log_and_nobody_can_change_it(member, staff):
 
     page = staff.get(changelist)
     assert page.status_code == 200 and "Run cancelled" in page.content.decode()
-    for query in ({"action__exact": "run_cancelled"}, {"actor__id__exact": staff.user.pk}, {"q": "root"},
-                  {"at__gte": "2000-01-01 00:00:00+00:00"}):
+    for query in (
+        {"action__exact": "run_cancelled"},
+        {"actor__id__exact": staff.user.pk},
+        {"q": "root"},
+        {"at__gte": "2000-01-01 00:00:00+00:00"},
+    ):
         assert staff.get(changelist, query).status_code == 200
     event = AuditEvent.objects.get()
     assert staff.get(reverse("admin:audit_auditevent_add")).status_code == 403
     assert staff.post(reverse("admin:audit_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
-    assert staff.post(reverse("admin:audit_auditevent_change", args=[event.pk]), {"action": "model_deleted"}).status_code == 403
+    assert (
+        staff.post(reverse("admin:audit_auditevent_change", args=[event.pk]), {"action": "model_deleted"}).status_code
+        == 403
+    )
     assert AuditEvent.objects.get().action == AuditAction.RUN_CANCELLED
 
 

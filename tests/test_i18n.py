@@ -15,14 +15,39 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "locale" / "ko" / "LC_MESSAGES"
 PO, MO = LOCALE / "django.po", LOCALE / "django.mo"
 # Python-format placeholders (%(name)s, %(m)02d, %s, %%), template variables, {braces} the user types, HTML tags.
-PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[sdifr]|%%|%[sdifr]|\{\{\s*[\w.]+\s*\}\}|\{\w+\}|</?[A-Za-z][^>]*>")
+PLACEHOLDER = re.compile(
+    r"%\(\w+\)[-#0 +]*\d*(?:\.\d+)?[sdifr]|%%|%[sdifr]|\{\{\s*[\w.]+\s*\}\}|\{\w+\}|</?[A-Za-z][^>]*>"
+)
 # Pages a Korean user sees first. Key templates whose {% translate %} strings must all be in the catalogue.
-KEY_TEMPLATES = ["base.html", "leaderboard/index.html", "leaderboard/_table.html", "leaderboard/about.html",
-                 "leaderboard/submit.html", "runs/queue.html", "runs/_queue_table.html"]
-NAV_KO = ["프라이빗 LLM 리더보드", "LLM 벤치마크", "시간에 따른 지표", ">소개</a>", ">제출</a>", ">평가기</a>", ">대기열</a>",
-          "로그아웃"]
-NAV_EN = ["Private LLM Leaderboard", ">LLM Benchmark</a>", ">Metrics through time</a>", ">About</a>", ">Submit</a>",
-          ">Evaluator</a>", ">Queue</a>", ">Log out<"]
+KEY_TEMPLATES = [
+    "base.html",
+    "leaderboard/index.html",
+    "leaderboard/_table.html",
+    "leaderboard/about.html",
+    "leaderboard/submit.html",
+    "runs/queue.html",
+    "runs/_queue_table.html",
+]
+NAV_KO = [
+    "프라이빗 LLM 리더보드",
+    "LLM 벤치마크",
+    "시간에 따른 지표",
+    ">소개</a>",
+    ">제출</a>",
+    ">평가기</a>",
+    ">대기열</a>",
+    "로그아웃",
+]
+NAV_EN = [
+    "Private LLM Leaderboard",
+    ">LLM Benchmark</a>",
+    ">Metrics through time</a>",
+    ">About</a>",
+    ">Submit</a>",
+    ">Evaluator</a>",
+    ">Queue</a>",
+    ">Log out<",
+]
 
 
 def _unquote(line: str) -> str:
@@ -90,7 +115,8 @@ def test_every_korean_message_is_translated_with_its_placeholders():
             assert translated.strip(), f"untranslated: {entry['msgid']!r}"
             for source in filter(None, (entry["msgid"], entry["msgid_plural"])):
                 assert set(PLACEHOLDER.findall(translated)) == set(PLACEHOLDER.findall(source)), (
-                    f"placeholders differ: {source!r} -> {translated!r}")
+                    f"placeholders differ: {source!r} -> {translated!r}"
+                )
 
 
 def test_compiled_catalogue_is_not_older_than_the_po():
@@ -102,7 +128,12 @@ def test_compiled_catalogue_holds_every_translation():
     stale = []
     with translation.override("ko"):
         for entry in _messages():
-            msgid, plural, context, expected = entry["msgid"], entry["msgid_plural"], entry["msgctxt"], entry["msgstr"][0]
+            msgid, plural, context, expected = (
+                entry["msgid"],
+                entry["msgid_plural"],
+                entry["msgctxt"],
+                entry["msgstr"][0],
+            )
             if plural is None:
                 got = [translation.pgettext(context, msgid) if context else translation.gettext(msgid)]
             elif context:
@@ -123,14 +154,18 @@ def test_plural_messages_use_the_single_korean_form():
 
 
 def _template_msgids(text: str) -> set[tuple[str | None, str]]:
-    """(msgctxt, msgid) of the {% translate %} / {% blocktranslate %} tags of a template, as makemessages writes them."""
+    """(msgctxt, msgid) of the {% translate %} / {% blocktranslate %} tags of a template, as makemessages writes
+    them."""
     found = set()
     for match in re.finditer(r"""{%\s*(?:translate|trans)\s+(["'])(.*?)\1(.*?)%}""", text):
         if "noop" not in match.group(3):
             context = re.search(r"""context\s+(["'])(.*?)\1""", match.group(3))
             found.add((context and context.group(2), match.group(2).replace("%", "%%")))
-    for match in re.finditer(r"{%\s*(?:blocktranslate|blocktrans)\b(.*?)%}(.*?){%\s*(?:endblocktranslate|endblocktrans)\s*%}",
-                             text, flags=re.S):
+    for match in re.finditer(
+        r"{%\s*(?:blocktranslate|blocktrans)\b(.*?)%}(.*?){%\s*(?:endblocktranslate|endblocktrans)\s*%}",
+        text,
+        flags=re.S,
+    ):
         options, body = match.groups()
         body = re.split(r"{%\s*plural\s*%}", body)[0]
         if "trimmed" in options:
@@ -150,20 +185,40 @@ def test_key_templates_are_covered_by_the_catalogue():
         assert not missing, f"{name}: not in the ko catalogue (run `make messages` and translate): {missing}"
 
 
-@pytest.mark.parametrize(("url_name", "korean", "english"), [
-    ("leaderboard:index", ["CSV 내보내기", "모델 유형", "정밀도", "파라미터 수(B)", "라이선스", "모델 sha", "모델 0개"],
-     ["Export CSV", "Model type", "#Params (B)", "License", "Revision", "0 models"]),
-    ("leaderboard:about", ["점수 계산 방법", "점수를 재현하는 방법", "데이터셋 미러", "측정하는 것"],
-     ["How the numbers are computed", "How to reproduce a score", "Dataset mirror", "What it measures"]),
-    ("leaderboard:submit", ["모델 제출", "모델 경로", "베이스 모델 경로", "검증 후 대기열에 추가"],
-     ["Submit a model", "Model path", "Base model path", "Validate and queue"]),
-    ("leaderboard:metrics_through_time", ["그릴 모델", "그리기"], ["Models to draw", ">Draw<"]),
-    ("runs:queue", ["아직 실행이 없습니다.", "소요 시간", "사유"], ["No runs yet.", "Duration", "Reason"]),
-    ("evaluator:index", ["골든 데이터셋", "LLM 엔드포인트", "최근 평가"], ["Golden datasets", "LLM endpoints", "Recent evaluations"]),
-    ("evaluator:dataset_new", ["골든 데이터셋 등록", "파일 형식 안내"], ["Register a golden dataset", "What the file should look like"]),
-    ("evaluator:endpoint_new", ["LLM 엔드포인트 등록"], ["Register an LLM endpoint"]),
-    ("evaluator:run_new", ["평가 대상 모델", "판정 LLM"], ["Model under test", "Judge LLM"]),
-])
+@pytest.mark.parametrize(
+    ("url_name", "korean", "english"),
+    [
+        (
+            "leaderboard:index",
+            ["CSV 내보내기", "모델 유형", "정밀도", "파라미터 수(B)", "라이선스", "모델 sha", "모델 0개"],
+            ["Export CSV", "Model type", "#Params (B)", "License", "Revision", "0 models"],
+        ),
+        (
+            "leaderboard:about",
+            ["점수 계산 방법", "점수를 재현하는 방법", "데이터셋 미러", "측정하는 것"],
+            ["How the numbers are computed", "How to reproduce a score", "Dataset mirror", "What it measures"],
+        ),
+        (
+            "leaderboard:submit",
+            ["모델 제출", "모델 경로", "베이스 모델 경로", "검증 후 대기열에 추가"],
+            ["Submit a model", "Model path", "Base model path", "Validate and queue"],
+        ),
+        ("leaderboard:metrics_through_time", ["그릴 모델", "그리기"], ["Models to draw", ">Draw<"]),
+        ("runs:queue", ["아직 실행이 없습니다.", "소요 시간", "사유"], ["No runs yet.", "Duration", "Reason"]),
+        (
+            "evaluator:index",
+            ["골든 데이터셋", "LLM 엔드포인트", "최근 평가"],
+            ["Golden datasets", "LLM endpoints", "Recent evaluations"],
+        ),
+        (
+            "evaluator:dataset_new",
+            ["골든 데이터셋 등록", "파일 형식 안내"],
+            ["Register a golden dataset", "What the file should look like"],
+        ),
+        ("evaluator:endpoint_new", ["LLM 엔드포인트 등록"], ["Register an LLM endpoint"]),
+        ("evaluator:run_new", ["평가 대상 모델", "판정 LLM"], ["Model under test", "Judge LLM"]),
+    ],
+)
 def test_pages_speak_korean(user_client, url_name, korean, english):
     user_client.cookies["django_language"] = "ko"
     response = user_client.get(reverse(url_name))

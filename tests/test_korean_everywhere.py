@@ -47,16 +47,37 @@ SHOWN_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt", "data-title"}
 DATA_WORDS = {"none", "local", "openai", "nobody", "evaluator", "loglikelihood"}
 # English the issue found on Korean pages, whether or not it was marked for translation then: form labels from model
 # fields, run history, the random baseline row and plotly's toolbar.
-KNOWN_ENGLISH = ["Temperature", "Max tokens", "claimed by", "submitted", "queued", "running", "succeeded", "failed",
-                 "errored", "cancelled", "Random baseline", "Chance level", "Download plot as a png", "Zoom in",
-                 "Zoom out", "Autoscale", "Reset axes", "Pan", "Box Select", "Lasso Select"]
+KNOWN_ENGLISH = [
+    "Temperature",
+    "Max tokens",
+    "claimed by",
+    "submitted",
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "errored",
+    "cancelled",
+    "Random baseline",
+    "Chance level",
+    "Download plot as a png",
+    "Zoom in",
+    "Zoom out",
+    "Autoscale",
+    "Reset axes",
+    "Pan",
+    "Box Select",
+    "Lasso Select",
+]
 
 
 def _catalogue() -> list[tuple[str, str]]:
     from tests.test_i18n import _messages
 
-    return [(entry["msgid"] + " " + (entry["msgid_plural"] or ""), " ".join(entry["msgstr"].values()))
-            for entry in _messages()]
+    return [
+        (entry["msgid"] + " " + (entry["msgid_plural"] or ""), " ".join(entry["msgstr"].values()))
+        for entry in _messages()
+    ]
 
 
 def _english_words() -> set[str]:
@@ -140,14 +161,17 @@ def test_the_detector_finds_english_and_passes_korean():
     assert {"cancelled", "temperature", "baseline", "claimed"} <= english
     assert english_found("<p>The run was cancelled</p>", english=english, data_values=set())
     assert english_found('<span title="Cancel this run">취소</span>', english=english, data_values=set())
-    assert not english_found("<p>실행이 취소되었습니다 · MMLU · arc_challenge</p><pre>Cancelled</pre>", english=english,
-                             data_values=set())
+    assert not english_found(
+        "<p>실행이 취소되었습니다 · MMLU · arc_challenge</p><pre>Cancelled</pre>", english=english, data_values=set()
+    )
     assert not english_found("<p>org/model-1 Cancel-me</p>", english=english, data_values={"Cancel-me"})
     # A model card is the model's own text: skipped, and only it.
-    assert not english_found('<div translate="no"><div><p>The run was cancelled</p></div></div>', english=english,
-                             data_values=set())
-    assert english_found('<div translate="no"><div>x</div></div><p>The run was cancelled</p>', english=english,
-                         data_values=set())
+    assert not english_found(
+        '<div translate="no"><div><p>The run was cancelled</p></div></div>', english=english, data_values=set()
+    )
+    assert english_found(
+        '<div translate="no"><div>x</div></div><p>The run was cancelled</p>', english=english, data_values=set()
+    )
 
 
 @pytest.fixture
@@ -160,50 +184,80 @@ def world(tiny_model, settings):
     owner = user_create(username="kim", groups=(team,), is_staff=True, is_superuser=True)
     model = registered_model_create(display_name="org/tiny", owner=owner, storage_path=str(tiny_model))
     other = registered_model_create(display_name="org/other", owner=owner)
-    scored = scored_run_create(model=model, values={"arc": 0.4, "hellaswag": 0.3, "mmlu": 0.3, "truthfulqa": 0.5,
-                                                    "winogrande": 0.6, "gsm8k": 0.1}, submitted_by=owner)
-    scored_run_create(model=other, values={"arc": 0.5, "mmlu": 0.2}, submitted_by=owner,
-                      finished_at=timezone.now() - timedelta(days=3))
+    scored = scored_run_create(
+        model=model,
+        values={"arc": 0.4, "hellaswag": 0.3, "mmlu": 0.3, "truthfulqa": 0.5, "winogrande": 0.6, "gsm8k": 0.1},
+        submitted_by=owner,
+    )
+    scored_run_create(
+        model=other,
+        values={"arc": 0.5, "mmlu": 0.2},
+        submitted_by=owner,
+        finished_at=timezone.now() - timedelta(days=3),
+    )
     runs = {"scored": scored}
 
     # A benchmark run whose spec the executor refuses, executed for real.
-    broken = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1"}, model=model, submitted_by=owner,
-                        enqueue=False)
+    broken = run_create(
+        kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1"}, model=model, submitted_by=owner, enqueue=False
+    )
     run_execute(run_id=broken.pk)
     runs["failed"] = broken
     # Queued, then cancelled by a person; queued and waiting; running with a progress note.
-    cancelled = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "n": 1}, model=model,
-                           submitted_by=owner, enqueue=False)
+    cancelled = run_create(
+        kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "n": 1}, model=model, submitted_by=owner, enqueue=False
+    )
     run_cancel(run_id=cancelled.pk, by="kim")
     runs["cancelled"] = cancelled
-    runs["queued"] = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "n": 2}, model=model,
-                                submitted_by=owner, enqueue=False)
-    running = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "n": 3}, model=model,
-                         submitted_by=owner, enqueue=False)
+    runs["queued"] = run_create(
+        kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "n": 2}, model=model, submitted_by=owner, enqueue=False
+    )
+    running = run_create(
+        kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "n": 3}, model=model, submitted_by=owner, enqueue=False
+    )
     run_claim(run_id=running.pk, worker_host="gpu-host-1")
     runs["running"] = running
     # Two runs whose worker died: one is re-queued, one has used its attempts and errs.
     for name, attempts in (("requeued", 0), ("reaped", settings.RUN_MAX_ATTEMPTS)):
-        run = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1", "dead": name}, model=model,
-                         submitted_by=owner, enqueue=False)
+        run = run_create(
+            kind=RunKind.BENCHMARK,
+            spec={"suite": "openllm_v1", "dead": name},
+            model=model,
+            submitted_by=owner,
+            enqueue=False,
+        )
         run_claim(run_id=run.pk, worker_host="gpu-host-gone")
-        EvaluationRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1),
-                                                      attempts=attempts or 1)
+        EvaluationRun.objects.filter(pk=run.pk).update(
+            heartbeat_at=timezone.now() - timedelta(hours=1), attempts=attempts or 1
+        )
         if attempts:
             EvaluationRun.objects.filter(pk=run.pk).update(attempts=attempts)
         runs[name] = run
     runs_reap()
 
     # The evaluator: a dataset, endpoints with a connection result, a run that succeeds and one that fails.
-    dataset = dataset_create(name="사내 규정", owner=owner, rows=[
-        RowData(question="연차는 며칠인가요?", reference="15일", contexts=("연차는 15일이다.",), response="15일", tags=("인사",)),
-        RowData(question="출근 시간은?", reference="9시", contexts=("출근은 9시.",), response="10시", tags=("인사",)),
-        # No reference: exact match leaves it unscored, with the reason.
-        RowData(question="점심 시간은?", reference="", contexts=("점심은 12시.",), response="12시", tags=("인사",)),
-    ])
+    dataset = dataset_create(
+        name="사내 규정",
+        owner=owner,
+        rows=[
+            RowData(
+                question="연차는 며칠인가요?",
+                reference="15일",
+                contexts=("연차는 15일이다.",),
+                response="15일",
+                tags=("인사",),
+            ),
+            RowData(
+                question="출근 시간은?", reference="9시", contexts=("출근은 9시.",), response="10시", tags=("인사",)
+            ),
+            # No reference: exact match leaves it unscored, with the reason.
+            RowData(question="점심 시간은?", reference="", contexts=("점심은 12시.",), response="12시", tags=("인사",)),
+        ],
+    )
     version = dataset.latest_version
-    judge = LLMEndpoint.objects.create(name="판정기", owner=owner, base_url="http://127.0.0.1:9/v1", model_name="nobody",
-                                       timeout_s=1, max_retries=0)
+    judge = LLMEndpoint.objects.create(
+        name="판정기", owner=owner, base_url="http://127.0.0.1:9/v1", model_name="nobody", timeout_s=1, max_retries=0
+    )
     LLMEndpoint.objects.create(name="로컬", owner=owner, kind="local", local_path=str(tiny_model) + "-gone")
     english_user = Client()
     english_user.force_login(owner)
@@ -211,60 +265,103 @@ def world(tiny_model, settings):
         response = english_user.post(reverse("evaluator:endpoint_check", args=[endpoint.pk]), HTTP_ACCEPT_LANGUAGE="en")
         assert response.status_code == 200
     translation.activate("en")
-    succeeded = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["exact_match"],
-                                  submitted_by=owner)
+    succeeded = evaluation_submit(
+        dataset_version=version, target_kind="precomputed", metric_keys=["exact_match"], submitted_by=owner
+    )
     run_execute(run_id=succeeded.pk)
     runs["evaluation"] = succeeded
     # A second one on the same version, for the compare page (a run is not compared with itself).
-    again = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["exact_match"],
-                              submitted_by=owner)
+    again = evaluation_submit(
+        dataset_version=version, target_kind="precomputed", metric_keys=["exact_match"], submitted_by=owner
+    )
     run_execute(run_id=again.pk)
     runs["evaluation_again"] = again
-    failing = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["answer_accuracy"],
-                                judge=judge, submitted_by=owner)
+    failing = evaluation_submit(
+        dataset_version=version,
+        target_kind="precomputed",
+        metric_keys=["answer_accuracy"],
+        judge=judge,
+        submitted_by=owner,
+    )
     LLMEndpoint.objects.filter(pk=judge.pk).update(base_url="http://judge.example.invalid/v1")
     EvaluationRun.objects.filter(pk=failing.pk).update(
-        spec={**failing.spec, "judge": {**failing.spec["judge"], "base_url": "http://judge.example.invalid/v1"}})
+        spec={**failing.spec, "judge": {**failing.spec["judge"], "base_url": "http://judge.example.invalid/v1"}}
+    )
     run_execute(run_id=failing.pk)
     runs["evaluation_failed"] = failing
     # A judge that nobody serves: the run fails before scoring, saying the judge could not be reached.
     LLMEndpoint.objects.filter(pk=judge.pk).update(base_url="http://127.0.0.1:9/v1")
-    judge_down = evaluation_submit(dataset_version=version, target_kind="precomputed", metric_keys=["answer_accuracy"],
-                                   judge=LLMEndpoint.objects.get(pk=judge.pk), submitted_by=owner)
+    judge_down = evaluation_submit(
+        dataset_version=version,
+        target_kind="precomputed",
+        metric_keys=["answer_accuracy"],
+        judge=LLMEndpoint.objects.get(pk=judge.pk),
+        submitted_by=owner,
+    )
     run_execute(run_id=judge_down.pk)
     runs["evaluation_judge_down"] = judge_down
     run_progress(run_id=running.pk, done=3, total=10, note="arc_challenge (1/6): loglikelihood requests")
     translation.deactivate()
     runs = {name: EvaluationRun.objects.get(pk=run.pk) for name, run in runs.items()}
-    expected = {"failed": RunStatus.FAILED, "cancelled": RunStatus.CANCELLED, "requeued": RunStatus.QUEUED,
-                "reaped": RunStatus.ERRORED, "evaluation": RunStatus.SUCCEEDED, "evaluation_failed": RunStatus.FAILED,
-                "evaluation_judge_down": RunStatus.FAILED}
+    expected = {
+        "failed": RunStatus.FAILED,
+        "cancelled": RunStatus.CANCELLED,
+        "requeued": RunStatus.QUEUED,
+        "reaped": RunStatus.ERRORED,
+        "evaluation": RunStatus.SUCCEEDED,
+        "evaluation_failed": RunStatus.FAILED,
+        "evaluation_judge_down": RunStatus.FAILED,
+    }
     assert {name: runs[name].status for name in expected} == expected, {n: runs[n].error_message for n in runs}
     assert all(runs[name].error_message for name in ("failed", "reaped", "evaluation_failed", "evaluation_judge_down"))
     assert runs["evaluation"].sample_results.filter(metric_scores__unscored_reason__gt="").exists()
     assert LLMEndpoint.objects.filter(last_check_ok=False).count() == 2
-    data_values = {str(tiny_model), str(tiny_model) + "-gone", "http://127.0.0.1:9/v1", "judge.example.invalid",
-                   "gpu-host-1", "gpu-host-gone", owner.username, socket.gethostname(),
-                   # The default prompt is what the model under test reads, in English on purpose: data here.
-                   DEFAULT_PROMPT_TEMPLATE}
-    return {"owner": owner, "model": model, "other": other, "runs": runs, "dataset": dataset, "judge": judge,
-            "data_values": data_values}
+    data_values = {
+        str(tiny_model),
+        str(tiny_model) + "-gone",
+        "http://127.0.0.1:9/v1",
+        "judge.example.invalid",
+        "gpu-host-1",
+        "gpu-host-gone",
+        owner.username,
+        socket.gethostname(),
+        # The default prompt is what the model under test reads, in English on purpose: data here.
+        DEFAULT_PROMPT_TEMPLATE,
+    }
+    return {
+        "owner": owner,
+        "model": model,
+        "other": other,
+        "runs": runs,
+        "dataset": dataset,
+        "judge": judge,
+        "data_values": data_values,
+    }
 
 
 def _pages(world) -> list[str]:
     runs, model = world["runs"], world["model"]
-    pages = [reverse("leaderboard:index"), reverse("leaderboard:about"), reverse("leaderboard:submit"),
-             reverse("leaderboard:metrics_through_time") + f"?models={model.pk}&models={world['other'].pk}",
-             reverse("leaderboard:model_detail", args=[model.pk]),
-             reverse("leaderboard:compare") + f"?a={runs['scored'].pk}&b={runs['scored'].pk}",
-             reverse("runs:queue"), reverse("evaluator:index"), reverse("evaluator:dataset", args=[world["dataset"].pk]),
-             reverse("evaluator:endpoint_new"), reverse("evaluator:endpoint_edit", args=[world["judge"].pk]),
-             reverse("evaluator:embedding_new"), reverse("evaluator:run_new"), reverse("evaluator:dataset_new"),
-             reverse("evaluator:run", args=[runs["evaluation"].pk]),
-             reverse("evaluator:run", args=[runs["evaluation_failed"].pk]),
-             reverse("evaluator:run", args=[runs["evaluation_judge_down"].pk]),
-             reverse("evaluator:run_samples", args=[runs["evaluation"].pk]),
-             reverse("evaluator:compare") + f"?a={runs['evaluation'].pk}&b={runs['evaluation_again'].pk}"]
+    pages = [
+        reverse("leaderboard:index"),
+        reverse("leaderboard:about"),
+        reverse("leaderboard:submit"),
+        reverse("leaderboard:metrics_through_time") + f"?models={model.pk}&models={world['other'].pk}",
+        reverse("leaderboard:model_detail", args=[model.pk]),
+        reverse("leaderboard:compare") + f"?a={runs['scored'].pk}&b={runs['scored'].pk}",
+        reverse("runs:queue"),
+        reverse("evaluator:index"),
+        reverse("evaluator:dataset", args=[world["dataset"].pk]),
+        reverse("evaluator:endpoint_new"),
+        reverse("evaluator:endpoint_edit", args=[world["judge"].pk]),
+        reverse("evaluator:embedding_new"),
+        reverse("evaluator:run_new"),
+        reverse("evaluator:dataset_new"),
+        reverse("evaluator:run", args=[runs["evaluation"].pk]),
+        reverse("evaluator:run", args=[runs["evaluation_failed"].pk]),
+        reverse("evaluator:run", args=[runs["evaluation_judge_down"].pk]),
+        reverse("evaluator:run_samples", args=[runs["evaluation"].pk]),
+        reverse("evaluator:compare") + f"?a={runs['evaluation'].pk}&b={runs['evaluation_again'].pk}",
+    ]
     pages += [reverse("runs:detail", args=[run.pk]) for run in runs.values()]
     pages += [reverse("runs:queue") + f"?status={status}" for status in ("failed", "errored", "cancelled")]
     return pages
@@ -290,7 +387,8 @@ def test_every_page_in_korean_shows_no_english_message_of_ours(world):
     if leftover:
         found[reverse("login")] = leftover
     assert not found, "English on Korean pages:\n" + "\n".join(
-        f"{page}:\n    " + "\n    ".join(chunks) for page, chunks in found.items())
+        f"{page}:\n    " + "\n    ".join(chunks) for page, chunks in found.items()
+    )
 
 
 def test_stored_messages_follow_the_reader(world):

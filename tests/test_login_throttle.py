@@ -110,18 +110,21 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(client, sett
     assert login(client, "alice", "pw", HTTP_X_FORWARDED_FOR="203.0.113.2").status_code == 302
 
 
-@pytest.mark.parametrize(("remote", "forwarded", "trusted", "expected"), [
-    ("192.0.2.7", "", [], "192.0.2.7"),
-    ("192.0.2.7", "203.0.113.5", [], "192.0.2.7"),  # not behind a trusted proxy: the header is ignored
-    ("127.0.0.1", "203.0.113.5", ["127.0.0.1/32"], "203.0.113.5"),
-    # The right-most untrusted entry: whatever the client wrote at the left is not believed.
-    ("127.0.0.1", "198.51.100.9, 203.0.113.5", ["127.0.0.1/32"], "203.0.113.5"),
-    ("127.0.0.1", "198.51.100.9, 203.0.113.5, 10.1.2.3", ["127.0.0.1/32", "10.0.0.0/8"], "203.0.113.5"),
-    ("127.0.0.1", "nonsense", ["127.0.0.1/32"], "127.0.0.1"),
-    ("127.0.0.1", "198.51.100.9, nonsense", ["127.0.0.1/32"], "127.0.0.1"),
-    ("::1", "2001:db8::5", ["::1/128"], "2001:db8::5"),
-    ("garbage", "", [], None),
-])
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "trusted", "expected"),
+    [
+        ("192.0.2.7", "", [], "192.0.2.7"),
+        ("192.0.2.7", "203.0.113.5", [], "192.0.2.7"),  # not behind a trusted proxy: the header is ignored
+        ("127.0.0.1", "203.0.113.5", ["127.0.0.1/32"], "203.0.113.5"),
+        # The right-most untrusted entry: whatever the client wrote at the left is not believed.
+        ("127.0.0.1", "198.51.100.9, 203.0.113.5", ["127.0.0.1/32"], "203.0.113.5"),
+        ("127.0.0.1", "198.51.100.9, 203.0.113.5, 10.1.2.3", ["127.0.0.1/32", "10.0.0.0/8"], "203.0.113.5"),
+        ("127.0.0.1", "nonsense", ["127.0.0.1/32"], "127.0.0.1"),
+        ("127.0.0.1", "198.51.100.9, nonsense", ["127.0.0.1/32"], "127.0.0.1"),
+        ("::1", "2001:db8::5", ["::1/128"], "2001:db8::5"),
+        ("garbage", "", [], None),
+    ],
+)
 def test_client_address_rule(settings, remote, forwarded, trusted, expected):
     settings.TRUSTED_PROXIES = trusted
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)

@@ -45,8 +45,23 @@ def _pages(site) -> list[tuple[str, list[str]]]:
     run_a, run_b = site["runs"]
     ev_a, _ev_b = site["ev"]
     return [
-        (reverse("leaderboard:index"), ["q", "suite", "type", "precision", "size", "sort", "page", "per_page", "stderr",
-                                        "cols", "show_private", "show_flagged"]),
+        (
+            reverse("leaderboard:index"),
+            [
+                "q",
+                "suite",
+                "type",
+                "precision",
+                "size",
+                "sort",
+                "page",
+                "per_page",
+                "stderr",
+                "cols",
+                "show_private",
+                "show_flagged",
+            ],
+        ),
         (reverse("leaderboard:export", args=["json"]), ["q", "sort", "page", "per_page", "cols", "type"]),
         (reverse("leaderboard:export", args=["csv"]), ["q", "sort", "size"]),
         (reverse("leaderboard:metrics_through_time"), ["suite", "metric", "models"]),
@@ -65,6 +80,7 @@ def _pages(site) -> list[tuple[str, list[str]]]:
 
 
 # --- The shared readers --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", GARBAGE + [None, "", "12a", "+3", "0x10"])
 def test_parse_int_never_raises_and_keeps_only_ascii_numbers_in_range(value):
@@ -85,6 +101,7 @@ def test_list_choice_and_text_readers():
 
 
 # --- Each page, each parameter -------------------------------------------------------------------------------
+
 
 def test_every_parameter_of_every_page_survives_garbage(member, site):
     failures = []
@@ -116,7 +133,9 @@ def test_unicode_digit_models_on_metrics_through_time(member, site):
     assert member.get(url, {"models": "²", "metric": "²"}, headers={"HX-Request": "true"}).status_code == 200
 
 
-@pytest.mark.parametrize("pair", [{"a": "abc", "b": "abc"}, {"a": "²"}, {"a": HUGE, "b": HUGE}, {}, {"a": "1", "b": ""}])
+@pytest.mark.parametrize(
+    "pair", [{"a": "abc", "b": "abc"}, {"a": "²"}, {"a": HUGE, "b": HUGE}, {}, {"a": "1", "b": ""}]
+)
 def test_evaluator_compare_answers_garbage_with_404(member, site, pair):
     response = member.get(reverse("evaluator:compare"), pair)
     assert response.status_code == 404
@@ -141,8 +160,15 @@ def test_dataset_version_picker_ignores_unicode_digits(member, site):
     assert response.status_code == 200 and response.context["version"].number == 1
 
 
-@pytest.mark.parametrize("path", ["/models/" + HUGE + "/", "/runs/" + HUGE + "/", "/evaluator/runs/" + HUGE + "/",
-                                  "/evaluator/datasets/" + HUGE + "/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/models/" + HUGE + "/",
+        "/runs/" + HUGE + "/",
+        "/evaluator/runs/" + HUGE + "/",
+        "/evaluator/datasets/" + HUGE + "/",
+    ],
+)
 def test_ids_in_the_path_past_bigint_are_not_found(member, site, path):
     assert member.get(path).status_code == 404
 

@@ -25,20 +25,33 @@ PRODUCTION_ENV = {
 def _settings_in_subprocess(env: dict[str, str]) -> dict:
     code = (
         "import json, django; from django.conf import settings; django.setup();"
-        "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], 'name': str(settings.DATABASES['default']['NAME']),"
-        "'broker': settings.CELERY_BROKER_URL, 'debug': settings.DEBUG, 'transport': settings.CELERY_BROKER_TRANSPORT_OPTIONS}))"
+        "db = settings.DATABASES['default'];"
+        "print(json.dumps({'engine': db['ENGINE'], 'name': str(db['NAME']), 'broker': settings.CELERY_BROKER_URL,"
+        " 'debug': settings.DEBUG, 'transport': settings.CELERY_BROKER_TRANSPORT_OPTIONS}))"
     )
     clean = {k: v for k, v in os.environ.items() if k not in {"DB", "DB_NAME", "CELERY_BROKER_URL", "DEBUG"}}
-    result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True,
-                            env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in {"DB", "DB_NAME", "CELERY_BROKER_URL", "DEBUG"}}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, capture_output=True, text=True,
-                          env={**clean, **env}, check=False)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        check=False,
+    )
 
 
 def test_embedded_default_needs_no_service():

@@ -69,11 +69,32 @@ from runs.executors import EvaluationFailed, RunCancelled
 from runs.messages import Message
 
 __all__ = [
-    "CPU_BATCH_SIZE", "DEFAULT_SEEDS", "OFFLINE_ENV", "QUANTIZATION_ARGS", "DatasetRef", "HarnessResult",
-    "ProgressCallback", "TaskPlan", "build_task_plan", "check_mirror", "column_leaf_tasks", "datasets_cache_dir",
-    "evaluate_suite", "force_offline", "library_versions", "load_results_file", "model_arguments",
-    "reproduce_command", "resolve_batch_size", "resolve_device", "resolve_seeds", "run_task_manager",
-    "score_rows_from_results", "task_data_sources", "task_manager", "write_task_overrides",
+    "CPU_BATCH_SIZE",
+    "DEFAULT_SEEDS",
+    "OFFLINE_ENV",
+    "QUANTIZATION_ARGS",
+    "DatasetRef",
+    "HarnessResult",
+    "ProgressCallback",
+    "TaskPlan",
+    "build_task_plan",
+    "check_mirror",
+    "column_leaf_tasks",
+    "datasets_cache_dir",
+    "evaluate_suite",
+    "force_offline",
+    "library_versions",
+    "load_results_file",
+    "model_arguments",
+    "reproduce_command",
+    "resolve_batch_size",
+    "resolve_device",
+    "resolve_seeds",
+    "run_task_manager",
+    "score_rows_from_results",
+    "task_data_sources",
+    "task_manager",
+    "write_task_overrides",
 ]
 
 # Module-level names ``evaluate_suite`` looks up when it runs: the tests replace ``_leaderboard_hflm``
@@ -156,16 +177,28 @@ def evaluate_suite(
     report = on_progress or (lambda done, total, note: None)
 
     force_offline()
-    model_args = model_arguments(model_path=model_path, base_model_path=base_model_path, dtype=dtype,
-                                 weight_type=weight_type, quantization=quantization, roots=model_roots)
+    model_args = model_arguments(
+        model_path=model_path,
+        base_model_path=base_model_path,
+        dtype=dtype,
+        weight_type=weight_type,
+        quantization=quantization,
+        roots=model_roots,
+    )
     report(0, 0, Message("progress.task_index"))
     plan = build_task_plan(tasks, include_path=include_path)
     check_mirror(plan, mirror_dir)
     write_task_overrides(plan, mirror_dir=mirror_dir, tasks_dir=tasks_dir)
     device = resolve_device(device)
-    options = _LmEvalOptions(device=device, batch_size=resolve_batch_size(batch_size, device),
-                             seeds=resolve_seeds(seed), limit=limit, bootstrap_iters=bootstrap_iters,
-                             log_samples=log_samples, apply_chat_template=apply_chat_template)
+    options = _LmEvalOptions(
+        device=device,
+        batch_size=resolve_batch_size(batch_size, device),
+        seeds=resolve_seeds(seed),
+        limit=limit,
+        bootstrap_iters=bootstrap_iters,
+        log_samples=log_samples,
+        apply_chat_template=apply_chat_template,
+    )
     _stop_if_asked(stop_requested)
 
     report(0, 0, Message("progress.task_data"))
@@ -174,8 +207,15 @@ def evaluate_suite(
     _stop_if_asked(stop_requested)
 
     report(0, 0, Message("progress.model_load"))
-    merged = _evaluate_requests(task_objects, run_tasks, model_args=model_args, options=options,
-                                should_stop=stop_requested, on_progress=on_progress, timing=timing)
+    merged = _evaluate_requests(
+        task_objects,
+        run_tasks,
+        model_args=model_args,
+        options=options,
+        should_stop=stop_requested,
+        on_progress=on_progress,
+        timing=timing,
+    )
     timing["finished"] = time.monotonic()
 
     # As the lm-eval CLI records it (we passed a model object, which lm-eval records as its path).
@@ -188,8 +228,15 @@ def evaluate_suite(
     from lm_eval.utils import handle_non_serializable
 
     raw = json.loads(json.dumps(merged, default=handle_non_serializable))
-    details = _run_details(plan, model_args=model_args, options=options, mirror_dir=mirror_dir, tasks_dir=tasks_dir,
-                           samples=samples, timing=timing)
+    details = _run_details(
+        plan,
+        model_args=model_args,
+        options=options,
+        mirror_dir=mirror_dir,
+        tasks_dir=tasks_dir,
+        samples=samples,
+        timing=timing,
+    )
     return build_result(raw, suite=suite, leaf_tasks=plan.leaf_tasks, details=details, samples_path=written)
 
 
@@ -198,8 +245,9 @@ def _stop_if_asked(should_stop: Callable[[], bool]) -> None:
         raise RunCancelled("cancelled before the evaluation finished")
 
 
-def _load_tasks(plan: TaskPlan, *, include_path: Path | str | None, tasks_dir: Path | str,
-                model_args: Mapping[str, Any]) -> tuple[Any, dict[str, list[Any]]]:
+def _load_tasks(
+    plan: TaskPlan, *, include_path: Path | str | None, tasks_dir: Path | str, model_args: Mapping[str, Any]
+) -> tuple[Any, dict[str, list[Any]]]:
     """This run's TaskManager and, per request, the lm-eval task objects ``simple_evaluate`` gets.
 
     The TaskManager indexes lm-eval's tasks, harness_tasks/, then the override folder (last wins), with
@@ -224,9 +272,16 @@ def _load_tasks(plan: TaskPlan, *, include_path: Path | str | None, tasks_dir: P
     return run_tasks, task_objects
 
 
-def _evaluate_requests(task_objects: Mapping[str, list[Any]], run_tasks: Any, *, model_args: Mapping[str, Any],
-                       options: _LmEvalOptions, should_stop: Callable[[], bool],
-                       on_progress: ProgressCallback | None, timing: dict[str, float]) -> dict[str, Any]:
+def _evaluate_requests(
+    task_objects: Mapping[str, list[Any]],
+    run_tasks: Any,
+    *,
+    model_args: Mapping[str, Any],
+    options: _LmEvalOptions,
+    should_stop: Callable[[], bool],
+    on_progress: ProgressCallback | None,
+    timing: dict[str, float],
+) -> dict[str, Any]:
     """Load the model once and run ``simple_evaluate`` per request; lm-eval's results merged into one.
 
     Sets ``timing["loaded"]`` when the model has loaded. Running out of memory fails the run with the
@@ -236,8 +291,13 @@ def _evaluate_requests(task_objects: Mapping[str, list[Any]], run_tasks: Any, *,
     merged: dict[str, Any] = {}
     lm = out_of_memory = None
     try:
-        lm = _leaderboard_hflm()(**model_args, device=options.device, batch_size=options.batch_size,
-                                 should_stop=should_stop, on_progress=on_progress)
+        lm = _leaderboard_hflm()(
+            **model_args,
+            device=options.device,
+            batch_size=options.batch_size,
+            should_stop=should_stop,
+            on_progress=on_progress,
+        )
         timing["loaded"] = time.monotonic()
         for number, (name, objects) in enumerate(task_objects.items(), start=1):
             _stop_if_asked(should_stop)
@@ -280,18 +340,31 @@ def _simple_evaluate(lm: Any, objects: list[Any], run_tasks: Any, options: _LmEv
     )
 
 
-def _run_details(plan: TaskPlan, *, model_args: Mapping[str, Any], options: _LmEvalOptions, mirror_dir: Path | str,
-                 tasks_dir: Path | str, samples: Mapping[str, Sequence[Any]] | None,
-                 timing: Mapping[str, float]) -> dict[str, Any]:
+def _run_details(
+    plan: TaskPlan,
+    *,
+    model_args: Mapping[str, Any],
+    options: _LmEvalOptions,
+    mirror_dir: Path | str,
+    tasks_dir: Path | str,
+    samples: Mapping[str, Sequence[Any]] | None,
+    timing: Mapping[str, float],
+) -> dict[str, Any]:
     """What the run stores beside lm-eval's results: its settings, datasets, timing, reproduce commands."""
     start, planned, loaded, finished = (timing[key] for key in ("start", "planned", "loaded", "finished"))
     details: dict[str, Any] = {
         "model_args": model_args,
         "tasks": [request.to_dict() for request in plan.requests],
-        "datasets": {leaf: {"dataset_path": ref.dataset_path, "dataset_name": ref.dataset_name,
-                            "read_from": str(mirror_folder(mirror_dir, ref.dataset_path).absolute())
-                            if is_hub_dataset(ref.dataset_path) else ref.dataset_path}
-                     for leaf, ref in plan.sources.items()},
+        "datasets": {
+            leaf: {
+                "dataset_path": ref.dataset_path,
+                "dataset_name": ref.dataset_name,
+                "read_from": str(mirror_folder(mirror_dir, ref.dataset_path).absolute())
+                if is_hub_dataset(ref.dataset_path)
+                else ref.dataset_path,
+            }
+            for leaf, ref in plan.sources.items()
+        },
         "mirror_dir": str(mirror_dir),
         "tasks_dir": str(tasks_dir),
         "device": options.device,
@@ -300,23 +373,35 @@ def _run_details(plan: TaskPlan, *, model_args: Mapping[str, Any], options: _LmE
         "seeds": dict(zip(("random", "numpy", "torch", "fewshot"), options.seeds, strict=True)),
         "apply_chat_template": options.apply_chat_template,
         "samples_logged": sum(len(v) for v in samples.values()) if samples else 0,
-        "timing": {"started_at": timing["started_at"], "prepare_s": round(planned - start, 3),
-                   "model_load_s": round(loaded - planned, 3), "evaluate_s": round(finished - loaded, 3),
-                   "total_s": round(finished - start, 3)},
+        "timing": {
+            "started_at": timing["started_at"],
+            "prepare_s": round(planned - start, 3),
+            "model_load_s": round(loaded - planned, 3),
+            "evaluate_s": round(finished - loaded, 3),
+            "total_s": round(finished - start, 3),
+        },
     }
     try:
         details["reproduce_commands"] = {
             request.task: reproduce_command(
-                model_args=model_args, tasks=[request.task], tasks_dir=tasks_dir, device=options.device,
-                batch_size=options.batch_size, limit=options.limit, seed=options.seeds,
-                apply_chat_template=options.apply_chat_template)
+                model_args=model_args,
+                tasks=[request.task],
+                tasks_dir=tasks_dir,
+                device=options.device,
+                batch_size=options.batch_size,
+                limit=options.limit,
+                seed=options.seeds,
+                apply_chat_template=options.apply_chat_template,
+            )
             for request in plan.requests
         }
     except ValueError as exc:  # a path the CLI syntax cannot carry: the scores are still good
         details["reproduce_commands"] = {}
         details["reproduce_problem"] = str(exc)
     if model_args.get("load_in_8bit") or model_args.get("load_in_4bit"):
-        details["reproduce_note"] = ("lm-eval 0.4.13 hands load_in_8bit/load_in_4bit to transformers' from_pretrained, "
-                                     "which transformers 5 only takes as a BitsAndBytesConfig; the site's HFLM "
-                                     "makes that config from them.")
+        details["reproduce_note"] = (
+            "lm-eval 0.4.13 hands load_in_8bit/load_in_4bit to transformers' from_pretrained, "
+            "which transformers 5 only takes as a BitsAndBytesConfig; the site's HFLM "
+            "makes that config from them."
+        )
     return details

@@ -46,8 +46,14 @@ from runs.messages import Message, message_of
 
 SAMPLES_FILENAME = "samples.jsonl.gz"
 TASKS_DIRNAME = "lm_eval_tasks"
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "8bit": "float16", "4bit": "float16",
-           "GPTQ": "auto"}
+_DTYPES = {
+    "float32": "float32",
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "8bit": "float16",
+    "4bit": "float16",
+    "GPTQ": "auto",
+}
 _QUANTIZATIONS = {"8bit": "8bit", "4bit": "4bit", "GPTQ": "gptq"}
 # What a worker must advertise (runs.models.WorkerNode.capabilities) to run a precision; the submit form
 # refuses a precision no live worker of the gpu queue can run.
@@ -66,7 +72,9 @@ def batch_size_parse(value: int | str | None) -> int | str:
         return "auto"
     if isinstance(value, bool):
         raise ValueError(value)
-    number = int(value.strip()) if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() else value
+    number = (
+        int(value.strip()) if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() else value
+    )
     if not isinstance(number, int) or not 1 <= number <= BATCH_SIZE_MAX:
         raise ValueError(value)
     return number
@@ -118,8 +126,10 @@ def benchmark_spec_build(
     batch_size = batch_size_parse(batch_size)
     if dtype is None:
         if model.precision not in _DTYPES:
-            raise ValueError(f"precision {model.precision!r} is not supported by the benchmark executor "
-                             f"(supported: {', '.join(_DTYPES)})")
+            raise ValueError(
+                f"precision {model.precision!r} is not supported by the benchmark executor "
+                f"(supported: {', '.join(_DTYPES)})"
+            )
         dtype = _DTYPES[model.precision]
     spec = {
         "suite": suite.name,
@@ -128,8 +138,9 @@ def benchmark_spec_build(
         "columns": [column.to_dict() for column in suite.columns],
         "tasks": [request.to_dict() for request in served.task_requests()],
         "model_path": str(model.storage_path),
-        "base_model_path": (str(model.base_model_path) if model.weight_type in ("adapter", "delta") and model.base_model_path
-                            else None),
+        "base_model_path": (
+            str(model.base_model_path) if model.weight_type in ("adapter", "delta") and model.base_model_path else None
+        ),
         "dtype": dtype,
         "device": device,
         "batch_size": batch_size,
@@ -151,8 +162,12 @@ def benchmark_spec_build(
 def suite_from_spec(spec: dict[str, Any]) -> Suite:
     """The suite as it was frozen into a run spec."""
     return suite_from_dict(
-        {"name": spec["suite"], "version": spec["suite_version"], "title": spec.get("suite_title") or spec["suite"],
-         "columns": spec["columns"]},
+        {
+            "name": spec["suite"],
+            "version": spec["suite_version"],
+            "title": spec.get("suite_title") or spec["suite"],
+            "columns": spec["columns"],
+        },
         source=f"run spec of suite {spec['suite']!r}",
     )
 

@@ -37,8 +37,17 @@ from leaderboard.harness.task_plan import task_data_sources
 if TYPE_CHECKING:
     from leaderboard.harness.suites import Suite
 
-__all__ = ["DatasetRef", "MirrorEntry", "MirrorReport", "PrepareAction", "is_hub_dataset", "mirror_folder",
-           "mirror_prepare", "mirror_problem", "mirror_verify"]
+__all__ = [
+    "DatasetRef",
+    "MirrorEntry",
+    "MirrorReport",
+    "PrepareAction",
+    "is_hub_dataset",
+    "mirror_folder",
+    "mirror_prepare",
+    "mirror_problem",
+    "mirror_verify",
+]
 
 # Folder levels a fingerprint descends (<repo>/<config>/<split files> needs 2).
 _FINGERPRINT_MAX_DEPTH = 8
@@ -55,9 +64,15 @@ class MirrorEntry:
     rows: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "dataset_path": self.dataset_path, "dataset_name": self.dataset_name,
-                "folder": str(self.folder) if self.folder else None, "found": self.found,
-                "problem": self.problem, "rows": dict(self.rows)}
+        return {
+            "task": self.task,
+            "dataset_path": self.dataset_path,
+            "dataset_name": self.dataset_name,
+            "folder": str(self.folder) if self.folder else None,
+            "found": self.found,
+            "problem": self.problem,
+            "rows": dict(self.rows),
+        }
 
 
 @dataclass
@@ -86,10 +101,14 @@ class MirrorReport:
         return missing_columns(self.columns, [entry.to_dict() for entry in self.entries])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mirror_dir": str(self.mirror_dir), "suite": self.suite, "ok": self.ok,
-                "entries": [entry.to_dict() for entry in self.entries],
-                "columns": {key: list(leaves) for key, leaves in self.columns.items()},
-                "fingerprint": self.fingerprint}
+        return {
+            "mirror_dir": str(self.mirror_dir),
+            "suite": self.suite,
+            "ok": self.ok,
+            "entries": [entry.to_dict() for entry in self.entries],
+            "columns": {key: list(leaves) for key, leaves in self.columns.items()},
+            "fingerprint": self.fingerprint,
+        }
 
     def to_text(self) -> str:
         lines = [f"Mirror {self.mirror_dir} for suite {self.suite}: {'complete' if self.ok else 'INCOMPLETE'}"]
@@ -98,7 +117,6 @@ class MirrorReport:
             detail = ", ".join(f"{split} {n}" for split, n in e.rows.items()) if e.found else e.problem
             lines.append(f"  {'ok ' if e.found else 'MISSING'} {e.task}: {e.dataset_path}{config} -> {detail}")
         return "\n".join(lines)
-
 
 
 def _count_rows(folder: Path, dataset_name: str | None) -> dict[str, int]:
@@ -128,10 +146,10 @@ def _suite_column_leaves(suite: Suite, include_path: Path | str | None) -> dict[
 
 
 def mirror_fingerprint(mirror_dir: Path | str, dataset_paths: Iterable[str]) -> str:
-    """A digest of what the mirror holds for these hub datasets (hub ids only: see ``hub_dataset_paths``): each folder's file names, sizes and
-    modification times (an absent folder counts too, so adding one changes the digest). Cheap (no file is
-    read; ~6 ms for the seven repos of both suites): a web request can tell whether a saved check still
-    describes the mirror."""
+    """A digest of what the mirror holds for these hub datasets (hub ids only: see ``hub_dataset_paths``):
+    each folder's file names, sizes and modification times (an absent folder counts too, so adding one
+    changes the digest). Cheap (no file is read; ~6 ms for the seven repos of both suites): a web request
+    can tell whether a saved check still describes the mirror."""
     mirror_dir = Path(mirror_dir)
     digest = hashlib.sha256()
     for dataset_path in sorted(set(dataset_paths)):
@@ -183,8 +201,9 @@ def mirror_recheck(mirror_dir: Path | str, entries: Sequence[Mapping[str, Any]])
     return checked
 
 
-def missing_columns(columns: Mapping[str, Sequence[str]],
-                    entries: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def missing_columns(
+    columns: Mapping[str, Sequence[str]], entries: Sequence[Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
     """``{column key: the report entries of its leaf tasks the mirror lacks}``, for the columns that lack any."""
     missing = {entry["task"]: dict(entry) for entry in entries if not entry.get("found")}
     gaps: dict[str, list[dict[str, Any]]] = {}
@@ -217,17 +236,24 @@ def mirror_verify(
     """
     mirror_dir = Path(mirror_dir)
     if column_leaves is None:
-        column_leaves = (_suite_column_leaves(suite, include_path) if sources is None
-                         else {c.key: list(c.lm_eval_names) for c in suite.columns})
+        column_leaves = (
+            _suite_column_leaves(suite, include_path)
+            if sources is None
+            else {c.key: list(c.lm_eval_names) for c in suite.columns}
+        )
     sources = sources if sources is not None else _suite_sources(suite, include_path)
     # Taken first: a folder changed while it is checked makes the next reader see a changed mirror.
-    fingerprint = mirror_fingerprint(mirror_dir, [ref.dataset_path for ref in sources.values()
-                                                  if is_hub_dataset(ref.dataset_path)])
+    fingerprint = mirror_fingerprint(
+        mirror_dir, [ref.dataset_path for ref in sources.values() if is_hub_dataset(ref.dataset_path)]
+    )
     entries = []
     for task, ref in sources.items():
         if not is_hub_dataset(ref.dataset_path):
-            entries.append(MirrorEntry(task, ref.dataset_path, ref.dataset_name, None, True,
-                                       "reads local files, not a hub dataset"))
+            entries.append(
+                MirrorEntry(
+                    task, ref.dataset_path, ref.dataset_name, None, True, "reads local files, not a hub dataset"
+                )
+            )
             continue
         folder = mirror_folder(mirror_dir, ref.dataset_path)
         problem = mirror_problem(mirror_dir, ref)
@@ -238,8 +264,13 @@ def mirror_verify(
             except Exception as exc:  # a broken copy is a finding of the report, not a crash
                 entry.found, entry.problem = False, f"cannot be read: {exc}"
         entries.append(entry)
-    return MirrorReport(mirror_dir=mirror_dir, suite=suite.name, entries=entries,
-                        columns={key: list(leaves) for key, leaves in column_leaves.items()}, fingerprint=fingerprint)
+    return MirrorReport(
+        mirror_dir=mirror_dir,
+        suite=suite.name,
+        entries=entries,
+        columns={key: list(leaves) for key, leaves in column_leaves.items()},
+        fingerprint=fingerprint,
+    )
 
 
 @dataclass(frozen=True)
@@ -280,12 +311,14 @@ def mirror_prepare(
         from huggingface_hub import snapshot_download
 
         if huggingface_hub.constants.HF_HUB_OFFLINE:
-            raise RuntimeError("HF_HUB_OFFLINE is set (the site settings set it by default): "
-                               "run mirror_prepare with HF_HUB_OFFLINE=0 on a machine with network access")
+            raise RuntimeError(
+                "HF_HUB_OFFLINE is set (the site settings set it by default): "
+                "run mirror_prepare with HF_HUB_OFFLINE=0 on a machine with network access"
+            )
         downloader = snapshot_download
-    repo_ids: Sequence[str] = list(dict.fromkeys(
-        ref.dataset_path for ref in sources.values() if is_hub_dataset(ref.dataset_path)
-    ))
+    repo_ids: Sequence[str] = list(
+        dict.fromkeys(ref.dataset_path for ref in sources.values() if is_hub_dataset(ref.dataset_path))
+    )
     actions = []
     for repo_id in repo_ids:
         local_dir = mirror_folder(mirror_dir, repo_id)

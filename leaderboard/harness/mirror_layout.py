@@ -13,8 +13,23 @@ import yaml
 
 # datasets' packaged builders: a task naming one of these reads local files, never the hub.
 _PACKAGED_BUILDERS_FALLBACK = frozenset(
-    {"json", "csv", "parquet", "text", "arrow", "pandas", "imagefolder", "audiofolder", "videofolder",
-     "webdataset", "xml", "sql", "generator", "cache", "spark"}
+    {
+        "json",
+        "csv",
+        "parquet",
+        "text",
+        "arrow",
+        "pandas",
+        "imagefolder",
+        "audiofolder",
+        "videofolder",
+        "webdataset",
+        "xml",
+        "sql",
+        "generator",
+        "cache",
+        "spark",
+    }
 )
 
 
@@ -88,7 +103,8 @@ def mirror_problem(mirror_dir: Path | str, ref: DatasetRef) -> str | None:
         configs = _declared_configs(folder)
         known = configs if configs is not None else [p.name for p in folder.iterdir() if p.is_dir()]
         if ref.dataset_name not in known:
-            return (f"dataset {ref.dataset_path!r} has no config {ref.dataset_name!r} in the mirror folder {folder} "
-                    f"(found: {', '.join(sorted(known)) or 'none'})")
+            return (
+                f"dataset {ref.dataset_path!r} has no config {ref.dataset_name!r} in the mirror folder {folder} "
+                f"(found: {', '.join(sorted(known)) or 'none'})"
+            )
     return None
-

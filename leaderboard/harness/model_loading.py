@@ -39,15 +39,26 @@ def _check_model_config(folder: Path) -> None:
         raise EvaluationFailed(Message("harness.not_hf_folder", folder=str(folder)))
     config = _read_json(config_path)
     if config.get("auto_map") or config.get("trust_remote_code"):
-        raise EvaluationFailed(Message("harness.remote_code", folder=str(folder),
-                                       key="auto_map" if config.get("auto_map") else "trust_remote_code"))
+        raise EvaluationFailed(
+            Message(
+                "harness.remote_code",
+                folder=str(folder),
+                key="auto_map" if config.get("auto_map") else "trust_remote_code",
+            )
+        )
     from transformers import CONFIG_MAPPING
     from transformers import __version__ as transformers_version
 
     model_type = config.get("model_type")
     if model_type not in CONFIG_MAPPING:
-        raise EvaluationFailed(Message("harness.model_type_unknown", folder=str(folder), model_type=repr(model_type),
-                                       version=transformers_version))
+        raise EvaluationFailed(
+            Message(
+                "harness.model_type_unknown",
+                folder=str(folder),
+                model_type=repr(model_type),
+                version=transformers_version,
+            )
+        )
 
 
 # lm-eval's HFLM model_args for each quantization (its own names: load_in_8bit/load_in_4bit and
@@ -71,13 +82,21 @@ def _folder_in_roots(raw: Path | str, roots: Sequence[Path | str] | None, what: 
         if not folder.is_dir():
             raise EvaluationFailed(Message("harness.path_missing", what=what, path=str(raw)))
     except (OSError, RuntimeError, ValueError) as exc:  # a link loop, an overlong name, a NUL
-        raise EvaluationFailed(Message("harness.path_unusable", what=what, path=repr(raw), error=type(exc).__name__)) from None
+        raise EvaluationFailed(
+            Message("harness.path_unusable", what=what, path=repr(raw), error=type(exc).__name__)
+        ) from None
     return folder
 
 
-def model_arguments(*, model_path: Path | str, base_model_path: Path | str | None = None, dtype: str = "auto",
-                    weight_type: str = "", quantization: str | None = None,
-                    roots: Sequence[Path | str] | None = None) -> dict[str, Any]:
+def model_arguments(
+    *,
+    model_path: Path | str,
+    base_model_path: Path | str | None = None,
+    dtype: str = "auto",
+    weight_type: str = "",
+    quantization: str | None = None,
+    roots: Sequence[Path | str] | None = None,
+) -> dict[str, Any]:
     """lm-eval ``hf`` model_args for a model folder, a PEFT adapter folder on its base model, or delta weights.
 
     Checks (without loading weights) that the folders exist and need no remote code.
@@ -97,8 +116,9 @@ def model_arguments(*, model_path: Path | str, base_model_path: Path | str | Non
             adapter or delta weights without base, an unknown quantization.
     """
     if quantization is not None and quantization not in QUANTIZATION_ARGS:
-        raise EvaluationFailed(Message("harness.quantization_unknown", quantization=repr(quantization),
-                                       known=", ".join(QUANTIZATION_ARGS)))
+        raise EvaluationFailed(
+            Message("harness.quantization_unknown", quantization=repr(quantization), known=", ".join(QUANTIZATION_ARGS))
+        )
     extra = dict(QUANTIZATION_ARGS.get(quantization or "", {}))
     model_dir = _folder_in_roots(model_path, roots, Message("harness.what_model_folder")) if roots else Path(model_path)
     if not model_dir.is_dir():
@@ -148,8 +168,14 @@ class _StopAndProgress:
     per-request progress. A mixin placed before HFLM (see ``leaderboard_hflm``), so this module needs
     no lm_eval import until a model is evaluated."""
 
-    def __init__(self, *args: Any, should_stop: Callable[[], bool] | None = None,
-                 on_progress: ProgressCallback | None = None, progress_hook: Callable[[Any], Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress_hook: Callable[[Any], Any],
+        **kwargs: Any,
+    ) -> None:
         self._should_stop = should_stop or (lambda: False)
         self._on_progress = on_progress
         self._phase, self._done, self._total, self._reported_at = "", 0, 0, 0.0
@@ -160,8 +186,11 @@ class _StopAndProgress:
     def _create_model(self, *args: Any, quantization_config: Any = None, **kwargs: Any) -> None:
         # lm-eval passes load_in_8bit/load_in_4bit (and bnb_4bit_*) on to from_pretrained, which
         # transformers 5 refuses; the same request as the quantization config it takes instead.
-        bnb = {name: kwargs.pop(name) for name in list(kwargs)
-               if name in ("load_in_8bit", "load_in_4bit") or name.startswith("bnb_4bit_")}
+        bnb = {
+            name: kwargs.pop(name)
+            for name in list(kwargs)
+            if name in ("load_in_8bit", "load_in_4bit") or name.startswith("bnb_4bit_")
+        }
         if quantization_config is None and (bnb.get("load_in_8bit") or bnb.get("load_in_4bit")):
             from transformers import BitsAndBytesConfig
 
@@ -252,10 +281,14 @@ def out_of_memory_failure(exc: BaseException, device: str) -> EvaluationFailed |
     detail: Message | str = Message("harness.oom_needed", size=size) if needed else ""
     if device.startswith("cuda") and torch.cuda.is_available():
         free_bytes, total_bytes = torch.cuda.mem_get_info()
-        memory = {"free": f"{free_bytes / 2**30:.2f}", "total": f"{total_bytes / 2**30:.2f}",
-                  "gpu": torch.cuda.get_device_name()}
-        detail = (Message("harness.oom_needed_free", size=size, **memory) if needed
-                  else Message("harness.oom_free", **memory))
+        memory = {
+            "free": f"{free_bytes / 2**30:.2f}",
+            "total": f"{total_bytes / 2**30:.2f}",
+            "gpu": torch.cuda.get_device_name(),
+        }
+        detail = (
+            Message("harness.oom_needed_free", size=size, **memory) if needed else Message("harness.oom_free", **memory)
+        )
     return EvaluationFailed(Message("harness.out_of_memory", device=device, detail=detail))
 
 
@@ -267,4 +300,3 @@ def release_memory(device: str) -> None:
     gc.collect()
     if device.startswith("cuda") and torch.cuda.is_available():
         torch.cuda.empty_cache()
-

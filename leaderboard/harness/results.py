@@ -91,17 +91,19 @@ def score_rows_from_results(raw: Mapping[str, Any]) -> list[ScoreRow]:
                     continue  # "alias", "sample_len"...; stderr goes with its metric
                 seen.add((name, metric, filter_key))
                 version = raw.get("versions", {}).get(name)
-                rows.append(ScoreRow(
-                    task=name,
-                    metric=metric,
-                    value=_number(value),
-                    filter=filter_key,
-                    stderr=_number(metrics.get(f"{metric}_stderr,{filter_key}")),
-                    n_shot=_n_shot(raw, name),
-                    sample_count=_sample_count(raw, name),
-                    task_version="" if version is None else str(version),
-                    higher_is_better=bool(raw.get("higher_is_better", {}).get(name, {}).get(metric, True)),
-                ))
+                rows.append(
+                    ScoreRow(
+                        task=name,
+                        metric=metric,
+                        value=_number(value),
+                        filter=filter_key,
+                        stderr=_number(metrics.get(f"{metric}_stderr,{filter_key}")),
+                        n_shot=_n_shot(raw, name),
+                        sample_count=_sample_count(raw, name),
+                        task_version="" if version is None else str(version),
+                        higher_is_better=bool(raw.get("higher_is_better", {}).get(name, {}).get(metric, True)),
+                    )
+                )
     return rows
 
 
@@ -111,8 +113,13 @@ def _leaves_from_group_subtasks(name: str, group_subtasks: Mapping[str, Sequence
     return [leaf for child in group_subtasks[name] for leaf in _leaves_from_group_subtasks(child, group_subtasks)]
 
 
-def _suite_rows(suite: Suite, rows: Sequence[ScoreRow], leaf_tasks: Mapping[str, Sequence[str]],
-                column_values: Mapping[str, float | None], average: float | None) -> list[ScoreRow]:
+def _suite_rows(
+    suite: Suite,
+    rows: Sequence[ScoreRow],
+    leaf_tasks: Mapping[str, Sequence[str]],
+    column_values: Mapping[str, float | None],
+    average: float | None,
+) -> list[ScoreRow]:
     """The rows lm-eval does not compute: multi-task column plain means and the suite average."""
     by_key = {(r.task, r.metric, r.filter): r for r in rows}
     version = f"{suite.name}@{suite.version}"
@@ -123,20 +130,39 @@ def _suite_rows(suite: Suite, rows: Sequence[ScoreRow], leaf_tasks: Mapping[str,
             continue  # a single-task column: lm-eval's own row is the value
         leaves = [leaf for name in column.lm_eval_names for leaf in leaf_tasks.get(name, [name])]
         leaf_rows = [by_key.get((leaf, column.metric, column.filter)) for leaf in leaves]
-        extra.append(ScoreRow(
-            task=column.score_task, metric=column.metric, value=column_values[column.key], filter=column.filter,
-            stderr=column_stderrs[column.key], n_shot=column.num_fewshot,
-            sample_count=sum(r.sample_count or 0 for r in leaf_rows if r) or None,
+        extra.append(
+            ScoreRow(
+                task=column.score_task,
+                metric=column.metric,
+                value=column_values[column.key],
+                filter=column.filter,
+                stderr=column_stderrs[column.key],
+                n_shot=column.num_fewshot,
+                sample_count=sum(r.sample_count or 0 for r in leaf_rows if r) or None,
+                task_version=version,
+                higher_is_better=all(r.higher_is_better for r in leaf_rows if r),
+            )
+        )
+    extra.append(
+        ScoreRow(
+            task=suite.average_task,
+            metric="average",
+            value=average,
             task_version=version,
-            higher_is_better=all(r.higher_is_better for r in leaf_rows if r),
-        ))
-    extra.append(ScoreRow(task=suite.average_task, metric="average", value=average, task_version=version,
-                          stderr=mean_stderr(list(column_stderrs.values()))))
+            stderr=mean_stderr(list(column_stderrs.values())),
+        )
+    )
     return extra
 
 
-def build_result(raw: dict[str, Any], *, suite: Suite | None, leaf_tasks: Mapping[str, Sequence[str]],
-                  details: dict[str, Any], samples_path: Path | None) -> HarnessResult:
+def build_result(
+    raw: dict[str, Any],
+    *,
+    suite: Suite | None,
+    leaf_tasks: Mapping[str, Sequence[str]],
+    details: dict[str, Any],
+    samples_path: Path | None,
+) -> HarnessResult:
     rows = score_rows_from_results(raw)
     column_values: dict[str, float | None] = {}
     average = None
@@ -152,8 +178,14 @@ def build_result(raw: dict[str, Any], *, suite: Suite | None, leaf_tasks: Mappin
         }
     details["lm_eval"] = raw
     details["leaf_tasks"] = {name: list(leaves) for name, leaves in leaf_tasks.items()}
-    return HarnessResult(scores=rows, column_values=column_values, average=average, details=details,
-                         library_versions=library_versions(), samples_path=samples_path)
+    return HarnessResult(
+        scores=rows,
+        column_values=column_values,
+        average=average,
+        details=details,
+        library_versions=library_versions(),
+        samples_path=samples_path,
+    )
 
 
 def library_versions() -> dict[str, str]:
@@ -177,8 +209,9 @@ def write_samples(samples: Mapping[str, Sequence[Mapping[str, Any]]], path: Path
     with gzip.open(path, "wt", encoding="utf-8") as out:
         for task, task_samples in samples.items():
             for sample in task_samples:
-                out.write(json.dumps({"task": task, **sample}, default=handle_non_serializable,
-                                     ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps({"task": task, **sample}, default=handle_non_serializable, ensure_ascii=False) + "\n"
+                )
                 count += 1
     return count
 
@@ -187,8 +220,17 @@ def merge_results(merged: dict[str, Any], results: Mapping[str, Any]) -> None:
     """Fold one simple_evaluate result into the run's: per-task sections merge, run-wide keys
     (model config, seeds, environment) are the same in every call and kept from the first."""
     for key, value in results.items():
-        if key in ("results", "groups", "group_subtasks", "configs", "versions", "n-shot", "higher_is_better",
-                   "n-samples", "samples"):
+        if key in (
+            "results",
+            "groups",
+            "group_subtasks",
+            "configs",
+            "versions",
+            "n-shot",
+            "higher_is_better",
+            "n-samples",
+            "samples",
+        ):
             merged.setdefault(key, {}).update(value)
         else:
             merged.setdefault(key, value)
@@ -207,8 +249,10 @@ def _read_samples(path: Path) -> Iterable[dict[str, Any]]:
                 sample = json.loads(line)
                 if "task" not in sample:
                     if not cli_name:
-                        raise ValueError(f"{path}: a sample has no 'task' field and the file name does not "
-                                         f"follow lm-eval's samples_<task>_<date>.jsonl")
+                        raise ValueError(
+                            f"{path}: a sample has no 'task' field and the file name does not "
+                            f"follow lm-eval's samples_<task>_<date>.jsonl"
+                        )
                     sample = {"task": cli_name["task"], **sample}
                 yield sample
 

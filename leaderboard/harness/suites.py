@@ -42,8 +42,19 @@ if TYPE_CHECKING:
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SUITE_KEYS = {"name", "version", "title", "description", "reference", "columns"}
-_COLUMN_KEYS = {"key", "label", "task", "tasks", "group_of", "num_fewshot", "metric", "filter", "aggregate",
-                "overrides", "description"}
+_COLUMN_KEYS = {
+    "key",
+    "label",
+    "task",
+    "tasks",
+    "group_of",
+    "num_fewshot",
+    "metric",
+    "filter",
+    "aggregate",
+    "overrides",
+    "description",
+}
 # Keys a suite may not override: they name the task itself, or are set by the adapter
 # (dataset_path points at the mirror, num_fewshot has its own column field).
 _FORBIDDEN_OVERRIDES = {"task", "group", "tag", "include", "class", "dataset_path", "num_fewshot"}
@@ -205,7 +216,9 @@ def _require_str(data: Mapping[str, Any], key: str, source: str, where: str, *, 
 def _unknown_keys(data: Mapping[str, Any], allowed: set[str], source: str, where: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise _fail(source, where, f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
+        raise _fail(
+            source, where, f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _column_from_dict(data: Any, index: int, source: str) -> SuiteColumn:
@@ -334,8 +347,10 @@ def suite_list(*, suites_dir: Path | str | None = None) -> list[Suite]:
     for suite in suites:
         other = seen.setdefault((suite.name, suite.version), suite)
         if other is not suite:
-            raise SuiteError(f"{suite.source_path}: suite {suite.name!r} version {suite.version} is also "
-                             f"defined in {other.source_path}")
+            raise SuiteError(
+                f"{suite.source_path}: suite {suite.name!r} version {suite.version} is also "
+                f"defined in {other.source_path}"
+            )
     return sorted(suites, key=lambda s: (s.name, s.version))
 
 

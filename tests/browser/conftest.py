@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path(os.getenv("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 LAPTOP = {"width": 1440, "height": 900}
 

@@ -35,7 +35,9 @@ def plotly_css(js: str) -> str:
     for match in _RULE.finditer(js, start + 1, end):
         selector = next(group for group in match.groups()[:3] if group is not None)
         body = match.group(4) if match.group(4) is not None else match.group(5)
-        selector = re.sub(r"^,", " ,", selector).replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
+        selector = (
+            re.sub(r"^,", " ,", selector).replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
+        )
         rules.append(f"{selector}{{{body}}}")
     return HEADER + "\n".join(reversed(rules)) + "\n"
 

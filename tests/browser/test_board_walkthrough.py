@@ -32,18 +32,23 @@ def board(model_root):
     (folder / "README.md").write_text(CARD, encoding="utf-8")
     models = {
         # Ranked by Average: chat > base > tuned; by ARC ascending: chat (0.20) < tuned (0.40) < base (0.70).
-        "chat": registered_model_create(display_name="acme/chat-7b", model_type="chat", precision="bfloat16",
-                                        storage_path=str(folder)),
+        "chat": registered_model_create(
+            display_name="acme/chat-7b", model_type="chat", precision="bfloat16", storage_path=str(folder)
+        ),
         "base": registered_model_create(display_name="acme/base-7b", model_type="pretrained", precision="bfloat16"),
         "tuned": registered_model_create(display_name="acme/tuned-7b", model_type="fine_tuned", precision="float16"),
     }
     now = timezone.now()
     scored_run_create(model=models["chat"], values=values(0.55, 0.30), finished_at=now - timedelta(days=3))
     run = scored_run_create(model=models["chat"], values=values(0.75, 0.20), finished_at=now, stderr=0.02)
-    run.details = {"reproduce_commands": {"arc_challenge": "HF_HUB_OFFLINE=1 lm_eval --model hf --model_args "
-                                          "pretrained=/models/acme-chat,dtype=bfloat16 --tasks arc_challenge "
-                                          "--include_path /srv/artifacts/runs/1/tasks --device cuda --batch_size auto "
-                                          "--seed 0,1234,1234,1234"}}
+    run.details = {
+        "reproduce_commands": {
+            "arc_challenge": "HF_HUB_OFFLINE=1 lm_eval --model hf --model_args "
+            "pretrained=/models/acme-chat,dtype=bfloat16 --tasks arc_challenge "
+            "--include_path /srv/artifacts/runs/1/tasks --device cuda --batch_size auto "
+            "--seed 0,1234,1234,1234"
+        }
+    }
     run.save(update_fields=["details"])
     scored_run_create(model=models["base"], values=values(0.60, 0.70))
     scored_run_create(model=models["tuned"], values=values(0.50, 0.40))
@@ -83,7 +88,9 @@ def test_sort_is_kept_after_filtering_and_searching(page, board):
     expect(page.locator("#leaderboard th[data-column=arc]")).to_have_attribute("aria-sort", "ascending")
     assert table_names(page) == ["acme/chat-7b", "acme/base-7b"]
     # The exports follow the view as it is now.
-    expect(page.locator("#export-csv")).to_have_attribute("href", re.compile(r"sort=arc.*per_page=50|per_page=50.*sort=arc"))
+    expect(page.locator("#export-csv")).to_have_attribute(
+        "href", re.compile(r"sort=arc.*per_page=50|per_page=50.*sort=arc")
+    )
 
     # The T column and its legend.
     expect(page.locator("#leaderboard tr", has_text="acme/chat-7b").locator("td.type-symbol")).to_have_text("💬")
@@ -140,8 +147,9 @@ def test_model_page_card_chart_and_reproduce_line(page, board):
     screenshot(page, "board-03-model-page")
     page.set_viewport_size({"width": 1024, "height": 768})
     page.wait_for_timeout(300)
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), \
-        page.evaluate("document.documentElement.scrollWidth")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), page.evaluate(
+        "document.documentElement.scrollWidth"
+    )
     screenshot(page, "board-04-model-page-1024")
     page.wait_for_timeout(250)
     watch.assert_clean("model page")

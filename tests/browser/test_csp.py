@@ -71,8 +71,12 @@ def site(model_root):
     now = timezone.now()
     model = registered_model_create(display_name="acme/llama-ko", storage_path="/models/acme/llama-ko", owner=user)
     older = scored_run_create(model=model, values=VALUES, finished_at=now - timedelta(days=3))
-    newer = scored_run_create(model=model, values={k: v + 0.02 for k, v in VALUES.items()}, finished_at=now,
-                              details={"reproduce_commands": {"arc_challenge": REPRODUCE}})
+    newer = scored_run_create(
+        model=model,
+        values={k: v + 0.02 for k, v in VALUES.items()},
+        finished_at=now,
+        details={"reproduce_commands": {"arc_challenge": REPRODUCE}},
+    )
     other = registered_model_create(display_name="acme/mistral-ko", storage_path="/models/acme/mistral-ko")
     scored_run_create(model=other, values={k: v - 0.05 for k, v in VALUES.items()}, finished_at=now - timedelta(days=1))
     folder = model_root / "fake-llama"
@@ -81,8 +85,15 @@ def site(model_root):
     dataset = dataset_make(owner=user, name="Company FAQ")
     version = dataset.latest_version
     evaluations = [evaluator_run_make(version=version, submitted_by=user) for _ in range(2)]
-    return {"user": user, "model": model, "older": older, "newer": newer, "folder": folder, "dataset": dataset,
-            "evaluations": evaluations}
+    return {
+        "user": user,
+        "model": model,
+        "older": older,
+        "newer": newer,
+        "folder": folder,
+        "dataset": dataset,
+        "evaluations": evaluations,
+    }
 
 
 def test_an_inline_script_is_refused_and_the_refusal_is_seen(page, site):
@@ -117,7 +128,10 @@ def test_main_pages_have_no_csp_violation_and_moved_behaviours_work(page, site):
     expect(page.locator("#mtt-plot .main-svg").first).to_be_attached()
     expect(page.locator("#mtt-plot .scatterlayer .trace").first).to_be_attached()
     # plotly's own rules come from static/vendor/plotly.css, not an injected <style>.
-    assert page.evaluate("""() => getComputedStyle(document.querySelector("#mtt-plot .main-svg")).position""") == "absolute"
+    assert (
+        page.evaluate("""() => getComputedStyle(document.querySelector("#mtt-plot .main-svg")).position""")
+        == "absolute"
+    )
     assert page.locator("style").count() == 0
     with page.expect_download() as download:  # plotly's toolbar draws the PNG through a blob: image
         page.locator("#mtt-plot .modebar-btn[data-title='Download plot as a PNG']").click()
@@ -134,7 +148,9 @@ def test_main_pages_have_no_csp_violation_and_moved_behaviours_work(page, site):
     copy.click()
     expect(copy).to_have_text("Copied")
     # The copy beside a column score: the run's command, then the line that prints the value in full.
-    assert page.evaluate("navigator.clipboard.readText()").startswith(REPRODUCE + " --output_path lm-eval-reproduce && ")
+    assert page.evaluate("navigator.clipboard.readText()").startswith(
+        REPRODUCE + " --output_path lm-eval-reproduce && "
+    )
     page.select_option("#pick-run", str(site["older"].pk))  # the run picker submits itself
     expect(page).to_have_url(re.compile(rf"\?run={site['older'].pk}$"))
     expect(page.locator(f"a[href='/runs/{site['older'].pk}/']").first).to_be_attached()
@@ -175,8 +191,12 @@ def test_admin_and_lockout_pages_have_no_csp_violation(page, site):
     user_create(username="root", is_staff=True, is_superuser=True)
     watch = Watch(page)
     log_in(page, "root", "pw")
-    for url in ("/admin/", "/admin/audit/auditevent/", "/admin/leaderboard/registeredmodel/",
-                f"/admin/leaderboard/registeredmodel/{site['model'].pk}/change/"):
+    for url in (
+        "/admin/",
+        "/admin/audit/auditevent/",
+        "/admin/leaderboard/registeredmodel/",
+        f"/admin/leaderboard/registeredmodel/{site['model'].pk}/change/",
+    ):
         visit(page, watch, url, "#content")
     page.context.clear_cookies()
     for _ in range(5):
@@ -190,12 +210,19 @@ def test_admin_and_lockout_pages_have_no_csp_violation(page, site):
 
 # --- Without a browser --------------------------------------------------------------------------------------
 
+
 def test_the_policy_header():
     response = Client().get("/accounts/login/")
     policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
     assert policy == {
-        "default-src": "'self'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self' data: blob:",
-        "object-src": "'none'", "base-uri": "'self'", "form-action": "'self'", "frame-ancestors": "'none'",
+        "default-src": "'self'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data: blob:",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
     }
 
 

@@ -47,7 +47,9 @@ def test_the_endpoint_form_shows_only_the_chosen_kinds_fields(page):
 def test_the_korean_note_follows_the_version_and_the_embedding_model(page):
     user = user_create(username="alice")
     english = dataset_make(owner=user, name="English FAQ", rows=[RowData(question="Q?", reference="A", response="A")])
-    korean = dataset_make(owner=user, name="Korean FAQ", rows=[RowData(question="연차는?", reference="15일", response="15일")])
+    korean = dataset_make(
+        owner=user, name="Korean FAQ", rows=[RowData(question="연차는?", reference="15일", response="15일")]
+    )
     multilingual = EmbeddingModel.objects.create(name="multilingual", path="/models/multilingual")
     watch = Watch(page)
     log_in(page, "alice", "pw")

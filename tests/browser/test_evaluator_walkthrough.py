@@ -17,7 +17,7 @@ GOLDEN_CSV = """question,reference,contexts,response,tags
 연차 휴가는 며칠인가요?,입사 1년 후 15일입니다.,"[""입사 1년 후 15일의 연차가 주어진다."", ""사용하지 않은 연차는 다음 해로 이월된다.""]",15일입니다.,"hr, 휴가"
 What is the VPN address?,vpn.example.internal,The VPN is at vpn.example.internal. Log in with SSO.,vpn.example.internal,it
 Who approves expenses?,The team lead approves expenses under 1M KRW.,Team leads approve expenses under 1M KRW; directors above.,Your team lead.,"finance, hr"
-"""
+"""  # noqa: E501 (rows of a CSV file)
 
 
 FIELD_KEY = "yF3m9sQ1Xq6bq0c1Jc0s6m8m0cV1Yw2t3H5rj8m1n0A="  # a Fernet key for this test's web process and worker
@@ -31,8 +31,9 @@ def worker(settings):
     settings.ENDPOINT_ALLOWED_HOSTS = ["127.0.0.0/8"]
     settings.FIELD_ENCRYPTION_KEYS = [FIELD_KEY]
     queues_purge()
-    process = WorkerProcess("evaluator-browser", extra_env={"ENDPOINT_ALLOWED_HOSTS": "127.0.0.0/8",
-                                                            "FIELD_ENCRYPTION_KEY": FIELD_KEY})
+    process = WorkerProcess(
+        "evaluator-browser", extra_env={"ENDPOINT_ALLOWED_HOSTS": "127.0.0.0/8", "FIELD_ENCRYPTION_KEY": FIELD_KEY}
+    )
     yield process
     process.kill()
 

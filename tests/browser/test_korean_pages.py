@@ -33,8 +33,9 @@ def korean_site():
     model = registered_model_create(display_name="acme/llama-ko", storage_path="/models/acme/llama-ko", owner=user)
     scored_run_create(model=model, values=VALUES, finished_at=now - timedelta(days=3))
     scored_run_create(model=model, values={k: v + 0.02 for k, v in VALUES.items()}, finished_at=now)
-    failed = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1"}, model=model, submitted_by=user,
-                        enqueue=False)
+    failed = run_create(
+        kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1"}, model=model, submitted_by=user, enqueue=False
+    )
     run_execute(run_id=failed.pk)  # the executor refuses the spec: a stored failure reason
     return {"user": user, "failed": failed}
 

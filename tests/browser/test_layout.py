@@ -33,13 +33,19 @@ ONLY = {name.strip() for name in os.getenv("LAYOUT_PAGES", "").split(",") if nam
 # Unbroken runs of characters are the worst case: nothing to wrap at but the cell's edge.
 LONG_NAME = "acme-research-lab/llama-3-70b-instruct-korean-legal-finetune-" + "v2-" * 12 + "final"
 LONG_PATH = "/srv/models/" + "very-deep-folder/" * 8 + "checkpoint-000123456789"
-LONG_REASON = (f"Dataset allenai/ai2_arc is missing from the mirror at {LONG_PATH}/mirror/"
-               + "x" * 180 + " and the run cannot go on: " + "the mirror was checked " * 8)
+LONG_REASON = (
+    f"Dataset allenai/ai2_arc is missing from the mirror at {LONG_PATH}/mirror/"
+    + "x" * 180
+    + " and the run cannot go on: "
+    + "the mirror was checked " * 8
+)
 LONG_TAG = "customer-support-escalation-procedures-" * 3 + "태그"
-LONG_CHECK = ("HTTPConnectionPool(host='vllm-judge-qwen2-72b-instruct.ml-platform.internal.example.com', port=8000): "
-              "Max_retries_exceeded_with_url:/v1/models(Caused_by_NewConnectionError('<urllib3.connection."
-              "HTTPConnection_object_at_0x7f3a9c2d1e50>:_Failed_to_establish_a_new_connection:_[Errno_111]"
-              "_Connection_refused'))")
+LONG_CHECK = (
+    "HTTPConnectionPool(host='vllm-judge-qwen2-72b-instruct.ml-platform.internal.example.com', port=8000): "
+    "Max_retries_exceeded_with_url:/v1/models(Caused_by_NewConnectionError('<urllib3.connection."
+    "HTTPConnection_object_at_0x7f3a9c2d1e50>:_Failed_to_establish_a_new_connection:_[Errno_111]"
+    "_Connection_refused'))"
+)
 VALUES = {"arc": 0.52, "hellaswag": 0.61, "mmlu": 0.43, "truthfulqa": 0.38, "winogrande": 0.66, "gsm8k": 0.12}
 
 
@@ -49,32 +55,66 @@ def crowded_site(settings, tmp_path, real_runs, mirror_checked, mirror_lacking_h
     user = user_create(username="alice", is_staff=True)
     now = timezone.now()
     model = registered_model_create(display_name=LONG_NAME, storage_path=LONG_PATH, owner=user)
-    scored = scored_run_create(model=model, values=VALUES, finished_at=now - timedelta(days=2), submitted_by=user,
-                               started_at=now - timedelta(days=2, minutes=3))
+    scored = scored_run_create(
+        model=model,
+        values=VALUES,
+        finished_at=now - timedelta(days=2),
+        submitted_by=user,
+        started_at=now - timedelta(days=2, minutes=3),
+    )
     for n in range(4):
         other = registered_model_create(display_name=f"{LONG_NAME}-{n}", storage_path=f"{LONG_PATH}-{n}")
-        scored_run_create(model=other, values={k: v - 0.03 * n for k, v in VALUES.items()},
-                          finished_at=now - timedelta(days=n))
-    failed = run_create_row(model=model, status=RunStatus.FAILED, submitted_by=user, error_message=LONG_REASON,
-                            started_at=now - timedelta(minutes=2), finished_at=now)
-    running = run_create_row(model=model, status=RunStatus.RUNNING, submitted_by=user, progress_done=3,
-                             progress_total=10, progress_note=LONG_REASON[:200])
+        scored_run_create(
+            model=other, values={k: v - 0.03 * n for k, v in VALUES.items()}, finished_at=now - timedelta(days=n)
+        )
+    failed = run_create_row(
+        model=model,
+        status=RunStatus.FAILED,
+        submitted_by=user,
+        error_message=LONG_REASON,
+        started_at=now - timedelta(minutes=2),
+        finished_at=now,
+    )
+    running = run_create_row(
+        model=model,
+        status=RunStatus.RUNNING,
+        submitted_by=user,
+        progress_done=3,
+        progress_total=10,
+        progress_note=LONG_REASON[:200],
+    )
     for run in (failed, running):
-        RunEvent.objects.create(run=run, from_status="queued", to_status="running", at=now,
-                                message=f"claimed by worker {LONG_PATH}-gpu-node-01.ml-platform.internal.example.com")
+        RunEvent.objects.create(
+            run=run,
+            from_status="queued",
+            to_status="running",
+            at=now,
+            message=f"claimed by worker {LONG_PATH}-gpu-node-01.ml-platform.internal.example.com",
+        )
     RunEvent.objects.create(run=failed, from_status="running", to_status="failed", at=now, message=LONG_REASON)
 
     samples_a = store_run(real_runs["a"], model=model, artifacts_dir=settings.ARTIFACTS_DIR)
-    samples_b = store_run(real_runs["b"], model=registered_model_create(display_name=LONG_NAME + "-b"),
-                          artifacts_dir=settings.ARTIFACTS_DIR)
+    samples_b = store_run(
+        real_runs["b"],
+        model=registered_model_create(display_name=LONG_NAME + "-b"),
+        artifacts_dir=settings.ARTIFACTS_DIR,
+    )
 
-    rows = [RowData(question=f"{LONG_NAME} 질문 {i}: " + "왜" * 120, reference="answer " + "y" * 150,
-                    contexts=(LONG_REASON,), response=LONG_REASON, tags=(LONG_TAG, f"tag-{i}"))
-            for i in range(1, 6)]
+    rows = [
+        RowData(
+            question=f"{LONG_NAME} 질문 {i}: " + "왜" * 120,
+            reference="answer " + "y" * 150,
+            contexts=(LONG_REASON,),
+            response=LONG_REASON,
+            tags=(LONG_TAG, f"tag-{i}"),
+        )
+        for i in range(1, 6)
+    ]
     dataset = dataset_make(owner=user, name="Company FAQ " + "z" * 90, rows=rows)
     endpoint = endpoint_make(name="judge-" + "q" * 80, owner=user)
-    LLMEndpoint.objects.filter(pk=endpoint.pk).update(last_checked_at=now, last_check_ok=False,
-                                                      last_check_message=LONG_CHECK)
+    LLMEndpoint.objects.filter(pk=endpoint.pk).update(
+        last_checked_at=now, last_check_ok=False, last_check_message=LONG_CHECK
+    )
     first, second = (evaluator_run_make(version=dataset.latest_version, submitted_by=user) for _ in range(2))
     # The About page's mirror check (as mirror_verify saves it) of a mirror without HellaSwag, its problem
     # text made long, and a check saved for another, long-named folder.
@@ -84,18 +124,34 @@ def crowded_site(settings, tmp_path, real_runs, mirror_checked, mirror_lacking_h
         if not entry["found"]:
             entry["problem"] = LONG_REASON
     check.save(update_fields=["report"])
-    MirrorCheck.objects.create(mirror_dir=LONG_PATH, suite="openllm_v1", suite_version=1, suite_digest="0" * 64,
-                               fingerprint="0" * 32, report={"entries": []}, checked_at=now)
+    MirrorCheck.objects.create(
+        mirror_dir=LONG_PATH,
+        suite="openllm_v1",
+        suite_version=1,
+        suite_digest="0" * 64,
+        fingerprint="0" * 32,
+        report={"entries": []},
+        checked_at=now,
+    )
     return {
-        "about": "/about/", "leaderboard": "/", "metrics-through-time": "/metrics-through-time/", "submit": "/submit/",
-        "queue": "/runs/", "run-failed": f"/runs/{failed.pk}/", "run-running": f"/runs/{running.pk}/",
-        "run-succeeded": f"/runs/{scored.pk}/", "model": f"/models/{model.pk}/",
+        "about": "/about/",
+        "leaderboard": "/",
+        "metrics-through-time": "/metrics-through-time/",
+        "submit": "/submit/",
+        "queue": "/runs/",
+        "run-failed": f"/runs/{failed.pk}/",
+        "run-running": f"/runs/{running.pk}/",
+        "run-succeeded": f"/runs/{scored.pk}/",
+        "model": f"/models/{model.pk}/",
         "samples-arc": f"/models/runs/{samples_a.pk}/samples/?task=arc_challenge",
         "samples-gsm8k": f"/models/runs/{samples_a.pk}/samples/?task=gsm8k",
         "compare": f"/models/compare/?a={samples_a.pk}&b={samples_b.pk}",
-        "evaluator": "/evaluator/", "dataset": f"/evaluator/datasets/{dataset.pk}/",
-        "evaluation": f"/evaluator/runs/{first.pk}/", "evaluator-compare": f"/evaluator/compare/?a={first.pk}&b={second.pk}",
-        "evaluation-new": "/evaluator/runs/new/", "dataset-new": "/evaluator/datasets/new/",
+        "evaluator": "/evaluator/",
+        "dataset": f"/evaluator/datasets/{dataset.pk}/",
+        "evaluation": f"/evaluator/runs/{first.pk}/",
+        "evaluator-compare": f"/evaluator/compare/?a={first.pk}&b={second.pk}",
+        "evaluation-new": "/evaluator/runs/new/",
+        "dataset-new": "/evaluator/datasets/new/",
         "endpoint-new": "/evaluator/endpoints/new/",
     }
 
@@ -108,7 +164,8 @@ def page_overflow(page) -> dict | None:
         const out = [];
         for (const el of document.querySelectorAll("body *")) {
             const box = el.getBoundingClientRect();
-            if (box.right > width + 1) out.push({tag: el.tagName, id: el.id, cls: String(el.className), right: Math.round(box.right)});
+            if (box.right > width + 1)
+                out.push({tag: el.tagName, id: el.id, cls: String(el.className), right: Math.round(box.right)});
         }
         out.sort((a, b) => a.right - b.right);
         return {scrollWidth: scroll, width: width, innermost: out.slice(0, 5)};
@@ -128,8 +185,9 @@ def test_no_page_is_wider_than_its_window(browser, live_server, crowded_site):
     problems = []
     for language in LANGUAGES:
         for width in WIDTHS:
-            context = browser.new_context(viewport={"width": width, "height": 800}, base_url=live_server.url,
-                                          locale=language)
+            context = browser.new_context(
+                viewport={"width": width, "height": 800}, base_url=live_server.url, locale=language
+            )
             context.set_default_timeout(20_000)
             page = context.new_page()
             log_in(page, "alice", "pw")

@@ -12,17 +12,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def chat_reply(text: str = "OK") -> bytes:
-    return json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "canned",
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": text}}]}).encode()
+    return json.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "canned",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        }
+    ).encode()
 
 
 class CannedServer:
     """``with CannedServer(status=200, body=b"...") as server: server.base_url``; ``server.requests`` lists
     (method, path, headers) of what arrived."""
 
-    def __init__(self, *, status: int = 200, body: bytes = b"", content_type: str = "application/json",
-                 headers: dict[str, str] | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+    ):
         self.host = host
         self.status, self.body, self.content_type = status, body, content_type
         self.extra_headers = headers or {}

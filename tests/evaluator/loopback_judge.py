@@ -150,8 +150,11 @@ class LoopbackJudge:
                         "finish_reason": "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": len(text) // 4, "completion_tokens": len(content) // 4,
-                          "total_tokens": (len(text) + len(content)) // 4},
+                "usage": {
+                    "prompt_tokens": len(text) // 4,
+                    "completion_tokens": len(content) // 4,
+                    "total_tokens": (len(text) + len(content)) // 4,
+                },
             }
         finally:
             with self._lock:
@@ -181,7 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.rstrip("/") == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": self.owner.model, "object": "model", "owned_by": "loopback"}]})
+            self._send(
+                200, {"object": "list", "data": [{"id": self.owner.model, "object": "model", "owned_by": "loopback"}]}
+            )
         elif self.path.startswith("/_stats"):
             self._send(200, self.owner.stats())
         else:
@@ -203,6 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # -- schema handling ---------------------------------------------------------------------------------
+
 
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
@@ -269,7 +275,9 @@ def _int_choices(node: dict) -> list[int]:
     return [0, 1]
 
 
-def build_instance(schema: dict, rng: random.Random, root: dict | None = None, name: str = "value", depth: int = 0) -> Any:
+def build_instance(
+    schema: dict, rng: random.Random, root: dict | None = None, name: str = "value", depth: int = 0
+) -> Any:
     """A value valid for ``schema`` (objects, arrays, $refs, enums, const, anyOf, numbers with ranges)."""
     root = root if root is not None else schema
     node = _resolve(schema, root)

@@ -41,7 +41,7 @@ def upload(client, content: bytes | str, name: str) -> str:
 def assert_refused(page: str, *expected: str) -> None:
     assert "The file was not registered" in page or "errorlist" in page, page[-3000:]
     for part in expected:
-        assert part in page, (part, page[page.find("dataset-problems"):][:2000])
+        assert part in page, (part, page[page.find("dataset-problems") :][:2000])
     assert not GoldenDataset.objects.exists()
     assert not DatasetVersion.objects.exists()
     assert not DatasetRow.objects.exists()
@@ -79,20 +79,27 @@ def test_nul_in_csv_names_row_and_field(client, user):
 
 
 def test_nul_and_lone_surrogate_in_jsonl_name_row_and_field(client, user):
-    lines = [json.dumps({"question": "Q1", "contexts": ["ok", "bad\u0000"]}),
-             '{"question": "Q2", "tags": ["\\ud800"]}', json.dumps({"question": "Q3\u0000"})]
+    lines = [
+        json.dumps({"question": "Q1", "contexts": ["ok", "bad\u0000"]}),
+        '{"question": "Q2", "tags": ["\\ud800"]}',
+        json.dumps({"question": "Q3\u0000"}),
+    ]
     page = upload(client, "\n".join(lines), "golden.jsonl")
-    assert_refused(page, "Row 1 (line 1), field “contexts”: contains a NUL character",
-                   "Row 2 (line 2), field “tags”: contains a lone surrogate (\\ud800)",
-                   "Row 3 (line 3), field “question”: contains a NUL character")
+    assert_refused(
+        page,
+        "Row 1 (line 1), field “contexts”: contains a NUL character",
+        "Row 2 (line 2), field “tags”: contains a lone surrogate (\\ud800)",
+        "Row 3 (line 3), field “question”: contains a NUL character",
+    )
 
 
 def test_nul_in_a_json_array_and_an_excel_cell(client, user):
     page = upload(client, json.dumps([{"question": "Q1"}, {"question": "Q2", "reference": "a\u0000"}]), "golden.json")
     assert_refused(page, "Row 2 (line 1), field “reference”: contains a NUL character")
     # XML cannot carry a NUL: a sheet that tries is not a workbook.
-    page = upload(client, xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace("<t>Q1</t>", "<t>Q&#0;</t>")),
-                  "golden.xlsx")
+    page = upload(
+        client, xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace("<t>Q1</t>", "<t>Q&#0;</t>")), "golden.xlsx"
+    )
     assert_refused(page, "The Excel file cannot be read")
 
 
@@ -108,8 +115,15 @@ def test_deeply_nested_jsonl_json_and_csv_cell_are_refused(client, user):
     page = upload(client, f'question,contexts\nQ1,"{deep}"\n', "golden.csv")
     assert_refused(page, "Row 1 (line 2), field “contexts”: cannot be read: is nested more than 32 levels deep.")
     # 32 levels (the object and 31 lists) are read; the unknown key is ignored.
-    client.post(reverse("evaluator:dataset_new"), {"name": "Deep enough", "file": SimpleUploadedFile(
-        "golden.jsonl", ('{"question": "Q1", "x": ' + "[" * 31 + "]" * 31 + "}\n").encode())})
+    client.post(
+        reverse("evaluator:dataset_new"),
+        {
+            "name": "Deep enough",
+            "file": SimpleUploadedFile(
+                "golden.jsonl", ('{"question": "Q1", "x": ' + "[" * 31 + "]" * 31 + "}\n").encode()
+            ),
+        },
+    )
     assert GoldenDataset.objects.get().name == "Deep enough"
 
 
@@ -117,8 +131,14 @@ def test_deeply_nested_jsonl_json_and_csv_cell_are_refused(client, user):
 
 
 def test_a_csv_field_over_131072_characters_is_read_and_one_over_the_limit_named(client, user):
-    accepted = client.post(reverse("evaluator:dataset_new"), {"name": "Long", "file": SimpleUploadedFile(
-        "golden.csv", ("question,reference\nQ1," + "가" * 150_000 + "\n").encode())}, follow=True)
+    accepted = client.post(
+        reverse("evaluator:dataset_new"),
+        {
+            "name": "Long",
+            "file": SimpleUploadedFile("golden.csv", ("question,reference\nQ1," + "가" * 150_000 + "\n").encode()),
+        },
+        follow=True,
+    )
     assert "Registered Long with 1 rows." in accepted.content.decode()
     assert len(DatasetRow.objects.get().reference) == 150_000
     GoldenDataset.objects.all().delete()
@@ -138,56 +158,89 @@ def test_an_over_long_jsonl_line_is_refused_without_being_parsed(client, user, s
 
 def test_too_many_columns(client, user, settings):
     settings.DATASET_MAX_COLUMNS = 4
-    assert_refused(upload(client, "question,a,b,c,d\nQ1,1,2,3,4\n", "golden.csv"), "The header has 5 columns; the limit is 4.")
+    assert_refused(
+        upload(client, "question,a,b,c,d\nQ1,1,2,3,4\n", "golden.csv"), "The header has 5 columns; the limit is 4."
+    )
     page = upload(client, "question,reference\nQ1,A\nQ2,A,,,,x\nQ3,A,,,,,,,\n", "golden.csv")
     assert_refused(page, "Row 2 (line 3): has 6 columns; the limit is 4.")
     assert "Row 3" not in page  # empty trailing cells do not count
-    assert_refused(upload(client, xlsx([["question", "a", "b", "c", "d"], ["Q1"]]), "golden.xlsx"),
-                   "The sheet declares 5 columns (A1:E2); the limit is 4.")
+    assert_refused(
+        upload(client, xlsx([["question", "a", "b", "c", "d"], ["Q1"]]), "golden.xlsx"),
+        "The sheet declares 5 columns (A1:E2); the limit is 4.",
+    )
     # A sheet whose declared dimension understates its cells is caught row by row.
-    lying = xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace("</is></c></row></sheetData>",
-                                                                       '</is></c><c r="Z2"><v>7</v></c></row></sheetData>'))
+    lying = xlsx(
+        [["question"], ["Q1"]],
+        sheet_xml=lambda s: s.replace(
+            "</is></c></row></sheetData>", '</is></c><c r="Z2"><v>7</v></c></row></sheetData>'
+        ),
+    )
     assert_refused(upload(client, lying, "golden.xlsx"), "Sheet row 2 has a cell in column 26; the limit is 4 columns.")
     separators = upload(client, "question\n" + "," * 1_000_000 + "\n", "golden.csv")
-    assert_refused(separators, "Row 1 (line 2): has far more separators (commas or tabs) than a row of the largest allowed cells could have")
+    assert_refused(
+        separators,
+        "Row 1 (line 2): has far more separators (commas or tabs) than a row of the largest allowed cells could have",
+    )
 
 
 def test_too_many_rows(client, user, settings):
     settings.DATASET_MAX_ROWS = 3
     four = ["Q1", "Q2", "Q3", "Q4"]
-    assert_refused(upload(client, "question\n" + "\n".join(four) + "\n", "golden.csv"),
-                   "The file has more than 3 rows (the limit).")
-    assert_refused(upload(client, "\n".join(json.dumps({"question": q}) for q in four), "golden.jsonl"),
-                   "The file has more than 3 rows (the limit).")
-    assert_refused(upload(client, json.dumps([{"question": q} for q in four]), "golden.json"),
-                   "The file has more than 3 rows (the limit).")
-    assert_refused(upload(client, xlsx([["question"]] + [[q] for q in four]), "golden.xlsx"),
-                   "The sheet declares 5 rows (A1:A5); the limit is a header and 3 rows of data.")
-    no_dimension = xlsx([["question"]] + [[q] for q in four], sheet_xml=lambda s: s.replace('<dimension ref="A1:A5"/>', ""))
-    assert_refused(upload(client, no_dimension, "golden.xlsx"),
-                   "The sheet has more than 4 rows: a header and at most 3 rows of data.")
+    assert_refused(
+        upload(client, "question\n" + "\n".join(four) + "\n", "golden.csv"),
+        "The file has more than 3 rows (the limit).",
+    )
+    assert_refused(
+        upload(client, "\n".join(json.dumps({"question": q}) for q in four), "golden.jsonl"),
+        "The file has more than 3 rows (the limit).",
+    )
+    assert_refused(
+        upload(client, json.dumps([{"question": q} for q in four]), "golden.json"),
+        "The file has more than 3 rows (the limit).",
+    )
+    assert_refused(
+        upload(client, xlsx([["question"]] + [[q] for q in four]), "golden.xlsx"),
+        "The sheet declares 5 rows (A1:A5); the limit is a header and 3 rows of data.",
+    )
+    no_dimension = xlsx(
+        [["question"]] + [[q] for q in four], sheet_xml=lambda s: s.replace('<dimension ref="A1:A5"/>', "")
+    )
+    assert_refused(
+        upload(client, no_dimension, "golden.xlsx"),
+        "The sheet has more than 4 rows: a header and at most 3 rows of data.",
+    )
     assert post(client, "question\n" + "\n".join(four[:3]) + "\n\n\n", "golden.csv").status_code == 302
     assert DatasetRow.objects.count() == 3
 
 
 def test_repeated_sheet_rows_are_refused_before_openpyxl_parses_them(client, user):
     # openpyxl parses and drops each repeated row while keeping an element for it: 1M took it over a minute.
-    repeated = xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace(
-        "</sheetData>", '<row r="2"/>' * 1_000_000 + "</sheetData>"))
+    repeated = xlsx(
+        [["question"], ["Q1"]],
+        sheet_xml=lambda s: s.replace("</sheetData>", '<row r="2"/>' * 1_000_000 + "</sheetData>"),
+    )
     assert len(repeated) < 50_000
     started = time.perf_counter()
-    assert_refused(upload(client, repeated, "golden.xlsx"),
-                   "Sheet row 2 comes after row 2: rows repeated or out of order are refused.")
+    assert_refused(
+        upload(client, repeated, "golden.xlsx"),
+        "Sheet row 2 comes after row 2: rows repeated or out of order are refused.",
+    )
     assert time.perf_counter() - started < 20
 
 
 def test_xml_elements_within_a_row_are_counted(client, user, settings):
     settings.DATASET_MAX_COLUMNS = 4  # at most 4 cells and 256 XML elements a row
-    repeated_cells = xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace(
-        '<c r="A2" t="inlineStr"><is><t>Q1</t></is></c>', '<c r="A2"><v>1</v></c>' * 5))
-    assert_refused(upload(client, repeated_cells, "golden.xlsx"), "Sheet row 2 has a cell in column 5; the limit is 4 columns.")
-    runs = xlsx([["question"], ["Q1"]], sheet_xml=lambda s: s.replace(
-        "<is><t>Q1</t></is>", "<is>" + "<r><t>a</t></r>" * 200 + "</is>"))
+    repeated_cells = xlsx(
+        [["question"], ["Q1"]],
+        sheet_xml=lambda s: s.replace('<c r="A2" t="inlineStr"><is><t>Q1</t></is></c>', '<c r="A2"><v>1</v></c>' * 5),
+    )
+    assert_refused(
+        upload(client, repeated_cells, "golden.xlsx"), "Sheet row 2 has a cell in column 5; the limit is 4 columns."
+    )
+    runs = xlsx(
+        [["question"], ["Q1"]],
+        sheet_xml=lambda s: s.replace("<is><t>Q1</t></is>", "<is>" + "<r><t>a</t></r>" * 200 + "</is>"),
+    )
     assert_refused(upload(client, runs, "golden.xlsx"), "Sheet row 2 holds more than 256 XML elements.")
 
 
@@ -204,16 +257,21 @@ def test_an_oversize_upload_is_refused_before_it_is_read(client, user, settings)
 
     dataset = dataset_make(owner=user)  # a new version of a dataset takes the same path
     versions = DatasetVersion.objects.count()
-    page = client.post(reverse("evaluator:dataset", args=[dataset.pk]), {
-        "upload-file": SimpleUploadedFile("v2.csv", b"question\n" + b"Q\n" * 500)}).content.decode()
+    page = client.post(
+        reverse("evaluator:dataset", args=[dataset.pk]),
+        {"upload-file": SimpleUploadedFile("v2.csv", b"question\n" + b"Q\n" * 500)},
+    ).content.decode()
     assert 'id="id_upload-file_error"><li>The file is larger than 1000\xa0bytes.' in page
     assert DatasetVersion.objects.count() == versions
 
 
 def test_a_file_spooled_to_disk_is_read_as_a_stream(client, user, settings):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # Django writes every upload to a temporary file
-    page = client.post(reverse("evaluator:dataset_new"), {"name": "Disk", "file": SimpleUploadedFile(
-        "golden.csv", "질문,정답\n연차는?,15일\n".encode("cp949"))}, follow=True).content.decode()
+    page = client.post(
+        reverse("evaluator:dataset_new"),
+        {"name": "Disk", "file": SimpleUploadedFile("golden.csv", "질문,정답\n연차는?,15일\n".encode("cp949"))},
+        follow=True,
+    ).content.decode()
     assert "Registered Disk with 1 rows." in page and DatasetRow.objects.get().reference == "15일"
 
 
@@ -230,14 +288,19 @@ def test_zip_bomb_and_shared_strings_caps(client, user, settings):
     big = xlsx([["question"], ["Q1"]], extra={"xl/extra.xml": b"<a>" + b"<b/>" * 1_100_000 + b"</a>"})
     assert_refused(upload(client, big, "golden.xlsx"), "The workbook part xl/extra.xml unpacks to more than 4.0\xa0MB.")
     settings.DATASET_MAX_ROWS = 3  # at most 32 distinct texts
-    strings = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-               + "".join(f"<si><t>text {i}</t></si>" for i in range(40)) + "</sst>").encode()
+    strings = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + "".join(f"<si><t>text {i}</t></si>" for i in range(40))
+        + "</sst>"
+    ).encode()
     many = xlsx([["question"], ["Q1"]], extra={"xl/sharedStrings.xml": strings})
     assert_refused(upload(client, many, "golden.xlsx"), "The workbook holds more than 32 distinct texts.")
     runs = strings.replace(b"<si><t>text 0</t></si>", b"<si>" + b"<r><t>a</t></r>" * 1100 + b"</si>")
     runs = runs.replace(b"".join(b"<si><t>text %d</t></si>" % i for i in range(20, 40)), b"")
-    assert_refused(upload(client, xlsx([["question"], ["Q1"]], extra={"xl/sharedStrings.xml": runs}), "golden.xlsx"),
-                   "The workbook holds more than 32 distinct texts.")
+    assert_refused(
+        upload(client, xlsx([["question"], ["Q1"]], extra={"xl/sharedStrings.xml": runs}), "golden.xlsx"),
+        "The workbook holds more than 32 distinct texts.",
+    )
 
 
 def test_a_real_16384_column_workbook_is_refused_in_little_memory(client, user):
@@ -270,8 +333,14 @@ def test_row_editor_refuses_nul_long_fields_and_bad_json(client, user, settings)
 
     dataset = dataset_make(owner=user)
     url = reverse("evaluator:dataset", args=[dataset.pk])
-    base = {"edit-position": "", "edit-question": "Q", "edit-reference": "", "edit-contexts": "", "edit-response": "",
-            "edit-tags": ""}
+    base = {
+        "edit-position": "",
+        "edit-question": "Q",
+        "edit-reference": "",
+        "edit-contexts": "",
+        "edit-response": "",
+        "edit-tags": "",
+    }
     versions = DatasetVersion.objects.count()
 
     def refused(**fields) -> str:

@@ -12,9 +12,9 @@ from tests.factories import user_create
 
 KOREAN_CSV = (
     "질문,정답,contexts,tags\n"
-    "연차 휴가는 며칠인가요?,15일입니다.,\"[\"\"입사 1년 후 15일의 연차가 주어진다.\"\", \"\"사용하지 않은 연차는 이월된다.\"\"]\",\"hr, 휴가\"\n"
+    '연차 휴가는 며칠인가요?,15일입니다.,"[""입사 1년 후 15일의 연차가 주어진다."", ""사용하지 않은 연차는 이월된다.""]","hr, 휴가"\n'  # noqa: E501
     "\n"
-    "What is the VPN address?,vpn.example.internal,\"The VPN is at vpn.example.internal\n|||\nUse your SSO login\",it\n"
+    'What is the VPN address?,vpn.example.internal,"The VPN is at vpn.example.internal\n|||\nUse your SSO login",it\n'
 )
 
 
@@ -34,8 +34,10 @@ def test_cp949_csv_from_korean_excel_is_read():
 
 
 def test_jsonl_and_json_array_with_aliases():
-    lines = [{"user_input": "Q1", "ground_truth": "A1", "retrieved_contexts": ["c1", "c2"], "response": "R1", "tags": ["x"]},
-             {"question": "Q2", "reference": "A2", "response": "R2"}]
+    lines = [
+        {"user_input": "Q1", "ground_truth": "A1", "retrieved_contexts": ["c1", "c2"], "response": "R1", "tags": ["x"]},
+        {"question": "Q2", "reference": "A2", "response": "R2"},
+    ]
     jsonl = "\n".join(json.dumps(line) for line in lines).encode()
     parsed = dataset_file_parse(filename="golden.jsonl", content=jsonl)
     assert [r.question for r in parsed.rows] == ["Q1", "Q2"] and parsed.rows[0].contexts == ("c1", "c2")
@@ -59,22 +61,35 @@ def test_xlsx_with_context_columns():
     assert any("notes" in warning for warning in parsed.warnings)
 
 
-@pytest.mark.parametrize(("filename", "content", "expected"), [
-    ("a.csv", b"question,reference\nQ1,A1\n,A2\nQ3,A3\n,A4\n",
-     ["Row 2 (line 3), field “question”: is empty", "Row 4 (line 5), field “question”: is empty"]),
-    ("a.csv", b"query,reference\nQ1,A1\n", []),
-    ("a.csv", b"reference,answer\nA,B\n", ["No question column"]),
-    ("a.csv", b"question,query\nQ,Q\n", ["both give the question"]),
-    ("a.csv", b'question,contexts\nQ1,"[not json"\n', ["Row 1 (line 2), field “contexts”: cannot be read"]),
-    ("a.jsonl", b'{"question": "Q1"}\n{"question": \n["Q3"]\n', ["Row 2 (line 2): is not valid JSON", "Row 3 (line 3): must be a JSON object"]),
-    ("a.jsonl", b'{"question": "Q1", "contexts": "one string"}\n{"question": "Q2", "contexts": [1, 2]}\n',
-     ["Row 2 (line 2), field “contexts”: cannot be read"]),
-    ("a.jsonl", b'{"question": {"nested": true}}\n', ["Row 1 (line 1), field “question”: must be text"]),
-    ("a.txt", b"question\nQ\n", ["Unsupported file type"]),
-    ("a.csv", b"", ["The file is empty"]),
-    ("a.xlsx", b"not a workbook", ["The Excel file cannot be read"]),
-    ("a.csv", b"question\n" + "\x80\xff".encode("latin-1") * 3, ["neither UTF-8 nor CP949"]),
-])
+@pytest.mark.parametrize(
+    ("filename", "content", "expected"),
+    [
+        (
+            "a.csv",
+            b"question,reference\nQ1,A1\n,A2\nQ3,A3\n,A4\n",
+            ["Row 2 (line 3), field “question”: is empty", "Row 4 (line 5), field “question”: is empty"],
+        ),
+        ("a.csv", b"query,reference\nQ1,A1\n", []),
+        ("a.csv", b"reference,answer\nA,B\n", ["No question column"]),
+        ("a.csv", b"question,query\nQ,Q\n", ["both give the question"]),
+        ("a.csv", b'question,contexts\nQ1,"[not json"\n', ["Row 1 (line 2), field “contexts”: cannot be read"]),
+        (
+            "a.jsonl",
+            b'{"question": "Q1"}\n{"question": \n["Q3"]\n',
+            ["Row 2 (line 2): is not valid JSON", "Row 3 (line 3): must be a JSON object"],
+        ),
+        (
+            "a.jsonl",
+            b'{"question": "Q1", "contexts": "one string"}\n{"question": "Q2", "contexts": [1, 2]}\n',
+            ["Row 2 (line 2), field “contexts”: cannot be read"],
+        ),
+        ("a.jsonl", b'{"question": {"nested": true}}\n', ["Row 1 (line 1), field “question”: must be text"]),
+        ("a.txt", b"question\nQ\n", ["Unsupported file type"]),
+        ("a.csv", b"", ["The file is empty"]),
+        ("a.xlsx", b"not a workbook", ["The Excel file cannot be read"]),
+        ("a.csv", b"question\n" + "\x80\xff".encode("latin-1") * 3, ["neither UTF-8 nor CP949"]),
+    ],
+)
 def test_problems_name_the_row_and_field(filename, content, expected):
     if not expected:
         assert dataset_file_parse(filename=filename, content=content).rows
@@ -96,8 +111,14 @@ def test_versions_are_immutable_and_editing_makes_a_new_one():
     assert v1.number == 1 and v1.row_count == 2 and v1.source == "golden.csv"
     edited = parsed.rows[0].__class__(question="연차는 며칠?", reference="15일", tags=("hr",))
     v2 = dataset_version_edit(version=v1, edits={1: edited, 2: None}, additions=[parsed.rows[1]], edited_by=owner)
-    assert v2.number == 2 and [r.question for r in dataset_version_rows(version=v2)] == ["연차는 며칠?", "What is the VPN address?"]
-    assert [r.question for r in dataset_version_rows(version=v1)] == ["연차 휴가는 며칠인가요?", "What is the VPN address?"]
+    assert v2.number == 2 and [r.question for r in dataset_version_rows(version=v2)] == [
+        "연차는 며칠?",
+        "What is the VPN address?",
+    ]
+    assert [r.question for r in dataset_version_rows(version=v1)] == [
+        "연차 휴가는 며칠인가요?",
+        "What is the VPN address?",
+    ]
     assert DatasetRow.objects.filter(version=v1).count() == 2 and dataset.latest_version == v2
 
 

@@ -32,8 +32,17 @@ FILE_CANARY = "CANARY-file-7c1d9e2b"  # in a file outside the secrets folder
 ENV_CANARY = "CANARY-env-5a8f3e61"  # in variables outside the prefix (SECRET_KEY among them)
 TYPED_CANARY = "sk-CANARY-typed-41b7d0c3"  # a key typed into the form
 PREFIX = "LBTEST_SECRET_"
-HOSTILE_FILE_NAMES = ["/proc/self/environ", "/etc/shadow", "../outside/secret.txt", "link-out", ".hidden", "a/b",
-                      "x" * 101, "..", "judge\x00"]
+HOSTILE_FILE_NAMES = [
+    "/proc/self/environ",
+    "/etc/shadow",
+    "../outside/secret.txt",
+    "link-out",
+    ".hidden",
+    "a/b",
+    "x" * 101,
+    "..",
+    "judge\x00",
+]
 
 
 @pytest.fixture
@@ -70,9 +79,23 @@ def user(client):
 
 
 def endpoint_form(base_url: str, **fields) -> dict:
-    return {"name": fields.pop("name", "judge"), "kind": "openai", "base_url": base_url, "model_name": "canned",
-            "secret_kind": "", "secret_name": "", "api_key": "", "local_path": "", "temperature": 0, "max_tokens": 64,
-            "timeout_s": 5, "max_concurrency": 1, "max_retries": 0, "is_judge": "on", **fields}
+    return {
+        "name": fields.pop("name", "judge"),
+        "kind": "openai",
+        "base_url": base_url,
+        "model_name": "canned",
+        "secret_kind": "",
+        "secret_name": "",
+        "api_key": "",
+        "local_path": "",
+        "temperature": 0,
+        "max_tokens": 64,
+        "timeout_s": 5,
+        "max_concurrency": 1,
+        "max_retries": 0,
+        "is_judge": "on",
+        **fields,
+    }
 
 
 def assert_no_canary(*texts) -> None:
@@ -96,32 +119,42 @@ def _shadow_head() -> str:
 def run_with_target(endpoint: LLMEndpoint, *, owner=None) -> EvaluationRun:
     """An evaluator run whose model under test is ``endpoint`` (exact match needs no judge)."""
     dataset = dataset_make(owner=owner)
-    return evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.ENDPOINT,
-                             target_endpoint=endpoint, metric_keys=["exact_match"], submitted_by=owner)
+    return evaluation_submit(
+        dataset_version=dataset.latest_version,
+        target_kind=TargetKind.ENDPOINT,
+        target_endpoint=endpoint,
+        metric_keys=["exact_match"],
+        submitted_by=owner,
+    )
 
 
 # -- named secrets -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", HOSTILE_FILE_NAMES)
 def test_form_refuses_a_secret_file_outside_the_folder(client, user, secrets_dir, name):
     with CannedServer(body=chat_reply()) as server:
-        response = client.post(reverse("evaluator:endpoint_new"),
-                               endpoint_form(server.base_url, secret_kind="file", secret_name=name))
+        response = client.post(
+            reverse("evaluator:endpoint_new"), endpoint_form(server.base_url, secret_kind="file", secret_name=name)
+        )
     page = response.content.decode()
     assert not LLMEndpoint.objects.exists()
     assert_no_canary(page)
     if "\0" in name:  # answered 400 before any view (config.middleware); secret_name_check refuses it too
         assert response.status_code == 400
         return
-    assert 'class="errorlist' in page and any(reason in page for reason in (
-        "not a secret name", "not a file inside the secrets folder", "at most 100 characters")), page[-3000:]
+    assert 'class="errorlist' in page and any(
+        reason in page
+        for reason in ("not a secret name", "not a file inside the secrets folder", "at most 100 characters")
+    ), page[-3000:]
 
 
 @pytest.mark.parametrize("name", ["SECRET_KEY", "LBTEST_CANARY", "CANARY", "../SECRET_KEY"])
 def test_form_refuses_a_variable_outside_the_prefix(client, user, secrets_dir, name):
     with CannedServer(body=chat_reply()) as server:
-        page = client.post(reverse("evaluator:endpoint_new"),
-                           endpoint_form(server.base_url, secret_kind="env", secret_name=name)).content.decode()
+        page = client.post(
+            reverse("evaluator:endpoint_new"), endpoint_form(server.base_url, secret_kind="env", secret_name=name)
+        ).content.decode()
     assert not LLMEndpoint.objects.exists()
     assert "There is no secret" in page or "not a secret name" in page, page[-3000:]
     assert_no_canary(page)
@@ -129,8 +162,9 @@ def test_form_refuses_a_variable_outside_the_prefix(client, user, secrets_dir, n
 
 def test_the_old_free_form_secret_field_is_gone(client, user, secrets_dir):
     with CannedServer(body=chat_reply()) as server:
-        response = client.post(reverse("evaluator:endpoint_new"),
-                               endpoint_form(server.base_url, api_key_secret="/proc/self/environ"))
+        response = client.post(
+            reverse("evaluator:endpoint_new"), endpoint_form(server.base_url, api_key_secret="/proc/self/environ")
+        )
         assert response.status_code == 302
         endpoint = LLMEndpoint.objects.get()
         assert endpoint.secret_kind == "" and endpoint.secret_name == "" and endpoint.api_key_encrypted == ""
@@ -143,8 +177,10 @@ def test_placed_secrets_are_used_where_the_call_is_made(client, user, secrets_di
     Test connection sends each as the Bearer token, and the pages name the secret, never its value."""
     with CannedServer(body=chat_reply()) as server:
         for name, kind, secret in (("f", "file", "judge"), ("k", "file", "k8s"), ("e", "env", "TEAMKEY")):
-            response = client.post(reverse("evaluator:endpoint_new"),
-                                   endpoint_form(server.base_url, name=name, secret_kind=kind, secret_name=secret))
+            response = client.post(
+                reverse("evaluator:endpoint_new"),
+                endpoint_form(server.base_url, name=name, secret_kind=kind, secret_name=secret),
+            )
             assert response.status_code == 302, response.content.decode()[-2000:]
             checked = client.post(reverse("evaluator:endpoint_check", args=[LLMEndpoint.objects.get(name=name).pk]))
             assert 'data-check="ok"' in checked.content.decode()
@@ -155,16 +191,25 @@ def test_placed_secrets_are_used_where_the_call_is_made(client, user, secrets_di
 
 def test_a_binary_or_oversized_secret_file_gets_a_clear_message(client, user, secrets_dir):
     with CannedServer(body=chat_reply()) as server:
-        page = client.post(reverse("evaluator:endpoint_new"),
-                           endpoint_form(server.base_url, secret_kind="file", secret_name="binary")).content.decode()
+        page = client.post(
+            reverse("evaluator:endpoint_new"), endpoint_form(server.base_url, secret_kind="file", secret_name="binary")
+        ).content.decode()
         assert "The secret “binary” is not UTF-8 text (a binary file?)" in page
-        page = client.post(reverse("evaluator:endpoint_new"),
-                           endpoint_form(server.base_url, secret_kind="file", secret_name="big")).content.decode()
+        page = client.post(
+            reverse("evaluator:endpoint_new"), endpoint_form(server.base_url, secret_kind="file", secret_name="big")
+        ).content.decode()
         assert "The secret “big” is larger than 8 KB" in page
         assert not LLMEndpoint.objects.exists()
         # The same file swapped in after the endpoint was saved: Test connection and the run say so too.
-        endpoint = LLMEndpoint.objects.create(name="swapped", base_url=server.base_url, model_name="canned",
-                                              secret_kind="file", secret_name="binary", owner=user, max_retries=0)
+        endpoint = LLMEndpoint.objects.create(
+            name="swapped",
+            base_url=server.base_url,
+            model_name="canned",
+            secret_kind="file",
+            secret_name="binary",
+            owner=user,
+            max_retries=0,
+        )
         checked = client.post(reverse("evaluator:endpoint_check", args=[endpoint.pk])).content.decode()
         assert 'data-check="failed"' in checked and "is not UTF-8 text (a binary file?)" in checked
         run = run_with_target(endpoint, owner=user)
@@ -177,8 +222,11 @@ def test_a_binary_or_oversized_secret_file_gets_a_clear_message(client, user, se
 
 # (PostgreSQL stores no NUL character, so "judge\x00" cannot be written into a row or spec: the form test has it.)
 HOSTILE_REFERENCES = [{"kind": "file", "name": name} for name in HOSTILE_FILE_NAMES if "\x00" not in name] + [
-    {"kind": "env", "name": "SECRET_KEY"}, {"kind": "env", "name": "LBTEST_CANARY"}, {"kind": "env", "name": "../x"},
-    {"kind": "file", "name": ["/etc/shadow"]}, {"kind": "ftp", "name": "judge"},
+    {"kind": "env", "name": "SECRET_KEY"},
+    {"kind": "env", "name": "LBTEST_CANARY"},
+    {"kind": "env", "name": "../x"},
+    {"kind": "file", "name": ["/etc/shadow"]},
+    {"kind": "ftp", "name": "judge"},
 ]
 
 
@@ -188,11 +236,18 @@ def test_the_worker_refuses_a_tampered_row_or_spec(client, user, secrets_dir, ca
     but the secret, and no canary reaches the run, its pages, its export or the log."""
     caplog.set_level(logging.DEBUG)
     with CannedServer(body=chat_reply()) as server:
-        tampered_row = LLMEndpoint.objects.create(name="row", base_url=server.base_url, model_name="canned",
-                                                  secret_kind=reference["kind"], secret_name=str(reference["name"])[:100],
-                                                  owner=user, max_retries=0)
-        clean = LLMEndpoint.objects.create(name="clean", base_url=server.base_url, model_name="canned", owner=user,
-                                           max_retries=0)
+        tampered_row = LLMEndpoint.objects.create(
+            name="row",
+            base_url=server.base_url,
+            model_name="canned",
+            secret_kind=reference["kind"],
+            secret_name=str(reference["name"])[:100],
+            owner=user,
+            max_retries=0,
+        )
+        clean = LLMEndpoint.objects.create(
+            name="clean", base_url=server.base_url, model_name="canned", owner=user, max_retries=0
+        )
         runs = [run_with_target(tampered_row, owner=user), run_with_target(clean, owner=user)]
         spec = runs[1].spec
         spec["target"]["endpoint"]["secret"] = reference
@@ -206,17 +261,22 @@ def test_the_worker_refuses_a_tampered_row_or_spec(client, user, secrets_dir, ca
     for run in runs:
         run.refresh_from_db()
         assert run.error_message.startswith("Cannot call the model under test:"), run.error_message
-        texts += [run.error_message, list(run.events.values_list("message", flat=True)), run.log,
-                  client.get(reverse("evaluator:run", args=[run.pk])).content.decode(),
-                  client.get(reverse("runs:detail", args=[run.pk])).content.decode(),
-                  client.get(reverse("evaluator:run_export", args=[run.pk, "json"])).content.decode()]
+        texts += [
+            run.error_message,
+            list(run.events.values_list("message", flat=True)),
+            run.log,
+            client.get(reverse("evaluator:run", args=[run.pk])).content.decode(),
+            client.get(reverse("runs:detail", args=[run.pk])).content.decode(),
+            client.get(reverse("evaluator:run_export", args=[run.pk, "json"])).content.decode(),
+        ]
     assert_no_canary(*texts)
 
 
 def test_a_run_queued_with_the_old_field_is_refused(user, secrets_dir):
     with CannedServer(body=chat_reply()) as server:
-        run = run_with_target(LLMEndpoint.objects.create(name="old", base_url=server.base_url, model_name="canned"),
-                              owner=user)
+        run = run_with_target(
+            LLMEndpoint.objects.create(name="old", base_url=server.base_url, model_name="canned"), owner=user
+        )
         spec = run.spec
         del spec["target"]["endpoint"]["secret"]
         spec["target"]["endpoint"]["api_key_secret"] = "/etc/shadow"
@@ -227,6 +287,7 @@ def test_a_run_queued_with_the_old_field_is_refused(user, secrets_dir):
 
 
 # -- keys typed into the form --------------------------------------------------------------------------
+
 
 def _raw_rows() -> str:
     with connection.cursor() as cursor:
@@ -249,15 +310,21 @@ def test_a_typed_key_is_stored_encrypted_and_never_shown(client, user, secrets_d
         assert set(server.authorizations) == {f"Bearer {TYPED_CANARY}"} and len(server.requests) == 4
     run.refresh_from_db()
     assert run.spec["target"]["endpoint"]["secret"] == {"kind": "stored", "name": ""}
-    pages = [checked, caplog.text, run.spec, run.error_message, run.log,
-             client.get(reverse("evaluator:index")).content.decode(),
-             client.get(reverse("evaluator:endpoint_edit", args=[endpoint.pk])).content.decode(),
-             client.get(reverse("evaluator:run", args=[run.pk])).content.decode(),
-             client.get(reverse("runs:detail", args=[run.pk])).content.decode(),
-             client.get(reverse("evaluator:run_export", args=[run.pk, "json"])).content.decode(),
-             client.get(reverse("evaluator:run_export", args=[run.pk, "csv"])).content.decode(),
-             admin_client.get(reverse("admin:evaluator_llmendpoint_change", args=[endpoint.pk])).content.decode(),
-             admin_client.get(reverse("admin:evaluator_llmendpoint_changelist")).content.decode()]
+    pages = [
+        checked,
+        caplog.text,
+        run.spec,
+        run.error_message,
+        run.log,
+        client.get(reverse("evaluator:index")).content.decode(),
+        client.get(reverse("evaluator:endpoint_edit", args=[endpoint.pk])).content.decode(),
+        client.get(reverse("evaluator:run", args=[run.pk])).content.decode(),
+        client.get(reverse("runs:detail", args=[run.pk])).content.decode(),
+        client.get(reverse("evaluator:run_export", args=[run.pk, "json"])).content.decode(),
+        client.get(reverse("evaluator:run_export", args=[run.pk, "csv"])).content.decode(),
+        admin_client.get(reverse("admin:evaluator_llmendpoint_change", args=[endpoint.pk])).content.decode(),
+        admin_client.get(reverse("admin:evaluator_llmendpoint_changelist")).content.decode(),
+    ]
     assert_no_canary(*pages)
     assert all(endpoint.api_key_encrypted not in (p if isinstance(p, str) else json.dumps(p)) for p in pages)
     assert "A key is stored for this endpoint" in pages[6]
@@ -270,13 +337,22 @@ def test_a_stored_key_is_replaced_removed_and_kept_to_its_url(client, user, secr
     # Keeping the key while moving the URL: refused, the key must be typed again for the new URL.
     moved = client.post(edit, endpoint_form("http://127.0.0.2:9/v1", secret_kind="stored")).content.decode()
     assert "The base URL changed: type the key again" in moved
-    assert client.post(edit, endpoint_form("http://127.0.0.1:9/v1", secret_kind="stored", max_tokens=32)).status_code == 302
+    assert (
+        client.post(edit, endpoint_form("http://127.0.0.1:9/v1", secret_kind="stored", max_tokens=32)).status_code
+        == 302
+    )
     endpoint.refresh_from_db()
     assert endpoint.max_tokens == 32 and key_decrypt(endpoint.api_key_encrypted, endpoint_name="x") == "sk-first"
-    assert client.post(edit, endpoint_form("http://127.0.0.2:9/v1", secret_kind="stored", api_key="sk-second")).status_code == 302
+    assert (
+        client.post(edit, endpoint_form("http://127.0.0.2:9/v1", secret_kind="stored", api_key="sk-second")).status_code
+        == 302
+    )
     endpoint.refresh_from_db()
     assert key_decrypt(endpoint.api_key_encrypted, endpoint_name="x") == "sk-second"
-    assert client.post(edit, endpoint_form("http://127.0.0.2:9/v1", secret_kind="stored", remove_key="on")).status_code == 302
+    assert (
+        client.post(edit, endpoint_form("http://127.0.0.2:9/v1", secret_kind="stored", remove_key="on")).status_code
+        == 302
+    )
     endpoint.refresh_from_db()
     assert endpoint.secret_kind == "" and endpoint.api_key_encrypted == ""
     bad = client.post(edit, endpoint_form("http://127.0.0.2:9/v1", api_key="two words\n")).content.decode()
@@ -288,8 +364,13 @@ def test_another_team_cannot_edit_an_endpoint(client, user):
     unowned = LLMEndpoint.objects.create(name="unowned", base_url="http://127.0.0.1:9/v1")
     for endpoint in (other, unowned):
         assert client.get(reverse("evaluator:endpoint_edit", args=[endpoint.pk])).status_code == 403
-        assert client.post(reverse("evaluator:endpoint_edit", args=[endpoint.pk]),
-                           endpoint_form("http://127.0.0.1:10/v1", name="x")).status_code == 403
+        assert (
+            client.post(
+                reverse("evaluator:endpoint_edit", args=[endpoint.pk]),
+                endpoint_form("http://127.0.0.1:10/v1", name="x"),
+            ).status_code
+            == 403
+        )
     assert LLMEndpoint.objects.get(pk=other.pk).base_url == "http://127.0.0.1:9/v1"
 
 
@@ -329,8 +410,14 @@ def test_keys_rotate_to_a_new_encryption_key(settings, user):
 def test_a_stored_key_goes_only_to_the_url_it_was_stored_with(user, secrets_dir):
     """A spec pointed at another (allowed) server, or at another endpoint's stored key: that key stays home."""
     with CannedServer(body=chat_reply()) as home, CannedServer(body=chat_reply()) as elsewhere:
-        endpoint = LLMEndpoint.objects.create(name="home", base_url=home.base_url, model_name="canned", max_retries=0,
-                                              secret_kind="stored", api_key_encrypted=key_encrypt(TYPED_CANARY))
+        endpoint = LLMEndpoint.objects.create(
+            name="home",
+            base_url=home.base_url,
+            model_name="canned",
+            max_retries=0,
+            secret_kind="stored",
+            api_key_encrypted=key_encrypt(TYPED_CANARY),
+        )
         run = run_with_target(endpoint, owner=user)
         spec = run.spec
         spec["target"]["endpoint"]["base_url"] = elsewhere.base_url
@@ -354,6 +441,12 @@ def test_an_upgraded_endpoint_needs_its_key_before_it_runs(user, secrets_dir):
 def test_a_resolved_key_is_not_in_the_configs_repr(secrets_dir):
     from evaluator.endpoints import endpoint_config
 
-    config = endpoint_config({"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "name": "e",
-                              "secret": {"kind": "env", "name": "TEAMKEY"}})
+    config = endpoint_config(
+        {
+            "kind": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "name": "e",
+            "secret": {"kind": "env", "name": "TEAMKEY"},
+        }
+    )
     assert config.api_key == "sk-team-from-env" and "sk-team-from-env" not in repr(config)

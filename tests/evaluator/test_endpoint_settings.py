@@ -28,19 +28,44 @@ def test_the_upgrade_drops_every_secret_it_cannot_trust():
     others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "evaluator"]
     apps = executor.loader.project_state(OLD + others).apps
     endpoint_model = apps.get_model("evaluator", "LLMEndpoint")
-    old_values = {"environ": "/proc/self/environ", "shadow": "/etc/shadow", "secrets": "/run/secrets/judge",
-                  "traversal": "../../etc/passwd", "spaced": "MY KEY", "named": "JUDGE_KEY", "key": "SECRET_KEY", "none": ""}
+    old_values = {
+        "environ": "/proc/self/environ",
+        "shadow": "/etc/shadow",
+        "secrets": "/run/secrets/judge",
+        "traversal": "../../etc/passwd",
+        "spaced": "MY KEY",
+        "named": "JUDGE_KEY",
+        "key": "SECRET_KEY",
+        "none": "",
+    }
     for name, value in old_values.items():
-        endpoint_model.objects.create(name=name, api_key_secret=value, last_check_ok=False,
-                                      last_check_message="HTTP 401: Illegal header value b'Bearer root:$6$x'")
+        endpoint_model.objects.create(
+            name=name,
+            api_key_secret=value,
+            last_check_ok=False,
+            last_check_message="HTTP 401: Illegal header value b'Bearer root:$6$x'",
+        )
     run_model = apps.get_model("runs", "EvaluationRun")
-    endpoint_spec = {"id": 1, "name": "shadow", "kind": "openai", "base_url": "http://x/v1", "api_key_secret": "/etc/shadow"}
-    run = run_model.objects.create(kind="evaluator", status="failed", queued_at=timezone.now(),
-                                   error_message="Illegal header value b'Bearer root:$6$abc'",
-                                   spec={"target": {"kind": "endpoint", "endpoint": dict(endpoint_spec)},
-                                         "judge": {**endpoint_spec, "api_key_secret": "JUDGE_KEY"}})
-    apps.get_model("runs", "RunEvent").objects.create(run=run, to_status="failed", at=timezone.now(),
-                                                      message="Illegal header value b'Bearer root:$6$abc'")
+    endpoint_spec = {
+        "id": 1,
+        "name": "shadow",
+        "kind": "openai",
+        "base_url": "http://x/v1",
+        "api_key_secret": "/etc/shadow",
+    }
+    run = run_model.objects.create(
+        kind="evaluator",
+        status="failed",
+        queued_at=timezone.now(),
+        error_message="Illegal header value b'Bearer root:$6$abc'",
+        spec={
+            "target": {"kind": "endpoint", "endpoint": dict(endpoint_spec)},
+            "judge": {**endpoint_spec, "api_key_secret": "JUDGE_KEY"},
+        },
+    )
+    apps.get_model("runs", "RunEvent").objects.create(
+        run=run, to_status="failed", at=timezone.now(), message="Illegal header value b'Bearer root:$6$abc'"
+    )
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
@@ -52,7 +77,11 @@ def test_the_upgrade_drops_every_secret_it_cannot_trust():
     for name in ("environ", "shadow", "secrets", "traversal", "spaced"):
         assert (rows[name].secret_kind, rows[name].secret_name, rows[name].api_key_needed) == ("", "", True), name
     for name in ("named", "key"):
-        assert (rows[name].secret_kind, rows[name].secret_name, rows[name].api_key_needed) == ("env", old_values[name], False)
+        assert (rows[name].secret_kind, rows[name].secret_name, rows[name].api_key_needed) == (
+            "env",
+            old_values[name],
+            False,
+        )
     assert (rows["none"].secret_kind, rows["none"].api_key_needed) == ("", False)
     assert all(e.last_check_message == "" and e.last_check_ok is None for e in rows.values())
     run = EvaluationRun.objects.get()
@@ -71,8 +100,9 @@ def test_the_endpoint_list_says_which_endpoints_need_their_key(client):
 
     user = user_create()
     client.force_login(user)
-    endpoint = LLMEndpoint.objects.create(name="upgraded", base_url="http://127.0.0.1:9/v1", api_key_needed=True,
-                                          owner=user)
+    endpoint = LLMEndpoint.objects.create(
+        name="upgraded", base_url="http://127.0.0.1:9/v1", api_key_needed=True, owner=user
+    )
     page = client.get(reverse("evaluator:index")).content.decode()
     assert f'data-key-needed="{endpoint.pk}"' in page and "needs its API key set again" in page
     edit = client.get(reverse("evaluator:endpoint_edit", args=[endpoint.pk])).content.decode()
@@ -80,12 +110,20 @@ def test_the_endpoint_list_says_which_endpoints_need_their_key(client):
 
 
 def _settings_values(env: dict[str, str]) -> dict:
-    code = ("import json, django; from django.conf import settings; django.setup();"
-            "print(json.dumps({'hosts': settings.ENDPOINT_ALLOWED_HOSTS, 'keys': settings.FIELD_ENCRYPTION_KEYS}))")
+    code = (
+        "import json, django; from django.conf import settings; django.setup();"
+        "print(json.dumps({'hosts': settings.ENDPOINT_ALLOWED_HOSTS, 'keys': settings.FIELD_ENCRYPTION_KEYS}))"
+    )
     names = {"DEBUG", "ENDPOINT_ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY_FILE", "SECRET_KEY", "DB"}
     clean = {k: v for k, v in os.environ.items() if k not in names}
-    result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, check=False,
-                            env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -98,8 +136,13 @@ def test_embedded_and_production_defaults(tmp_path):
     assert production == {"hosts": [], "keys": []}
     key_file = tmp_path / "fek"
     key_file.write_text("new-key,old-key\n")
-    listed = _settings_values({"DEBUG": "false", "ENDPOINT_ALLOWED_HOSTS": "vllm.internal, *.gpu.internal,10.0.0.0/8",
-                               "FIELD_ENCRYPTION_KEY_FILE": str(key_file)})
+    listed = _settings_values(
+        {
+            "DEBUG": "false",
+            "ENDPOINT_ALLOWED_HOSTS": "vllm.internal, *.gpu.internal,10.0.0.0/8",
+            "FIELD_ENCRYPTION_KEY_FILE": str(key_file),
+        }
+    )
     assert listed == {"hosts": ["vllm.internal", "*.gpu.internal", "10.0.0.0/8"], "keys": ["new-key", "old-key"]}
     assert _settings_values({"ENDPOINT_ALLOWED_HOSTS": ""})["hosts"] == []  # set but empty: nothing, even in DEBUG
 
@@ -107,8 +150,20 @@ def test_embedded_and_production_defaults(tmp_path):
 def test_deploy_check_refuses_a_missing_encryption_key():
     names = {"DEBUG", "FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY_FILE", "DB", "DB_NAME", "CELERY_BROKER_URL"}
     env = {k: v for k, v in os.environ.items() if k not in names}
-    env.update({"DEBUG": "false", "SECRET_KEY": "x7$kq-production-secret-for-tests-only-9f2e1d0c8b7a6e5d4c3b2a1f0e9d8c7b",
-                "ALLOWED_HOSTS": "leaderboard.internal", "MODEL_ROOTS": str(BASE_DIR)})
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=BASE_DIR, capture_output=True,
-                            text=True, env=env, check=False)
+    env.update(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "x7$kq-production-secret-for-tests-only-9f2e1d0c8b7a6e5d4c3b2a1f0e9d8c7b",
+            "ALLOWED_HOSTS": "leaderboard.internal",
+            "MODEL_ROOTS": str(BASE_DIR),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert "config.E101" in result.stderr and "config.W101" in result.stderr, result.stderr

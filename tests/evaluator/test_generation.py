@@ -25,8 +25,15 @@ SAMPLES = [
 
 
 def endpoint(server: LoopbackJudge, **overrides) -> LLMConfig:
-    values = dict(kind="openai", model_name="loopback-judge", base_url=server.base_url, timeout_s=5.0,
-                  max_concurrency=2, max_retries=0, max_tokens=64)
+    values = dict(
+        kind="openai",
+        model_name="loopback-judge",
+        base_url=server.base_url,
+        timeout_s=5.0,
+        max_concurrency=2,
+        max_retries=0,
+        max_tokens=64,
+    )
     values.update(overrides)
     return LLMConfig(**values)
 
@@ -34,7 +41,7 @@ def endpoint(server: LoopbackJudge, **overrides) -> LLMConfig:
 def test_prompt_template_check():
     prompt_template_check(DEFAULT_PROMPT_TEMPLATE)
     prompt_template_check("Q: {question}")
-    prompt_template_check("Return JSON like {{\"a\": 1}} for {question}")
+    prompt_template_check('Return JSON like {{"a": 1}} for {question}')
     for bad, message in [
         ("", "empty"),
         ("Contexts: {contexts}", "must contain {question}"),
@@ -58,8 +65,12 @@ def test_render_prompt_numbers_contexts():
 def test_generate_against_an_openai_compatible_endpoint():
     progress = []
     with LoopbackJudge(delay=0.05) as server:
-        responses = generate_responses(SAMPLES, target=endpoint(server), prompt_template=DEFAULT_PROMPT_TEMPLATE,
-                                       on_progress=lambda *a: progress.append(a))
+        responses = generate_responses(
+            SAMPLES,
+            target=endpoint(server),
+            prompt_template=DEFAULT_PROMPT_TEMPLATE,
+            on_progress=lambda *a: progress.append(a),
+        )
         bodies = list(server.requests)
         peak = server.peak_in_flight
     assert [r.sample_id for r in responses] == ["1", "2", "3"]
@@ -73,20 +84,24 @@ def test_generate_against_an_openai_compatible_endpoint():
 
 def test_failed_samples_carry_an_error_not_an_exception():
     with LoopbackJudge(mode="500") as server:
-        responses = generate_responses(SAMPLES[:2], target=endpoint(server, max_retries=1),
-                                       prompt_template="{question}")
+        responses = generate_responses(
+            SAMPLES[:2], target=endpoint(server, max_retries=1), prompt_template="{question}"
+        )
         assert server.calls == 4  # each sample retried once
     assert all(r.response == "" and r.error.startswith("the model under test answered HTTP 500") for r in responses)
     assert all("internal error (test mode)" not in r.error for r in responses)  # never the body of the reply
     with LoopbackJudge(mode="hang", hang_s=3) as server:
-        responses = generate_responses(SAMPLES[:1], target=endpoint(server, timeout_s=0.3), prompt_template="{question}")
+        responses = generate_responses(
+            SAMPLES[:1], target=endpoint(server, timeout_s=0.3), prompt_template="{question}"
+        )
     assert responses[0].error == "the model under test could not be reached or did not answer within 0.3 s (1 attempts)"
 
 
 def test_generate_rejects_a_bad_template():
     with pytest.raises(ValueError):
-        generate_responses(SAMPLES, target=LLMConfig(kind="openai", base_url="http://127.0.0.1:9/v1"),
-                           prompt_template="{nope}")
+        generate_responses(
+            SAMPLES, target=LLMConfig(kind="openai", base_url="http://127.0.0.1:9/v1"), prompt_template="{nope}"
+        )
 
 
 def _closed_port() -> int:
@@ -101,8 +116,9 @@ def test_endpoint_check_messages(tmp_path):
         assert ok and "Connected" in str(message)
         ok, message = endpoint_check(endpoint(server, base_url=server.base_url.removesuffix("/v1")))
         assert not ok and "HTTP 404" in str(message) and "/v1" in str(message)
-    ok, refused = endpoint_check(LLMConfig(kind="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1", model_name="m",
-                                           timeout_s=0.3))
+    ok, refused = endpoint_check(
+        LLMConfig(kind="openai", base_url=f"http://127.0.0.1:{_closed_port()}/v1", model_name="m", timeout_s=0.3)
+    )
     assert not ok and "No usable answer from the endpoint" in str(refused)
     with LoopbackJudge(mode="hang", hang_s=3) as server:
         ok, message = endpoint_check(endpoint(server, timeout_s=0.3))

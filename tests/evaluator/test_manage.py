@@ -31,7 +31,12 @@ def test_the_owner_renames_describes_and_privatises_a_dataset(client, user):
     response = client.post(url, {"name": "사내 FAQ", "description": "HR questions", "private": "on"})
     assert response.status_code == 302
     dataset.refresh_from_db()
-    assert (dataset.name, dataset.description, dataset.private, dataset.group) == ("사내 FAQ", "HR questions", True, team)
+    assert (dataset.name, dataset.description, dataset.private, dataset.group) == (
+        "사내 FAQ",
+        "HR questions",
+        True,
+        team,
+    )
     event = AuditEvent.objects.get(action=AuditAction.DATASET_CHANGED)
     assert event.actor == user and sorted(event.detail["changed"]) == ["description", "group", "name", "private"]
     assert client.post(url, {"name": "", "description": ""}).status_code == 200  # the form says what is missing
@@ -58,7 +63,9 @@ def test_an_unused_dataset_is_deleted_with_its_versions_and_audited(client, user
     url = reverse("evaluator:dataset_delete", args=[dataset.pk])
     assert 'id="confirm-delete-button"' in client.get(url).content.decode()
     assert client.post(url).status_code == 302
-    assert not GoldenDataset.objects.exists() and not DatasetVersion.objects.exists() and not DatasetRow.objects.exists()
+    assert (
+        not GoldenDataset.objects.exists() and not DatasetVersion.objects.exists() and not DatasetRow.objects.exists()
+    )
     event = AuditEvent.objects.get(action=AuditAction.DATASET_DELETED)
     assert (event.target_id, event.target_label, event.actor) == (str(dataset.pk), "Mistake", user)
 

@@ -16,8 +16,18 @@ KOREAN_RESPONSE = "한국의 수도는 서울이에요."
 
 def test_catalogue_is_consistent():
     assert set(METRICS) == {
-        "faithfulness", "response_groundedness", "answer_relevancy", "coherence", "context_precision",
-        "context_recall", "answer_correctness", "answer_accuracy", "exact_match", "rouge_l", "bleu", "chrf",
+        "faithfulness",
+        "response_groundedness",
+        "answer_relevancy",
+        "coherence",
+        "context_precision",
+        "context_recall",
+        "answer_correctness",
+        "answer_accuracy",
+        "exact_match",
+        "rouge_l",
+        "bleu",
+        "chrf",
         "semantic_similarity",
     }
     for key, info in METRICS.items():
@@ -62,12 +72,22 @@ def test_exact_match():
 
 def test_text_metrics_through_score_samples_need_no_judge():
     samples = [
-        EvalSample(sample_id="en", question="Capital of France?", reference="Paris is the capital.", response="Paris is the capital."),
+        EvalSample(
+            sample_id="en",
+            question="Capital of France?",
+            reference="Paris is the capital.",
+            response="Paris is the capital.",
+        ),
         EvalSample(sample_id="ko", question="수도는?", reference=KOREAN_REFERENCE, response=KOREAN_RESPONSE),
     ]
     progress = []
-    scores = score_samples(samples, ["exact_match", "rouge_l", "bleu", "chrf"], judge=None, embedding_path=None,
-                           on_progress=lambda *args: progress.append(args))
+    scores = score_samples(
+        samples,
+        ["exact_match", "rouge_l", "bleu", "chrf"],
+        judge=None,
+        embedding_path=None,
+        on_progress=lambda *args: progress.append(args),
+    )
     found = {(s.sample_id, s.metric): s.value for s in scores}
     assert len(found) == 8
     assert all(found[("en", k)] == pytest.approx(1.0) for k in ["exact_match", "rouge_l", "bleu", "chrf"])
@@ -86,15 +106,29 @@ def test_default_embedding_path_is_the_packaged_minilm():
 
 def test_semantic_similarity_with_packaged_minilm():
     samples = [
-        EvalSample(sample_id="same", question="q", reference="The capital of France is Paris.",
-                   response="The capital of France is Paris."),
-        EvalSample(sample_id="close", question="q", reference="The capital of France is Paris.",
-                   response="Paris is France's capital city."),
-        EvalSample(sample_id="far", question="q", reference="The capital of France is Paris.",
-                   response="Bananas are rich in potassium."),
+        EvalSample(
+            sample_id="same",
+            question="q",
+            reference="The capital of France is Paris.",
+            response="The capital of France is Paris.",
+        ),
+        EvalSample(
+            sample_id="close",
+            question="q",
+            reference="The capital of France is Paris.",
+            response="Paris is France's capital city.",
+        ),
+        EvalSample(
+            sample_id="far",
+            question="q",
+            reference="The capital of France is Paris.",
+            response="Bananas are rich in potassium.",
+        ),
         EvalSample(sample_id="ko", question="q", reference=KOREAN_REFERENCE, response=KOREAN_REFERENCE),
     ]
-    scores = {s.sample_id: s.value for s in score_samples(samples, ["semantic_similarity"], judge=None, embedding_path=None)}
+    scores = {
+        s.sample_id: s.value for s in score_samples(samples, ["semantic_similarity"], judge=None, embedding_path=None)
+    }
     assert scores["same"] == pytest.approx(1.0, abs=1e-4)
     assert scores["ko"] == pytest.approx(1.0, abs=1e-4)
     assert 0.0 <= scores["far"] < scores["close"] < 1.0

@@ -24,16 +24,20 @@ def user(client):
 
 def test_a_metric_with_no_scored_sample_says_so_on_the_run_page(client, user):
     dataset = dataset_make(owner=user)
-    run = evaluator_run_make(version=dataset.latest_version, metrics=("faithfulness", "exact_match"),
-                             value=lambda position, metric: None if metric == "faithfulness" else 1.0)
+    run = evaluator_run_make(
+        version=dataset.latest_version,
+        metrics=("faithfulness", "exact_match"),
+        value=lambda position, metric: None if metric == "faithfulness" else 1.0,
+    )
     page = client.get(reverse("evaluator:run", args=[run.pk])).content.decode()
     assert 'data-none-scored="faithfulness"' in page and 'data-none-scored="exact_match"' not in page
 
 
 def test_earlier_runs_with_every_score_unscored_are_marked_failed_by_the_migration(user):
     dataset = dataset_make(owner=user)
-    nothing = evaluator_run_make(version=dataset.latest_version, metrics=("faithfulness",),
-                                 value=lambda position, metric: None)
+    nothing = evaluator_run_make(
+        version=dataset.latest_version, metrics=("faithfulness",), value=lambda position, metric: None
+    )
     Score.objects.create(run=nothing, task="evaluator", metric="faithfulness", value=None, sample_count=0)
     something = evaluator_run_make(version=dataset.latest_version)
     migration = importlib.import_module("evaluator.migrations.0007_unscored_runs_failed")
@@ -55,7 +59,7 @@ def test_compare_with_offers_only_succeeded_runs_of_the_same_version(client, use
     other_version = evaluator_run_make(version=dataset_make(owner=user).latest_version)
     page = client.get(reverse("evaluator:run", args=[run.pk])).content.decode()
     start = page.index('name="b"')
-    offered = page[start:page.index("</select>", start)]
+    offered = page[start : page.index("</select>", start)]
     assert f'value="{same.pk}"' in offered
     assert f'value="{failed.pk}"' not in offered and f'value="{other_version.pk}"' not in offered
     failed_page = client.get(reverse("evaluator:run", args=[failed.pk])).content.decode()
@@ -66,9 +70,11 @@ def test_compare_with_offers_only_succeeded_runs_of_the_same_version(client, use
 def test_compare_refuses_other_runs_with_a_clear_400(client, user, which):
     dataset = dataset_make(owner=user)
     run = evaluator_run_make(version=dataset.latest_version)
-    other = {"failed": lambda: evaluator_run_make(version=dataset.latest_version, status=RunStatus.FAILED),
-             "other_version": lambda: evaluator_run_make(version=dataset_make(owner=user).latest_version),
-             "itself": lambda: run}[which]()
+    other = {
+        "failed": lambda: evaluator_run_make(version=dataset.latest_version, status=RunStatus.FAILED),
+        "other_version": lambda: evaluator_run_make(version=dataset_make(owner=user).latest_version),
+        "itself": lambda: run,
+    }[which]()
     for a, b in ((run, other), (other, run)):
         response = client.get(reverse("evaluator:compare"), {"a": a.pk, "b": b.pk})
         assert response.status_code == 400

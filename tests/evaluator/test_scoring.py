@@ -16,7 +16,10 @@ LLM_METRICS = [k for k, m in METRICS.items() if m.kind == "llm"] + ["answer_rele
 CRITERIA = [
     CustomCriterion(key="custom:polite", name="Polite", definition="The answer is polite {and} respectful."),
     CustomCriterion(
-        key="custom:detail", name="Detail", definition="The answer gives enough detail.", kind="rubric",
+        key="custom:detail",
+        name="Detail",
+        definition="The answer gives enough detail.",
+        kind="rubric",
         rubric={"1": "no detail", "3": "some detail", "5": "complete detail"},
     ),
 ]
@@ -26,24 +29,37 @@ def make_samples(n: int) -> list[EvalSample]:
     samples = []
     for i in range(n):
         if i % 2:
-            samples.append(EvalSample(
-                sample_id=str(i), question=f"What is the capital of country number {i}?",
-                reference=f"The capital of country {i} is City {i}.",
-                contexts=(f"Country {i} has City {i} as its capital.", "Rivers cross the plains."),
-                response=f"City {i} is the capital.",
-            ))
+            samples.append(
+                EvalSample(
+                    sample_id=str(i),
+                    question=f"What is the capital of country number {i}?",
+                    reference=f"The capital of country {i} is City {i}.",
+                    contexts=(f"Country {i} has City {i} as its capital.", "Rivers cross the plains."),
+                    response=f"City {i} is the capital.",
+                )
+            )
         else:
-            samples.append(EvalSample(
-                sample_id=str(i), question=f"대한민국의 수도는 어디인가요? ({i})", reference="대한민국의 수도는 서울입니다.",
-                contexts=("서울은 대한민국의 수도이다.", f"부산은 항구 도시이다 {i}."),
-                response=f"수도는 서울입니다 {i}.",
-            ))
+            samples.append(
+                EvalSample(
+                    sample_id=str(i),
+                    question=f"대한민국의 수도는 어디인가요? ({i})",
+                    reference="대한민국의 수도는 서울입니다.",
+                    contexts=("서울은 대한민국의 수도이다.", f"부산은 항구 도시이다 {i}."),
+                    response=f"수도는 서울입니다 {i}.",
+                )
+            )
     return samples
 
 
 def judge_config(judge: LoopbackJudge, **overrides) -> LLMConfig:
-    values = dict(kind="openai", model_name="loopback-judge", base_url=judge.base_url, timeout_s=10.0,
-                  max_concurrency=3, max_retries=1)
+    values = dict(
+        kind="openai",
+        model_name="loopback-judge",
+        base_url=judge.base_url,
+        timeout_s=10.0,
+        max_concurrency=3,
+        max_retries=1,
+    )
     values.update(overrides)
     return LLMConfig(**values)
 
@@ -58,7 +74,11 @@ def test_every_llm_metric_scores_in_range_with_reasons_and_bounded_concurrency()
     progress = []
     with LoopbackJudge(delay=0.05) as judge:
         scores = score_samples(
-            samples, keys, judge=judge_config(judge), embedding_path=None, custom_criteria=CRITERIA,
+            samples,
+            keys,
+            judge=judge_config(judge),
+            embedding_path=None,
+            custom_criteria=CRITERIA,
             on_progress=lambda done, total, note: progress.append((done, total, note)),
         )
         stats = judge.stats()
@@ -68,14 +88,27 @@ def test_every_llm_metric_scores_in_range_with_reasons_and_bounded_concurrency()
     for score in scores:
         assert score.value is not None, (score.metric, score.unscored_reason)
         assert 0.0 <= score.value <= 1.0
-    for key in ["faithfulness", "context_precision", "context_recall", "coherence", "custom:polite", "custom:detail",
-                "answer_correctness", "answer_relevancy"]:
+    for key in [
+        "faithfulness",
+        "context_precision",
+        "context_recall",
+        "coherence",
+        "custom:polite",
+        "custom:detail",
+        "answer_correctness",
+        "answer_relevancy",
+    ]:
         assert all(found[(s.sample_id, key)].reason for s in samples), key
     # A rubric score s in 1..5 is stored as (s - 1) / 4.
     assert {found[(s.sample_id, "custom:detail")].value for s in samples} <= {0.0, 0.25, 0.5, 0.75, 1.0}
     # The loopback judge answers differently for different prompts: not every sample scores the same.
-    assert len({found[(s.sample_id, "faithfulness")].value for s in samples} |
-               {found[(s.sample_id, "context_recall")].value for s in samples}) > 1
+    assert (
+        len(
+            {found[(s.sample_id, "faithfulness")].value for s in samples}
+            | {found[(s.sample_id, "context_recall")].value for s in samples}
+        )
+        > 1
+    )
     # The judge's Korean text comes back through JSON parsing into the stored reasons.
     assert "판단" in found[(samples[0].sample_id, "faithfulness")].reason
     # Concurrency: never above max_concurrency, and the pool keeps it full.
@@ -90,8 +123,9 @@ def test_single_call_metrics_keep_the_judge_saturated():
     samples = make_samples(24)
     with LoopbackJudge(delay=0.05) as judge:
         started = time.monotonic()
-        scores = score_samples(samples, ["coherence", "context_recall"], judge=judge_config(judge, max_concurrency=4),
-                               embedding_path=None)
+        scores = score_samples(
+            samples, ["coherence", "context_recall"], judge=judge_config(judge, max_concurrency=4), embedding_path=None
+        )
         elapsed = time.monotonic() - started
         stats = judge.stats()
     assert all(s.value is not None for s in scores)
@@ -101,7 +135,9 @@ def test_single_call_metrics_keep_the_judge_saturated():
     assert elapsed < ideal * 3 + 1.0, (elapsed, ideal)
 
 
-@pytest.mark.parametrize("keys", [["answer_accuracy", "faithfulness", "coherence", "custom:detail", "answer_relevancy"]])
+@pytest.mark.parametrize(
+    "keys", [["answer_accuracy", "faithfulness", "coherence", "custom:detail", "answer_relevancy"]]
+)
 def test_garbage_output_leaves_samples_unscored_with_reason_and_raw_text(keys):
     samples = make_samples(2)
     with LoopbackJudge(garbage=1.0) as judge:
@@ -127,8 +163,9 @@ def test_http_500_after_retries_is_unscored_and_not_retried_by_ragas_again():
     samples = make_samples(2)
     with LoopbackJudge(mode="500") as judge:
         with pytest.raises(JudgeDown) as down:
-            score_samples(samples, ["answer_accuracy", "coherence"], judge=judge_config(judge, max_retries=1),
-                          embedding_path=None)
+            score_samples(
+                samples, ["answer_accuracy", "coherence"], judge=judge_config(judge, max_retries=1), embedding_path=None
+            )
         calls = judge.calls
     scores = down.value.scores
     assert len(scores) == 4 and "answered none of 4 calls" in str(down.value)
@@ -143,8 +180,9 @@ def test_a_judge_that_keeps_failing_stops_being_called():
     samples = make_samples(12)
     with LoopbackJudge(mode="500") as judge:
         with pytest.raises(JudgeDown) as down:
-            score_samples(samples, ["coherence"], judge=judge_config(judge, max_retries=0, max_concurrency=1),
-                          embedding_path=None)
+            score_samples(
+                samples, ["coherence"], judge=judge_config(judge, max_retries=0, max_concurrency=1), embedding_path=None
+            )
         calls = judge.calls
     scores = down.value.scores
     assert calls == 8  # the breaker: max(8, 2 x concurrency) failures in a row
@@ -156,8 +194,9 @@ def test_a_judge_that_keeps_failing_stops_being_called():
 def test_transient_500_is_retried():
     samples = make_samples(2)
     with LoopbackJudge(fail_first=2) as judge:
-        scores = score_samples(samples, ["coherence"], judge=judge_config(judge, max_retries=2, max_concurrency=1),
-                               embedding_path=None)
+        scores = score_samples(
+            samples, ["coherence"], judge=judge_config(judge, max_retries=2, max_concurrency=1), embedding_path=None
+        )
     assert all(s.value is not None for s in scores)
 
 
@@ -165,8 +204,12 @@ def test_timeout_is_unscored_with_reason():
     samples = make_samples(2)
     with LoopbackJudge(mode="hang", hang_s=5) as judge:
         with pytest.raises(JudgeDown) as down:
-            score_samples(samples, ["coherence", "rouge_l"], judge=judge_config(judge, timeout_s=0.5, max_retries=0),
-                          embedding_path=None)
+            score_samples(
+                samples,
+                ["coherence", "rouge_l"],
+                judge=judge_config(judge, timeout_s=0.5, max_retries=0),
+                embedding_path=None,
+            )
     text_scores = [s for s in down.value.scores if s.metric == "rouge_l"]
     scores = [s for s in down.value.scores if s.metric == "coherence"]
     assert len(text_scores) == 2 and all(s.value is not None for s in text_scores)  # kept, though the judge was down
@@ -178,8 +221,12 @@ def test_missing_inputs_are_unscored_without_calling_the_judge():
     sample = EvalSample(sample_id="1", question="Q?", response="A.")
     empty = EvalSample(sample_id="2", question="Q?", reference="R", contexts=("c",), response="")
     with LoopbackJudge() as judge:
-        scores = score_samples([sample, empty], ["answer_accuracy", "faithfulness", "rouge_l"],
-                               judge=judge_config(judge), embedding_path=None)
+        scores = score_samples(
+            [sample, empty],
+            ["answer_accuracy", "faithfulness", "rouge_l"],
+            judge=judge_config(judge),
+            embedding_path=None,
+        )
         assert judge.calls == 0
     found = by_key(scores)
     assert found[("1", "answer_accuracy")].unscored_reason == "the sample has no reference answer"
@@ -196,7 +243,9 @@ def _closed_port() -> int:
 
 def test_whole_run_problems_raise_scoring_error(tmp_path):
     samples = make_samples(1)
-    unreachable = LLMConfig(kind="openai", model_name="m", base_url=f"http://127.0.0.1:{_closed_port()}/v1", timeout_s=2)
+    unreachable = LLMConfig(
+        kind="openai", model_name="m", base_url=f"http://127.0.0.1:{_closed_port()}/v1", timeout_s=2
+    )
     with pytest.raises(ScoringError, match="the judge could not be reached"):
         score_samples(samples, ["coherence"], judge=unreachable, embedding_path=None)
     with pytest.raises(ScoringError, match="unknown metric: nope"):
@@ -212,8 +261,13 @@ def test_whole_run_problems_raise_scoring_error(tmp_path):
 def test_should_stop_cancels_and_keeps_every_pair():
     samples = make_samples(30)
     with LoopbackJudge(delay=0.2) as judge:
-        scores = score_samples(samples, ["coherence"], judge=judge_config(judge, max_concurrency=2),
-                               embedding_path=None, should_stop=lambda: True)
+        scores = score_samples(
+            samples,
+            ["coherence"],
+            judge=judge_config(judge, max_concurrency=2),
+            embedding_path=None,
+            should_stop=lambda: True,
+        )
         calls = judge.calls
     assert len(scores) == 30
     assert calls < 30
@@ -223,8 +277,9 @@ def test_should_stop_cancels_and_keeps_every_pair():
 @pytest.mark.slow
 def test_tiny_local_model_as_judge_ends_unscored_with_raw_output(tiny_model):
     samples = make_samples(2)
-    judge = LLMConfig(kind="local", local_path=str(tiny_model), max_tokens=12, timeout_s=60, max_concurrency=2,
-                      max_retries=0)
+    judge = LLMConfig(
+        kind="local", local_path=str(tiny_model), max_tokens=12, timeout_s=60, max_concurrency=2, max_retries=0
+    )
     scores = score_samples(samples, ["coherence", "answer_accuracy"], judge=judge, embedding_path=None)
     assert len(scores) == 4
     for score in scores:

@@ -24,8 +24,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _row_values(version):
-    return list(version.rows.order_by("position").values_list("position", "question", "reference", "contexts",
-                                                               "response", "tags"))
+    return list(
+        version.rows.order_by("position").values_list(
+            "position", "question", "reference", "contexts", "response", "tags"
+        )
+    )
 
 
 def test_a_version_used_by_a_run_cannot_change_and_editing_makes_a_new_one():
@@ -39,8 +42,11 @@ def test_a_version_used_by_a_run_cannot_change_and_editing_makes_a_new_one():
         dataset_version_note_set(version=v1, note="changed")
     with pytest.raises(DatasetVersionLocked):
         dataset_version_delete(version=v1)
-    v2 = dataset_version_edit(version=v1, edits={2: None, 1: RowData(question="바뀐 질문", tags=("hr",))},
-                              additions=[RowData(question="new one")])
+    v2 = dataset_version_edit(
+        version=v1,
+        edits={2: None, 1: RowData(question="바뀐 질문", tags=("hr",))},
+        additions=[RowData(question="new one")],
+    )
     assert v2.number == 2 and [r[1] for r in _row_values(v2)] == ["바뀐 질문", "Who approves expenses?", "new one"]
     assert [r[0] for r in _row_values(v2)] == [1, 2, 3]
     v1.refresh_from_db()
@@ -57,10 +63,15 @@ def test_submit_freezes_the_spec_without_the_key():
     dataset = dataset_make()
     judge = endpoint_make(secret_kind="stored", api_key_encrypted=key_encrypt("sk-very-secret"))
     run = evaluation_submit(
-        dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED, judge=judge,
-        metric_keys=["answer_accuracy", "semantic_similarity", "answer_accuracy"], preset="custom",
-        custom_criteria=[{"name": "정중함", "definition": "존댓말을 쓴다."},
-                         {"name": "정중함", "definition": "again", "kind": "rubric", "rubric": {"1": "rude", "5": "polite"}}],
+        dataset_version=dataset.latest_version,
+        target_kind=TargetKind.PRECOMPUTED,
+        judge=judge,
+        metric_keys=["answer_accuracy", "semantic_similarity", "answer_accuracy"],
+        preset="custom",
+        custom_criteria=[
+            {"name": "정중함", "definition": "존댓말을 쓴다."},
+            {"name": "정중함", "definition": "again", "kind": "rubric", "rubric": {"1": "rude", "5": "polite"}},
+        ],
     )
     spec = run.spec
     text = json.dumps(spec, ensure_ascii=False)
@@ -78,17 +89,30 @@ def test_submit_freezes_the_spec_without_the_key():
 def test_submit_lists_every_set_up_problem():
     dataset = dataset_make(rows=[RowData(question="Q1", response="R1"), RowData(question="Q2", response="R2")])
     with pytest.raises(EvaluationSetupError) as caught:
-        evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.ENDPOINT,
-                          metric_keys=["context_recall"], prompt_template="no placeholders here",
-                          custom_criteria=[{"name": "x", "definition": ""}])
+        evaluation_submit(
+            dataset_version=dataset.latest_version,
+            target_kind=TargetKind.ENDPOINT,
+            metric_keys=["context_recall"],
+            prompt_template="no placeholders here",
+            custom_criteria=[{"name": "x", "definition": ""}],
+        )
     problems = " | ".join(caught.value.problems)
-    for part in ("need a judge LLM", "No row has a reference answer", "No row has retrieved contexts",
-                 "Pick the endpoint", "needs a name and a definition", "{question}"):
+    for part in (
+        "need a judge LLM",
+        "No row has a reference answer",
+        "No row has retrieved contexts",
+        "Pick the endpoint",
+        "needs a name and a definition",
+        "{question}",
+    ):
         assert part in problems, problems
     # Rows lacking only some references are fine: those samples come back unscored.
-    partial = dataset_make(rows=[RowData(question="Q1", reference="A", response="R"), RowData(question="Q2", response="R")])
-    assert evaluation_submit(dataset_version=partial.latest_version, target_kind=TargetKind.PRECOMPUTED,
-                             metric_keys=["exact_match"]).pk
+    partial = dataset_make(
+        rows=[RowData(question="Q1", reference="A", response="R"), RowData(question="Q2", response="R")]
+    )
+    assert evaluation_submit(
+        dataset_version=partial.latest_version, target_kind=TargetKind.PRECOMPUTED, metric_keys=["exact_match"]
+    ).pk
 
 
 def test_submit_refuses_an_endpoint_whose_key_must_be_set_again():
@@ -99,8 +123,12 @@ def test_submit_refuses_an_endpoint_whose_key_must_be_set_again():
     dataset = dataset_make()
     judge = endpoint_make(name="old judge", api_key_needed=True)
     with pytest.raises(EvaluationSetupError) as caught:
-        evaluation_submit(dataset_version=dataset.latest_version, target_kind=TargetKind.PRECOMPUTED,
-                          metric_keys=["answer_accuracy"], judge=judge)
+        evaluation_submit(
+            dataset_version=dataset.latest_version,
+            target_kind=TargetKind.PRECOMPUTED,
+            metric_keys=["answer_accuracy"],
+            judge=judge,
+        )
     assert any("old judge needs its API key set again" in problem for problem in caught.value.problems)
     assert not EvaluationRun.objects.exists()
 
@@ -118,10 +146,15 @@ def test_confidence_intervals():
 def test_results_aggregate_by_metric_and_tag_in_bounded_queries(django_assert_max_num_queries):
     version = dataset_make(rows=rows_make(300)).latest_version
     reviewer = user_create()
-    run = evaluator_run_make(version=version, metrics=("faithfulness", "answer_accuracy", "rouge_l"),
-                             custom_criteria=[{"key": "custom:polite", "name": "Polite", "definition": "d"}])
+    run = evaluator_run_make(
+        version=version,
+        metrics=("faithfulness", "answer_accuracy", "rouge_l"),
+        custom_criteria=[{"key": "custom:polite", "name": "Polite", "definition": "d"}],
+    )
     scores = list(MetricScore.objects.filter(sample__run=run, metric="answer_accuracy", value__isnull=False)[:4])
-    JudgeReview.objects.bulk_create([JudgeReview(score=s, reviewer=reviewer, agrees=i != 0) for i, s in enumerate(scores)])
+    JudgeReview.objects.bulk_create(
+        [JudgeReview(score=s, reviewer=reviewer, agrees=i != 0) for i, s in enumerate(scores)]
+    )
 
     with django_assert_max_num_queries(4):
         results = run_results(run=run)
@@ -137,8 +170,10 @@ def test_results_aggregate_by_metric_and_tag_in_bounded_queries(django_assert_ma
 
     with django_assert_max_num_queries(6):
         page = sample_results_page(run=run, tag="휴가", per_page=50)
-        shown = [(s.row.position, [(m.metric, m.value, len(m.reviews.all())) for m in s.metric_scores.all()])
-                 for s in page.object_list]
+        shown = [
+            (s.row.position, [(m.metric, m.value, len(m.reviews.all())) for m in s.metric_scores.all()])
+            for s in page.object_list
+        ]
     assert len(shown) == 50 and page.paginator.count == 100 and all(position % 3 == 2 for position, _ in shown)
     assert all(len(metrics) == 4 for _, metrics in shown)
 
@@ -150,8 +185,11 @@ def test_results_aggregate_by_metric_and_tag_in_bounded_queries(django_assert_ma
 
 def test_headline_falls_back_when_the_first_metric_has_no_score():
     version = dataset_make().latest_version
-    run = evaluator_run_make(version=version, metrics=("answer_accuracy", "faithfulness"),
-                             value=lambda position, metric: None if metric == "answer_accuracy" else 0.5)
+    run = evaluator_run_make(
+        version=version,
+        metrics=("answer_accuracy", "faithfulness"),
+        value=lambda position, metric: None if metric == "answer_accuracy" else 0.5,
+    )
     results = run_results(run=run)
     assert results.headline.key == "faithfulness" and results.headline.mean == 0.5
     assert results.metrics[0].mean is None and results.metrics[0].unscored == 3
@@ -159,8 +197,12 @@ def test_headline_falls_back_when_the_first_metric_has_no_score():
 
 def test_compare_two_runs_on_one_version():
     version = dataset_make().latest_version
-    before = evaluator_run_make(version=version, metrics=("answer_accuracy",), value=lambda p, m: [0.0, 1.0, 0.5][p - 1])
-    after = evaluator_run_make(version=version, metrics=("answer_accuracy",), value=lambda p, m: [1.0, 1.0, 0.25][p - 1])
+    before = evaluator_run_make(
+        version=version, metrics=("answer_accuracy",), value=lambda p, m: [0.0, 1.0, 0.5][p - 1]
+    )
+    after = evaluator_run_make(
+        version=version, metrics=("answer_accuracy",), value=lambda p, m: [1.0, 1.0, 0.25][p - 1]
+    )
     deltas, changed = runs_compare(run_a=before, run_b=after)
     assert deltas[0].key == "answer_accuracy" and deltas[0].delta == pytest.approx(0.25)
     assert changed == [(1, "answer_accuracy", 0.0, 1.0), (3, "answer_accuracy", 0.5, 0.25)]

@@ -19,9 +19,11 @@ from tests.factories import user_create
 
 pytestmark = pytest.mark.django_db
 
-GOOD_CSV = ("question,reference,contexts,response,tags\n"
-            "연차 휴가는 며칠인가요?,15일,입사 1년 후 15일의 연차가 주어진다.,15일입니다.,hr\n"
-            "What is the VPN address?,vpn.example.internal,The VPN is at vpn.example.internal.,vpn.example.internal,it\n")
+GOOD_CSV = (
+    "question,reference,contexts,response,tags\n"
+    "연차 휴가는 며칠인가요?,15일,입사 1년 후 15일의 연차가 주어진다.,15일입니다.,hr\n"
+    "What is the VPN address?,vpn.example.internal,The VPN is at vpn.example.internal.,vpn.example.internal,it\n"
+)
 
 
 @pytest.fixture
@@ -32,10 +34,16 @@ def user(client):
 
 
 def upload(client, content: str, name="golden.csv", **fields):
-    return client.post(reverse("evaluator:dataset_new"), {
-        "name": "Company FAQ", "description": "", **fields,
-        "file": SimpleUploadedFile(name, content.encode("utf-8"), content_type="text/csv"),
-    }, follow=True)
+    return client.post(
+        reverse("evaluator:dataset_new"),
+        {
+            "name": "Company FAQ",
+            "description": "",
+            **fields,
+            "file": SimpleUploadedFile(name, content.encode("utf-8"), content_type="text/csv"),
+        },
+        follow=True,
+    )
 
 
 def test_register_a_dataset_and_see_row_problems(client, user):
@@ -48,9 +56,18 @@ def test_register_a_dataset_and_see_row_problems(client, user):
     found = client.get(reverse("evaluator:dataset", args=[dataset.pk]), {"q": "VPN"}, headers={"HX-Request": "true"})
     assert "VPN address" in found.content.decode() and "연차" not in found.content.decode()
 
-    edited = client.post(reverse("evaluator:dataset", args=[dataset.pk]), {
-        "edit-position": "1", "edit-question": "연차는 며칠?", "edit-reference": "15일", "edit-contexts": "a\n|||\nb",
-        "edit-response": "15일", "edit-tags": "hr, 휴가"}, follow=True).content.decode()
+    edited = client.post(
+        reverse("evaluator:dataset", args=[dataset.pk]),
+        {
+            "edit-position": "1",
+            "edit-question": "연차는 며칠?",
+            "edit-reference": "15일",
+            "edit-contexts": "a\n|||\nb",
+            "edit-response": "15일",
+            "edit-tags": "hr, 휴가",
+        },
+        follow=True,
+    ).content.decode()
     assert "Saved as version 2; version 1 is unchanged." in edited and "연차는 며칠?" in edited
     assert list(dataset.versions.order_by("number").values_list("row_count", flat=True)) == [2, 2]
 
@@ -67,10 +84,23 @@ def test_private_dataset_of_another_team_is_hidden(client, user):
 
 def test_endpoint_registration_and_connection_check(client, user):
     with LoopbackJudge() as judge:
-        response = client.post(reverse("evaluator:endpoint_new"), {
-            "name": "judge", "kind": "openai", "base_url": judge.base_url, "model_name": judge.model, "secret_kind": "",
-            "local_path": "", "temperature": 0, "max_tokens": 256, "timeout_s": 5, "max_concurrency": 4, "max_retries": 0,
-            "is_judge": "on"})
+        response = client.post(
+            reverse("evaluator:endpoint_new"),
+            {
+                "name": "judge",
+                "kind": "openai",
+                "base_url": judge.base_url,
+                "model_name": judge.model,
+                "secret_kind": "",
+                "local_path": "",
+                "temperature": 0,
+                "max_tokens": 256,
+                "timeout_s": 5,
+                "max_concurrency": 4,
+                "max_retries": 0,
+                "is_judge": "on",
+            },
+        )
         assert response.status_code == 302
         endpoint = LLMEndpoint.objects.get()
         ok = client.post(reverse("evaluator:endpoint_check", args=[endpoint.pk])).content.decode()
@@ -85,10 +115,20 @@ def test_run_results_review_export_and_compare(client, user):
     upload(client, GOOD_CSV)
     version = GoldenDataset.objects.get().latest_version
     with LoopbackJudge() as judge:
-        judge_row = LLMEndpoint.objects.create(name="judge", base_url=judge.base_url, model_name=judge.model, max_retries=0)
-        form = {"dataset_version": version.pk, "target_kind": "precomputed", "judge": judge_row.pk, "preset": "custom",
-                "metrics": ["exact_match", "answer_accuracy"], "criterion_1_name": "Polite", "criterion_1_definition":
-                "The answer is polite.", "criterion_1_kind": "aspect", "prompt_template": ""}
+        judge_row = LLMEndpoint.objects.create(
+            name="judge", base_url=judge.base_url, model_name=judge.model, max_retries=0
+        )
+        form = {
+            "dataset_version": version.pk,
+            "target_kind": "precomputed",
+            "judge": judge_row.pk,
+            "preset": "custom",
+            "metrics": ["exact_match", "answer_accuracy"],
+            "criterion_1_name": "Polite",
+            "criterion_1_definition": "The answer is polite.",
+            "criterion_1_kind": "aspect",
+            "prompt_template": "",
+        }
         missing_judge = client.post(reverse("evaluator:run_new"), {**form, "judge": ""}).content.decode()
         assert "need a judge LLM" in missing_judge
         run_ids = []
@@ -123,11 +163,16 @@ def test_row_editor_htmx_form_and_permissions(client, user):
     from tests.evaluator.factories import dataset_make
 
     mine = dataset_make(owner=user)
-    form = client.get(reverse("evaluator:row_edit", args=[mine.pk, 1, 1]), headers={"HX-Request": "true"}).content.decode()
+    form = client.get(
+        reverse("evaluator:row_edit", args=[mine.pk, 1, 1]), headers={"HX-Request": "true"}
+    ).content.decode()
     assert 'id="row-edit-form"' in form and "연차 휴가는 며칠인가요?" in form and "hr, 휴가" in form
     assert 'name="edit-question"' in client.get(reverse("evaluator:row_new", args=[mine.pk, 1])).content.decode()
-    deleted = client.post(reverse("evaluator:dataset", args=[mine.pk]) + "?v=1", {
-        "edit-position": "2", "edit-question": "x", "edit-delete": "on"}, follow=True).content.decode()
+    deleted = client.post(
+        reverse("evaluator:dataset", args=[mine.pk]) + "?v=1",
+        {"edit-position": "2", "edit-question": "x", "edit-delete": "on"},
+        follow=True,
+    ).content.decode()
     assert "Saved as version 2" in deleted and mine.latest_version.row_count == 2
     empty = client.post(reverse("evaluator:dataset", args=[mine.pk]) + "?v=2", {"edit-question": ""}).content.decode()
     assert "This field is required" in empty and mine.versions.count() == 2
@@ -145,7 +190,9 @@ def test_dataset_search_and_korean_tags(client, user):
     dataset = dataset_make(owner=user)
     page = client.get(reverse("evaluator:dataset", args=[dataset.pk]), {"tag": "휴가"}).content.decode()
     assert "연차 휴가는 며칠인가요?" in page and "VPN address" not in page
-    found = client.get(reverse("evaluator:dataset", args=[dataset.pk]), {"q": "finance"}, headers={"HX-Request": "true"})
+    found = client.get(
+        reverse("evaluator:dataset", args=[dataset.pk]), {"q": "finance"}, headers={"HX-Request": "true"}
+    )
     assert "Who approves expenses?" in found.content.decode() and "VPN" not in found.content.decode()
 
 
@@ -183,8 +230,9 @@ def test_results_page_queries_stay_bounded(client, user, django_assert_max_num_q
             client.get(reverse("evaluator:run", args=[run.pk]))
         counts.append(len(captured))
     assert 0 < counts[0] == counts[1] <= 20, counts  # 14 here: the same for 5 samples as for 400
-    partial = client.get(reverse("evaluator:run_samples", args=[big.pk]), {"metric": "answer_accuracy", "unscored": "1",
-                                                                          "page": 2}).content.decode()
+    partial = client.get(
+        reverse("evaluator:run_samples", args=[big.pk]), {"metric": "answer_accuracy", "unscored": "1", "page": 2}
+    ).content.decode()
     assert "2 / 6" in partial and "judge's raw output" in partial and "{not json" in partial
 
 
@@ -232,7 +280,10 @@ def test_every_form_page_renders(client, user):
         page = client.get(reverse(f"evaluator:{name}"))
         assert page.status_code == 200, name
     endpoint_page = client.get(reverse("evaluator:endpoint_new")).content.decode()
-    assert "stored encrypted and never shown again" in endpoint_page and "Nothing is ever sent outside your network" in endpoint_page
+    assert (
+        "stored encrypted and never shown again" in endpoint_page
+        and "Nothing is ever sent outside your network" in endpoint_page
+    )
     upload_page = client.get(reverse("evaluator:dataset_new")).content.decode()
     assert "|||" in upload_page and "context_1" in upload_page and "20000 rows" in upload_page
     nav = client.get(reverse("evaluator:index")).content.decode()
@@ -240,11 +291,25 @@ def test_every_form_page_renders(client, user):
 
 
 def test_local_endpoint_must_be_inside_the_model_roots(client, user, tmp_path, tiny_model):
-    fields = {"kind": "local", "base_url": "", "model_name": "", "secret_kind": "", "temperature": 0, "max_tokens": 64,
-              "timeout_s": 30, "max_concurrency": 1, "max_retries": 0}
+    fields = {
+        "kind": "local",
+        "base_url": "",
+        "model_name": "",
+        "secret_kind": "",
+        "temperature": 0,
+        "max_tokens": 64,
+        "timeout_s": 30,
+        "max_concurrency": 1,
+        "max_retries": 0,
+    }
     outside = client.post(reverse("evaluator:endpoint_new"), {**fields, "name": "far", "local_path": str(tmp_path)})
     assert "outside the allowed model roots" in outside.content.decode()
-    assert client.post(reverse("evaluator:endpoint_new"), {**fields, "name": "tiny", "local_path": str(tiny_model)}).status_code == 302
+    assert (
+        client.post(
+            reverse("evaluator:endpoint_new"), {**fields, "name": "tiny", "local_path": str(tiny_model)}
+        ).status_code
+        == 302
+    )
     endpoint = LLMEndpoint.objects.get(name="tiny")
     checked = client.post(reverse("evaluator:endpoint_check", args=[endpoint.pk])).content.decode()
     assert 'data-check="ok"' in checked and "weights load on a worker" in checked
@@ -252,19 +317,24 @@ def test_local_endpoint_must_be_inside_the_model_roots(client, user, tmp_path, t
 
 def test_csv_export_keeps_spreadsheet_formulas_inert(client, user):
     """A shared golden set can carry "=HYPERLINK(...)"; the export must not hand it to Excel as a formula."""
-    upload(client, "question,reference,response\n"
-                   "\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-15,-15\n"
-                   "@SUM(A1),+1,plain\n")
+    upload(client, 'question,reference,response\n"=HYPERLINK(""http://x"",""y"")",-15,-15\n@SUM(A1),+1,plain\n')
     version = GoldenDataset.objects.get().latest_version
-    response = client.post(reverse("evaluator:run_new"), {
-        "dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
-        "prompt_template": ""})
+    response = client.post(
+        reverse("evaluator:run_new"),
+        {
+            "dataset_version": version.pk,
+            "target_kind": "precomputed",
+            "preset": "custom",
+            "metrics": ["exact_match"],
+            "prompt_template": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[-3000:]
     run_id = EvaluationRun.objects.latest("pk").pk
     assert run_execute(run_id=run_id) == RunStatus.SUCCEEDED
     exported = client.get(reverse("evaluator:run_export", args=[run_id, "csv"])).content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(exported)))
-    assert [r["question"] for r in rows] == ["'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(A1)"]
+    assert [r["question"] for r in rows] == ['\'=HYPERLINK("http://x","y")', "'@SUM(A1)"]
     assert [r["reference"] for r in rows] == ["'-15", "'+1"] and rows[0]["exact_match"] == "1.0"
     # JSON is for programs: values stay as they were entered.
     data = json.loads(client.get(reverse("evaluator:run_export", args=[run_id, "json"])).content)

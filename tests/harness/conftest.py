@@ -38,8 +38,17 @@ def synthetic_mirror(tmp_path_factory, real_mirror) -> Path:
     return mirror
 
 
-def lm_eval_reference(*, model_args: dict[str, str], task: str, num_fewshot: int, overrides: dict[str, Any],
-                      mirror: Path, limit: int, batch_size: int, log_samples: bool = True) -> dict[str, Any]:
+def lm_eval_reference(
+    *,
+    model_args: dict[str, str],
+    task: str,
+    num_fewshot: int,
+    overrides: dict[str, Any],
+    mirror: Path,
+    limit: int,
+    batch_size: int,
+    log_samples: bool = True,
+) -> dict[str, Any]:
     """lm_eval.simple_evaluate on lm-eval's built-in task, independently of our override YAML: the
     registered YAML is loaded as a config dict, only its dataset_path (and suite overrides) changed."""
     import lm_eval
@@ -52,12 +61,21 @@ def lm_eval_reference(*, model_args: dict[str, str], task: str, num_fewshot: int
     config.pop("tag", None)
     config["dataset_path"] = str(mirror / config["dataset_path"])
     # The same per-folder Arrow cache as our runs: `datasets`' default cache is keyed by name only.
-    config["dataset_kwargs"] = {**(config.get("dataset_kwargs") or {}),
-                                "cache_dir": str(datasets_cache_dir(Path(config["dataset_path"])))}
+    config["dataset_kwargs"] = {
+        **(config.get("dataset_kwargs") or {}),
+        "cache_dir": str(datasets_cache_dir(Path(config["dataset_path"]))),
+    }
     config.update(overrides)
     return lm_eval.simple_evaluate(
-        model="hf", model_args=model_args, tasks=[config], num_fewshot=num_fewshot, device="cpu",
-        batch_size=batch_size, limit=limit, task_manager=TaskManager(include_defaults=False), log_samples=log_samples,
+        model="hf",
+        model_args=model_args,
+        tasks=[config],
+        num_fewshot=num_fewshot,
+        device="cpu",
+        batch_size=batch_size,
+        limit=limit,
+        task_manager=TaskManager(include_defaults=False),
+        log_samples=log_samples,
     )
 
 

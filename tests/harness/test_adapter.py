@@ -29,15 +29,23 @@ from .conftest import HARNESS_TASKS, SUITES_DIR
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Fails the test if the adapter gets as far as building the model."""
+
     def refuse():
         raise AssertionError("the model was loaded")
+
     monkeypatch.setattr(adapter, "_leaderboard_hflm", refuse)
 
 
 def _evaluate(model, mirror, tmp_path, tasks, **kwargs):
     kwargs = {"dtype": "float32", "device": "cpu", "batch_size": 4, "limit": 4, **kwargs}
-    return evaluate_suite(model_path=model, tasks=tasks, mirror_dir=mirror, tasks_dir=tmp_path / "tasks",
-                          include_path=HARNESS_TASKS, **kwargs)
+    return evaluate_suite(
+        model_path=model,
+        tasks=tasks,
+        mirror_dir=mirror,
+        tasks_dir=tmp_path / "tasks",
+        include_path=HARNESS_TASKS,
+        **kwargs,
+    )
 
 
 def test_mmlu_group_expands_to_its_57_subjects():
@@ -53,7 +61,10 @@ def test_mmlu_group_expands_to_its_57_subjects():
     assert columns["mmlu"] == leaves and columns["truthfulqa"] == ["truthfulqa_mc2"]
     assert suite_plan.settings["mmlu_anatomy"] == TaskRequest("mmlu", 5, {})
     assert build_task_plan([("truthfulqa", 0)], include_path=HARNESS_TASKS).leaf_tasks["truthfulqa"] == [
-        "truthfulqa_gen", "truthfulqa_mc1", "truthfulqa_mc2"]  # a tag
+        "truthfulqa_gen",
+        "truthfulqa_mc1",
+        "truthfulqa_mc2",
+    ]  # a tag
     with pytest.raises(EvaluationFailed, match="no task, group or tag named 'no_such_task'"):
         build_task_plan([("no_such_task", 0)], include_path=HARNESS_TASKS)
     with pytest.raises(ValueError, match="requested twice"):
@@ -63,23 +74,30 @@ def test_mmlu_group_expands_to_its_57_subjects():
 def test_override_yaml_includes_lm_evals_task_and_points_at_the_mirror(tmp_path, real_mirror):
     import lm_eval
 
-    plan = build_task_plan([TaskRequest("arc_challenge", 25, {"fewshot_split": "train"}), ("mmlu", 5)],
-                           include_path=HARNESS_TASKS)
+    plan = build_task_plan(
+        [TaskRequest("arc_challenge", 25, {"fewshot_split": "train"}), ("mmlu", 5)], include_path=HARNESS_TASKS
+    )
     written = write_task_overrides(plan, mirror_dir=real_mirror, tasks_dir=tmp_path)
     assert len(written) == 58
     text = (tmp_path / "arc_challenge.yaml").read_text()
     assert text.startswith(adapter._GENERATED_MARKER)
     assert yaml.safe_load(text) == {
         "include": str(Path(lm_eval.__file__).parent / "tasks" / "arc" / "arc_challenge.yaml"),
-        "task": "arc_challenge", "tag": [], "dataset_path": str(real_mirror / "allenai" / "ai2_arc"),
+        "task": "arc_challenge",
+        "tag": [],
+        "dataset_path": str(real_mirror / "allenai" / "ai2_arc"),
         "dataset_kwargs": {"cache_dir": str(adapter.datasets_cache_dir(real_mirror / "allenai" / "ai2_arc"))},
-        "num_fewshot": 25, "fewshot_split": "train",
+        "num_fewshot": 25,
+        "fewshot_split": "train",
     }
-    assert yaml.safe_load((tmp_path / "mmlu_anatomy.yaml").read_text())["dataset_path"] == str(real_mirror / "cais/mmlu")
+    assert yaml.safe_load((tmp_path / "mmlu_anatomy.yaml").read_text())["dataset_path"] == str(
+        real_mirror / "cais/mmlu"
+    )
     # Rewriting replaces our files and leaves others alone.
     (tmp_path / "mine.yaml").write_text("task: mine\n")
-    write_task_overrides(build_task_plan([("gsm8k", 5)], include_path=HARNESS_TASKS), mirror_dir=real_mirror,
-                         tasks_dir=tmp_path)
+    write_task_overrides(
+        build_task_plan([("gsm8k", 5)], include_path=HARNESS_TASKS), mirror_dir=real_mirror, tasks_dir=tmp_path
+    )
     assert sorted(p.name for p in tmp_path.glob("*.yaml")) == ["gsm8k.yaml", "mine.yaml"]
 
 
@@ -100,7 +118,9 @@ def test_custom_task_and_group_from_the_include_path(tmp_path, real_mirror):
     assert plan.custom_groups == {"my_group": (custom / "my_group.yaml").resolve()}
     write_task_overrides(plan, mirror_dir=real_mirror, tasks_dir=tmp_path / "run")
     assert yaml.safe_load((tmp_path / "run" / "group__my_group.yaml").read_text()) == {
-        "include": str((custom / "my_group.yaml").resolve()), "group": "my_group"}
+        "include": str((custom / "my_group.yaml").resolve()),
+        "group": "my_group",
+    }
     override = yaml.safe_load((tmp_path / "run" / "arc_mini.yaml").read_text())
     assert override["dataset_path"] == str(real_mirror / "allenai" / "ai2_arc") and override["num_fewshot"] == 3
 
@@ -121,10 +141,13 @@ def _copy_model(template: Path, tmp_path: Path, **config_changes) -> Path:
     return model
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}}, "needs its own Python code"),
-    ({"model_type": "my_custom_arch"}, "model_type 'my_custom_arch'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}}, "needs its own Python code"),
+        ({"model_type": "my_custom_arch"}, "model_type 'my_custom_arch'"),
+    ],
+)
 def test_model_needing_remote_code_fails(tiny_model_template, real_mirror, tmp_path, no_model_load, changes, message):
     model = _copy_model(tiny_model_template, tmp_path, **changes)
     with pytest.raises(EvaluationFailed, match=message):
@@ -150,8 +173,15 @@ def test_cancel_between_batches(tiny_model_template, real_mirror, tmp_path):
     progress = []
     evaluating = lambda: any("requests" in str(note) for _, _, note in progress)  # noqa: E731
     with pytest.raises(RunCancelled):
-        _evaluate(tiny_model_template, real_mirror, tmp_path, [("winogrande", 0)], batch_size=1,
-                  on_progress=lambda *args: progress.append(args), should_stop=evaluating)
+        _evaluate(
+            tiny_model_template,
+            real_mirror,
+            tmp_path,
+            [("winogrande", 0)],
+            batch_size=1,
+            on_progress=lambda *args: progress.append(args),
+            should_stop=evaluating,
+        )
     # It stopped inside the model loop: the phase began and did not finish.
     assert progress[-1][:2] == (0, 8) and str(progress[-1][2]) == "winogrande (1/1): loglikelihood requests"
 
@@ -183,19 +213,30 @@ def test_reproduce_command_parses_with_lm_evals_cli(tmp_path):
 
     command = reproduce_command(
         model_args={"pretrained": "/models/my model", "dtype": "bfloat16", "peft": "/models/lora"},
-        tasks=["mmlu"], tasks_dir=tmp_path / "run tasks", device="cuda", batch_size="auto", limit=10, seed=None,
-        apply_chat_template=True)
+        tasks=["mmlu"],
+        tasks_dir=tmp_path / "run tasks",
+        device="cuda",
+        batch_size="auto",
+        limit=10,
+        seed=None,
+        apply_chat_template=True,
+    )
     words = shlex.split(command)
     assert words[:4] == ["HF_HUB_OFFLINE=1", "HF_DATASETS_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "HF_EVALUATE_OFFLINE=1"]
     assert words[4] == "lm_eval"
     args = HarnessCLI()._parser.parse_args(["run", *words[5:]])
     assert args.model_args == {"pretrained": "/models/my model", "dtype": "bfloat16", "peft": "/models/lora"}
-    assert (args.tasks, args.include_path, args.device, args.batch_size) == (["mmlu"], str(tmp_path / "run tasks"),
-                                                                             "cuda", "auto")
+    assert (args.tasks, args.include_path, args.device, args.batch_size) == (
+        ["mmlu"],
+        str(tmp_path / "run tasks"),
+        "cuda",
+        "auto",
+    )
     assert (args.limit, args.seed, args.apply_chat_template) == (10.0, [0, 1234, 1234, 1234], True)
     with pytest.raises(ValueError, match="cannot carry"):
-        reproduce_command(model_args={"pretrained": "/a,b"}, tasks=["x"], tasks_dir=tmp_path, device="cpu",
-                          batch_size=1)
+        reproduce_command(
+            model_args={"pretrained": "/a,b"}, tasks=["x"], tasks_dir=tmp_path, device="cpu", batch_size=1
+        )
 
 
 @pytest.mark.slow
@@ -207,18 +248,37 @@ def test_peft_lora_adapter_evaluates(tiny_model_template, real_mirror, tmp_path,
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_template)
     # init_lora_weights=False: random B matrices, so the adapter really changes the model's outputs.
-    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                           init_lora_weights=False))
+    lora = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     lora.save_pretrained(tmp_path / "lora")
-    result = _evaluate(tmp_path / "lora", real_mirror, tmp_path, [("winogrande", 0)],
-                       base_model_path=tiny_model_template)
-    assert result.details["model_args"] == {"pretrained": str(tiny_model_template), "peft": str(tmp_path / "lora"),
-                                            "dtype": "float32"}
-    expected = reference(model_args=result.details["model_args"], task="winogrande", num_fewshot=0, overrides={},
-                         mirror=real_mirror, limit=4, batch_size=4)
+    result = _evaluate(
+        tmp_path / "lora", real_mirror, tmp_path, [("winogrande", 0)], base_model_path=tiny_model_template
+    )
+    assert result.details["model_args"] == {
+        "pretrained": str(tiny_model_template),
+        "peft": str(tmp_path / "lora"),
+        "dtype": "float32",
+    }
+    expected = reference(
+        model_args=result.details["model_args"],
+        task="winogrande",
+        num_fewshot=0,
+        overrides={},
+        mirror=real_mirror,
+        limit=4,
+        batch_size=4,
+    )
     assert result.score("winogrande", "acc") == expected["results"]["winogrande"]["acc,none"]
-    base_run = reference(model_args={"pretrained": str(tiny_model_template), "dtype": "float32"}, task="winogrande",
-                         num_fewshot=0, overrides={}, mirror=real_mirror, limit=4, batch_size=4)
+    base_run = reference(
+        model_args={"pretrained": str(tiny_model_template), "dtype": "float32"},
+        task="winogrande",
+        num_fewshot=0,
+        overrides={},
+        mirror=real_mirror,
+        limit=4,
+        batch_size=4,
+    )
     lora_resps = [s["resps"] for s in expected["samples"]["winogrande"]]
     assert lora_resps != [s["resps"] for s in base_run["samples"]["winogrande"]]
 
@@ -226,15 +286,24 @@ def test_peft_lora_adapter_evaluates(tiny_model_template, real_mirror, tmp_path,
 @pytest.mark.slow
 def test_lm_eval_group_rows_and_plain_mean(tiny_model_template, real_mirror, tmp_path):
     """A group_of column runs lm-eval's group: its size-weighted rows are stored beside the plain mean."""
-    suite = suite_from_dict({"name": "mmlu_only", "version": 1, "title": "MMLU", "columns": [
-        {"key": "mmlu", "label": "MMLU", "group_of": "mmlu", "num_fewshot": 5, "metric": "acc"}]})
+    suite = suite_from_dict(
+        {
+            "name": "mmlu_only",
+            "version": 1,
+            "title": "MMLU",
+            "columns": [{"key": "mmlu", "label": "MMLU", "group_of": "mmlu", "num_fewshot": 5, "metric": "acc"}],
+        }
+    )
     result = _evaluate(tiny_model_template, real_mirror, tmp_path, suite.task_requests(), suite=suite, limit=1)
     subjects = result.details["leaf_tasks"]["mmlu"]
     assert len(subjects) == 57
     values = [result.score(s, "acc") for s in subjects]
     assert result.column_values == {"mmlu": sum(values) / 57} == {"mmlu": result.score("mmlu_plain_mean", "acc")}
-    groups = {row.task: row for row in result.scores if row.task in ("mmlu", "mmlu_stem", "mmlu_other",
-                                                                     "mmlu_social_sciences", "mmlu_humanities")}
+    groups = {
+        row.task: row
+        for row in result.scores
+        if row.task in ("mmlu", "mmlu_stem", "mmlu_other", "mmlu_social_sciences", "mmlu_humanities")
+    }
     assert set(groups) == {"mmlu", "mmlu_stem", "mmlu_other", "mmlu_social_sciences", "mmlu_humanities"}
     assert groups["mmlu"].value == result.lm_eval_results["groups"]["mmlu"]["acc,none"]
     assert groups["mmlu"].sample_count == 57 and groups["mmlu"].n_shot == 5

@@ -43,20 +43,31 @@ def test_delta_scores_equal_lm_eval_on_the_merged_model(settings, tmp_path, fold
     settings.DATASET_MIRROR = mini_mirror
     suites = tmp_path / "suites"
     suites.mkdir()
-    (suites / "small.yaml").write_text(yaml.safe_dump({"name": "small", "version": 1, "title": "Small", "columns": COLUMNS}))
-    model = RegisteredModel(storage_path=str(delta), base_model_path=str(base), weight_type="delta", precision="float32")
-    spec = json.loads(json.dumps(benchmark_spec_build(model=model, suite_name="small", suites_dir=suites, limit=LIMIT,
-                                                      device="cpu")))
+    (suites / "small.yaml").write_text(
+        yaml.safe_dump({"name": "small", "version": 1, "title": "Small", "columns": COLUMNS})
+    )
+    model = RegisteredModel(
+        storage_path=str(delta), base_model_path=str(base), weight_type="delta", precision="float32"
+    )
+    spec = json.loads(
+        json.dumps(benchmark_spec_build(model=model, suite_name="small", suites_dir=suites, limit=LIMIT, device="cpu"))
+    )
     assert (spec["weight_type"], spec["base_model_path"]) == ("delta", str(base))
-    context = RunContext(run_id=9, artifacts_dir=Path(settings.ARTIFACTS_DIR) / "runs" / "9",
-                         cancel_event=threading.Event(), progress_callback=lambda *args: None,
-                         log_callback=lambda line: None)
+    context = RunContext(
+        run_id=9,
+        artifacts_dir=Path(settings.ARTIFACTS_DIR) / "runs" / "9",
+        cancel_event=threading.Event(),
+        progress_callback=lambda *args: None,
+        log_callback=lambda line: None,
+    )
 
     outcome = execute_benchmark(SimpleNamespace(pk=9, spec=spec), context)
 
     assert outcome.details["model_args"] == {"pretrained": str(base), "delta": str(delta), "dtype": "float32"}
-    assert all(f"delta={delta}" in command and f"pretrained={base}" in command
-               for command in outcome.details["reproduce_commands"].values())
+    assert all(
+        f"delta={delta}" in command and f"pretrained={base}" in command
+        for command in outcome.details["reproduce_commands"].values()
+    )
     stored = {(row.task, row.metric, row.filter): (row.value, row.stderr) for row in outcome.scores}
     samples: dict[str, list] = {}
     with gzip.open(Path(settings.ARTIFACTS_DIR) / outcome.samples_path, "rt") as lines:
@@ -65,13 +76,21 @@ def test_delta_scores_equal_lm_eval_on_the_merged_model(settings, tmp_path, fold
             samples.setdefault(sample["task"], []).append(sample)
     compared = 0
     for column in COLUMNS:
-        reference = lm_eval_reference(model_args={"pretrained": str(merged), "dtype": "float32"}, task=column["task"],
-                                      num_fewshot=column["num_fewshot"], overrides={}, mirror=mini_mirror, limit=LIMIT,
-                                      batch_size=CPU_BATCH, log_samples=True)
+        reference = lm_eval_reference(
+            model_args={"pretrained": str(merged), "dtype": "float32"},
+            task=column["task"],
+            num_fewshot=column["num_fewshot"],
+            overrides={},
+            mirror=mini_mirror,
+            limit=LIMIT,
+            batch_size=CPU_BATCH,
+            log_samples=True,
+        )
         # Per sample, the model's answers (loglikelihoods) are the merged model's to the last bit: the delta
         # was added, not ignored (the fine-tuned weights differ from the base's).
-        assert [s["resps"] for s in samples[column["task"]]] == json.loads(json.dumps(
-            [s["resps"] for s in reference["samples"][column["task"]]], default=str))
+        assert [s["resps"] for s in samples[column["task"]]] == json.loads(
+            json.dumps([s["resps"] for s in reference["samples"][column["task"]]], default=str)
+        )
         for key, value in reference["results"][column["task"]].items():
             metric, sep, filter_key = key.partition(",")
             if not sep or metric.endswith("_stderr"):

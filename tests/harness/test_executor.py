@@ -18,8 +18,21 @@ from runs.executors import EvaluationFailed, RunCancelled, RunContext, get_execu
 
 from .conftest import SUITES_DIR
 
-SPEC_KEYS = {"suite", "suite_version", "suite_title", "columns", "tasks", "model_path", "base_model_path", "dtype",
-             "device", "batch_size", "apply_chat_template", "limit", "seed"}
+SPEC_KEYS = {
+    "suite",
+    "suite_version",
+    "suite_title",
+    "columns",
+    "tasks",
+    "model_path",
+    "base_model_path",
+    "dtype",
+    "device",
+    "batch_size",
+    "apply_chat_template",
+    "limit",
+    "seed",
+}
 
 
 def test_spec_from_a_registered_model():
@@ -27,21 +40,38 @@ def test_spec_from_a_registered_model():
     spec = benchmark_spec_build(model=model, suite_name="openllm_v1", suites_dir=SUITES_DIR)
     assert set(spec) == SPEC_KEYS
     assert (spec["suite"], spec["suite_version"], spec["dtype"], spec["device"], spec["batch_size"]) == (
-        "openllm_v1", 1, "bfloat16", "auto", "auto")
+        "openllm_v1",
+        1,
+        "bfloat16",
+        "auto",
+        "auto",
+    )
     assert spec["apply_chat_template"] is True and spec["limit"] is None and spec["base_model_path"] is None
     assert spec["seed"] == [0, 1234, 1234, 1234]
     assert {"task": "mmlu", "num_fewshot": 5, "overrides": {}} in spec["tasks"]
-    assert suite_from_spec(json.loads(json.dumps(spec))).columns == suite_get("openllm_v1", suites_dir=SUITES_DIR).columns
+    assert (
+        suite_from_spec(json.loads(json.dumps(spec))).columns == suite_get("openllm_v1", suites_dir=SUITES_DIR).columns
+    )
 
-    adapter = RegisteredModel(storage_path="/models/lora", base_model_path="/models/base", weight_type="adapter",
-                              precision="float16")
-    spec = benchmark_spec_build(model=adapter, suite_name="kobest", suites_dir=SUITES_DIR, limit=5, device="cpu",
-                                batch_size=2, seed=3, apply_chat_template=False)
+    adapter = RegisteredModel(
+        storage_path="/models/lora", base_model_path="/models/base", weight_type="adapter", precision="float16"
+    )
+    spec = benchmark_spec_build(
+        model=adapter,
+        suite_name="kobest",
+        suites_dir=SUITES_DIR,
+        limit=5,
+        device="cpu",
+        batch_size=2,
+        seed=3,
+        apply_chat_template=False,
+    )
     assert (spec["model_path"], spec["base_model_path"], spec["dtype"]) == ("/models/lora", "/models/base", "float16")
     assert (spec["limit"], spec["device"], spec["batch_size"], spec["seed"]) == (5, "cpu", 2, [3, 3, 3, 3])
     with pytest.raises(ValueError, match="precision 'int3'"):
-        benchmark_spec_build(model=RegisteredModel(storage_path="/m", precision="int3"), suite_name="kobest",
-                             suites_dir=SUITES_DIR)
+        benchmark_spec_build(
+            model=RegisteredModel(storage_path="/m", precision="int3"), suite_name="kobest", suites_dir=SUITES_DIR
+        )
 
 
 def test_registered_as_the_benchmark_executor():
@@ -53,8 +83,13 @@ def _context(artifacts: Path, *, cancelled: bool = False):
     event = threading.Event()
     if cancelled:
         event.set()
-    context = RunContext(run_id=7, artifacts_dir=artifacts, cancel_event=event,
-                         progress_callback=lambda *args: progress.append(args), log_callback=log.append)
+    context = RunContext(
+        run_id=7,
+        artifacts_dir=artifacts,
+        cancel_event=event,
+        progress_callback=lambda *args: progress.append(args),
+        log_callback=log.append,
+    )
     return context, progress, log
 
 
@@ -78,10 +113,19 @@ def test_benchmark_run_end_to_end(settings, tmp_path, tiny_model, real_mirror):
     settings.DATASET_MIRROR = real_mirror
     suites = tmp_path / "suites"
     suites.mkdir()
-    (suites / "small.yaml").write_text(yaml.safe_dump({"name": "small", "version": 3, "title": "Small", "columns": [
-        {"key": "copa", "label": "KoBEST COPA", "task": "kobest_copa", "num_fewshot": 2, "metric": "acc"},
-        {"key": "wino", "label": "Winogrande", "task": "winogrande", "num_fewshot": 0, "metric": "acc"},
-    ]}))
+    (suites / "small.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "small",
+                "version": 3,
+                "title": "Small",
+                "columns": [
+                    {"key": "copa", "label": "KoBEST COPA", "task": "kobest_copa", "num_fewshot": 2, "metric": "acc"},
+                    {"key": "wino", "label": "Winogrande", "task": "winogrande", "num_fewshot": 0, "metric": "acc"},
+                ],
+            }
+        )
+    )
     model = RegisteredModel(storage_path=str(tiny_model), precision="float32")
     spec = benchmark_spec_build(model=model, suite_name="small", suites_dir=suites, limit=3, device="cpu")
     artifacts = Path(settings.ARTIFACTS_DIR) / "runs" / "7"

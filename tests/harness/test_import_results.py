@@ -36,8 +36,12 @@ def cli_output(tmp_path_factory, tiny_model_template, mini_mirror) -> tuple[Path
     plan = build_task_plan(REQUESTS, include_path=HARNESS_TASKS)
     write_task_overrides(plan, mirror_dir=mini_mirror, tasks_dir=out / "tasks")
     command = reproduce_command(
-        model_args=model_arguments(model_path=tiny_model_template, dtype="float32"), tasks=list(TASKS),
-        tasks_dir=out / "tasks", device="cpu", batch_size=4, limit=LIMIT,
+        model_args=model_arguments(model_path=tiny_model_template, dtype="float32"),
+        tasks=list(TASKS),
+        tasks_dir=out / "tasks",
+        device="cpu",
+        batch_size=4,
+        limit=LIMIT,
     )
     results_json, samples = lm_eval_cli_run(command, out / "lm_eval", cwd=out)
     assert [p.name.split("_2")[0] for p in samples] == [f"samples_{task}" for task in TASKS]
@@ -49,8 +53,12 @@ def _import(results_json: Path, samples: list[Path], model_path: Path, **options
 
 
 def _nothing_written(artifacts: Path) -> None:
-    assert (RegisteredModel.objects.count(), EvaluationRun.objects.count(), RunEvent.objects.count(),
-            Score.objects.count()) == (0, 0, 0, 0)
+    assert (
+        RegisteredModel.objects.count(),
+        EvaluationRun.objects.count(),
+        RunEvent.objects.count(),
+        Score.objects.count(),
+    ) == (0, 0, 0, 0)
     files = [p for p in artifacts.rglob("*") if p.is_file()] if artifacts.exists() else []
     assert files == []
 
@@ -68,10 +76,17 @@ def test_import_stores_the_files_numbers(cli_output, tiny_model, settings):
     assert (run.spec["dtype"], run.spec["device"], run.spec["batch_size"]) == ("float32", "cpu", 4)
     assert run.spec["seed"] == [0, 1234, 1234, 1234]
     assert [(e.from_status, e.to_status) for e in run.events.all()] == [
-        ("", RunStatus.QUEUED), (RunStatus.QUEUED, RunStatus.RUNNING), (RunStatus.RUNNING, RunStatus.SUCCEEDED)]
+        ("", RunStatus.QUEUED),
+        (RunStatus.QUEUED, RunStatus.RUNNING),
+        (RunStatus.RUNNING, RunStatus.SUCCEEDED),
+    ]
     assert run.details["imported_from"] == str(results_json)
     assert run.library_versions["lm_eval"] == "0.4.13"
-    assert (run.model.display_name, run.model.owner, run.model.precision) == ("acme/tiny-from-cluster", owner, "float32")
+    assert (run.model.display_name, run.model.owner, run.model.precision) == (
+        "acme/tiny-from-cluster",
+        owner,
+        "float32",
+    )
     assert run.model.storage_path == str(tiny_model)
 
     raw = json.loads(results_json.read_text())
@@ -102,8 +117,9 @@ def test_import_stores_the_files_numbers(cli_output, tiny_model, settings):
 
 
 def test_an_existing_model_is_reused_as_registered(cli_output, tiny_model):
-    model = model_register(storage_path=str(tiny_model), display_name="acme/registered", precision="float32",
-                           model_type="fine_tuned")
+    model = model_register(
+        storage_path=str(tiny_model), display_name="acme/registered", precision="float32", model_type="fine_tuned"
+    )
     _import(*cli_output, tiny_model)
     assert RegisteredModel.objects.get() == model
     model.refresh_from_db()
@@ -130,12 +146,15 @@ def _metric_not_a_mapping(raw: dict, text: str) -> str:
     return json.dumps(raw)
 
 
-@pytest.mark.parametrize(("breakage", "message"), [
-    (_truncated, "Cannot read the results file"),
-    (_no_results, "not an lm-eval results file"),
-    (_wrong_shots, "arc_challenge ran 0-shot in the results file, but suite 'openllm_v1' runs it 25-shot"),
-    (_metric_not_a_mapping, "Cannot import"),
-])
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (_truncated, "Cannot read the results file"),
+        (_no_results, "not an lm-eval results file"),
+        (_wrong_shots, "arc_challenge ran 0-shot in the results file, but suite 'openllm_v1' runs it 25-shot"),
+        (_metric_not_a_mapping, "Cannot import"),
+    ],
+)
 def test_a_broken_results_file_writes_nothing(cli_output, tiny_model, tmp_path, settings, breakage, message):
     results_json, samples = cli_output
     text = results_json.read_text()

@@ -19,8 +19,11 @@ def test_verify_reports_row_counts_of_the_real_mirror(real_mirror, openllm):
     report = mirror_verify(real_mirror, openllm, include_path=HARNESS_TASKS)
     assert len(report.entries) == 62  # arc, hellaswag, 57 mmlu subjects, truthfulqa_mc2, winogrande, gsm8k
     arc = report.entry("arc_challenge")
-    assert (arc.dataset_path, arc.dataset_name, arc.folder) == ("allenai/ai2_arc", "ARC-Challenge",
-                                                                real_mirror / "allenai" / "ai2_arc")
+    assert (arc.dataset_path, arc.dataset_name, arc.folder) == (
+        "allenai/ai2_arc",
+        "ARC-Challenge",
+        real_mirror / "allenai" / "ai2_arc",
+    )
     assert arc.found and arc.rows == {"test": 1172, "train": 1119, "validation": 299}
     assert report.entry("gsm8k").rows == {"train": 7473, "test": 1319}
     assert report.entry("truthfulqa_mc2").rows == {"validation": 817}
@@ -39,8 +42,12 @@ def test_verify_reports_row_counts_of_the_real_mirror(real_mirror, openllm):
 def test_verify_kobest(real_mirror):
     report = mirror_verify(real_mirror, suite_get("kobest", suites_dir=SUITES_DIR), include_path=HARNESS_TASKS)
     assert report.ok
-    assert report.entry("kobest_sentineg").rows == {"train": 3649, "validation": 400, "test": 397,
-                                                    "test_originated": 397}
+    assert report.entry("kobest_sentineg").rows == {
+        "train": 3649,
+        "validation": 400,
+        "test": 397,
+        "test_originated": 397,
+    }
 
 
 def test_problem_names_a_missing_config(real_mirror, tmp_path):
@@ -58,18 +65,32 @@ def test_prepare_downloads_each_needed_repo_once(tmp_path, openllm):
     (tmp_path / "openai" / "gsm8k" / "README.md").write_text("present")
     actions = mirror_prepare(tmp_path, openllm, include_path=HARNESS_TASKS, downloader=lambda **kw: calls.append(kw))
     expected = ["allenai/ai2_arc", "Rowan/hellaswag", "cais/mmlu", "truthfulqa/truthful_qa", "allenai/winogrande"]
-    assert calls == [{"repo_id": repo, "repo_type": "dataset", "local_dir": str(tmp_path / repo), "revision": None}
-                     for repo in expected]
+    assert calls == [
+        {"repo_id": repo, "repo_type": "dataset", "local_dir": str(tmp_path / repo), "revision": None}
+        for repo in expected
+    ]
     assert [(a.repo_id, a.downloaded) for a in actions] == [(r, True) for r in expected] + [("openai/gsm8k", False)]
 
 
 def test_prepare_with_given_sources_and_revision(tmp_path, openllm):
     calls = []
     sources = {"t1": DatasetRef("org/a", "x"), "t2": DatasetRef("org/a", "y"), "t3": DatasetRef("json")}
-    mirror_prepare(tmp_path, openllm, sources=sources, revision="refs/convert/parquet", skip_existing=False,
-                   downloader=lambda **kw: calls.append(kw))
-    assert calls == [{"repo_id": "org/a", "repo_type": "dataset", "local_dir": str(tmp_path / "org" / "a"),
-                      "revision": "refs/convert/parquet"}]
+    mirror_prepare(
+        tmp_path,
+        openllm,
+        sources=sources,
+        revision="refs/convert/parquet",
+        skip_existing=False,
+        downloader=lambda **kw: calls.append(kw),
+    )
+    assert calls == [
+        {
+            "repo_id": "org/a",
+            "repo_type": "dataset",
+            "local_dir": str(tmp_path / "org" / "a"),
+            "revision": "refs/convert/parquet",
+        }
+    ]
 
 
 def test_prepare_refuses_to_run_offline(tmp_path, openllm, monkeypatch):

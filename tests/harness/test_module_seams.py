@@ -37,9 +37,14 @@ def _imported(tree: ast.Module) -> set[str]:
 
 def _harness_graph() -> dict[str, set[str]]:
     modules = _modules()
-    return {name: {imported.removeprefix(f"{PACKAGE}.") for imported in _imported(tree)
-                   if imported.startswith(f"{PACKAGE}.") and imported.removeprefix(f"{PACKAGE}.") in modules}
-            for name, tree in modules.items()}
+    return {
+        name: {
+            imported.removeprefix(f"{PACKAGE}.")
+            for imported in _imported(tree)
+            if imported.startswith(f"{PACKAGE}.") and imported.removeprefix(f"{PACKAGE}.") in modules
+        }
+        for name, tree in modules.items()
+    }
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -47,7 +52,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(name: str, path: list[str]) -> list[str] | None:
         if name in path:
-            return path[path.index(name):] + [name]
+            return path[path.index(name) :] + [name]
         if name in done:
             return None
         for target in sorted(graph[name]):
@@ -76,9 +81,13 @@ def test_the_cycle_check_finds_a_cycle():
 
 
 def test_only_the_adapter_imports_lm_eval_and_the_model_libraries():
-    offenders = {name: sorted(root for root in {imported.split(".")[0] for imported in _imported(tree)}
-                              if root in MODEL_LIBRARIES)
-                 for name, tree in _modules().items() if name not in ADAPTER_MODULES}
+    offenders = {
+        name: sorted(
+            root for root in {imported.split(".")[0] for imported in _imported(tree)} if root in MODEL_LIBRARIES
+        )
+        for name, tree in _modules().items()
+        if name not in ADAPTER_MODULES
+    }
     assert {name: libs for name, libs in offenders.items() if libs} == {}
 
 
@@ -110,7 +119,10 @@ def test_the_default_suite_is_named_in_one_place():
     from leaderboard.harness.suites import DEFAULT_SUITE
 
     repo = HARNESS_DIR.parents[1]
-    named = [str(path.relative_to(repo)) for folder in ("config", "leaderboard", "runs", "evaluator", "audit")
-             for path in (repo / folder).rglob("*.py")
-             if "migrations" not in path.parts and f'"{DEFAULT_SUITE}"' in path.read_text(encoding="utf-8")]
+    named = [
+        str(path.relative_to(repo))
+        for folder in ("config", "leaderboard", "runs", "evaluator", "audit")
+        for path in (repo / folder).rglob("*.py")
+        if "migrations" not in path.parts and f'"{DEFAULT_SUITE}"' in path.read_text(encoding="utf-8")
+    ]
     assert named == ["leaderboard/harness/suites.py"]

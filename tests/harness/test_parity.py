@@ -43,9 +43,17 @@ def run(tmp_path_factory, tiny_model_template, synthetic_mirror):
     out = tmp_path_factory.mktemp("parity")
     progress = []
     result = evaluate_suite(
-        model_path=tiny_model_template, tasks=REQUESTS, suite=SUITE, mirror_dir=synthetic_mirror,
-        tasks_dir=out / "tasks", include_path=HARNESS_TASKS, dtype="float32", device="cpu",
-        batch_size=BATCH_SIZE, limit=LIMIT, samples_path=out / "samples.jsonl.gz",
+        model_path=tiny_model_template,
+        tasks=REQUESTS,
+        suite=SUITE,
+        mirror_dir=synthetic_mirror,
+        tasks_dir=out / "tasks",
+        include_path=HARNESS_TASKS,
+        dtype="float32",
+        device="cpu",
+        batch_size=BATCH_SIZE,
+        limit=LIMIT,
+        samples_path=out / "samples.jsonl.gz",
         on_progress=lambda *args: progress.append(args),
     )
     return result, out, progress
@@ -54,9 +62,15 @@ def run(tmp_path_factory, tiny_model_template, synthetic_mirror):
 @pytest.fixture(scope="module")
 def references(tiny_model_template, synthetic_mirror, reference):
     return {
-        r.task: reference(model_args={"pretrained": str(tiny_model_template), "dtype": "float32"}, task=r.task,
-                          num_fewshot=r.num_fewshot, overrides=dict(r.overrides), mirror=synthetic_mirror,
-                          limit=LIMIT, batch_size=BATCH_SIZE)
+        r.task: reference(
+            model_args={"pretrained": str(tiny_model_template), "dtype": "float32"},
+            task=r.task,
+            num_fewshot=r.num_fewshot,
+            overrides=dict(r.overrides),
+            mirror=synthetic_mirror,
+            limit=LIMIT,
+            batch_size=BATCH_SIZE,
+        )
         for r in REQUESTS
     }
 

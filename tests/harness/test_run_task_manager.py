@@ -20,11 +20,15 @@ def test_run_index_equals_a_full_build(tmp_path, synthetic_mirror):
     write_task_overrides(plan, mirror_dir=synthetic_mirror, tasks_dir=tmp_path / "tasks")
 
     fast = run_task_manager(include_path=HARNESS_TASKS, tasks_dir=tmp_path / "tasks", metadata={"dtype": "float32"})
-    full = TaskManager(include_path=[str(HARNESS_TASKS.resolve()), str(tmp_path / "tasks")], metadata={"dtype": "float32"})
+    full = TaskManager(
+        include_path=[str(HARNESS_TASKS.resolve()), str(tmp_path / "tasks")], metadata={"dtype": "float32"}
+    )
 
     def summary(manager):
-        return {name: (entry.kind, str(entry.yaml_path), sorted(entry.tags), entry.cfg)
-                for name, entry in manager.task_index.items()}
+        return {
+            name: (entry.kind, str(entry.yaml_path), sorted(entry.tags), entry.cfg)
+            for name, entry in manager.task_index.items()
+        }
 
     assert summary(fast) == summary(full)
     for listing in ("all_tasks", "all_subtasks", "all_groups", "all_tags"):

@@ -26,15 +26,37 @@ from runs.models import EvaluationRun
 from runs.services import scores_store
 
 SUITE = {
-    "name": "pagecheck", "version": 2, "title": "Page check", "columns": [
-        {"key": "arc", "label": "ARC", "task": "arc_challenge", "num_fewshot": 2, "metric": "acc_norm",
-         "overrides": {"fewshot_split": "train"}},
+    "name": "pagecheck",
+    "version": 2,
+    "title": "Page check",
+    "columns": [
+        {
+            "key": "arc",
+            "label": "ARC",
+            "task": "arc_challenge",
+            "num_fewshot": 2,
+            "metric": "acc_norm",
+            "overrides": {"fewshot_split": "train"},
+        },
         {"key": "truthfulqa", "label": "TruthfulQA", "task": "truthfulqa_mc2", "num_fewshot": 0, "metric": "acc"},
         {"key": "winogrande", "label": "Winogrande", "task": "winogrande", "num_fewshot": 0, "metric": "acc"},
         # Short generations keep the run fast; the prompt and filters are lm-eval's.
-        {"key": "gsm8k", "label": "GSM8K", "task": "gsm8k", "num_fewshot": 1, "metric": "exact_match",
-         "filter": "strict-match", "overrides": {"generation_kwargs": {
-             "until": ["Question:", "</s>"], "do_sample": False, "temperature": 0.0, "max_gen_toks": 24}}},
+        {
+            "key": "gsm8k",
+            "label": "GSM8K",
+            "task": "gsm8k",
+            "num_fewshot": 1,
+            "metric": "exact_match",
+            "filter": "strict-match",
+            "overrides": {
+                "generation_kwargs": {
+                    "until": ["Question:", "</s>"],
+                    "do_sample": False,
+                    "temperature": 0.0,
+                    "max_gen_toks": 24,
+                }
+            },
+        },
     ],
 }
 LIMIT = 6
@@ -62,13 +84,18 @@ def real_runs(tmp_path_factory, mini_mirror, tiny_model_template):
     with override_settings(DATASET_MIRROR=mini_mirror, ARTIFACTS_DIR=base / "artifacts", MODEL_ROOTS=roots):
         for number, (name, model_path) in enumerate((("a", tiny_model_template), ("b", other_model)), start=1):
             model = RegisteredModel(storage_path=str(model_path), precision="float32")
-            spec = json.loads(json.dumps(benchmark_spec_build(
-                model=model, suite_name="pagecheck", suites_dir=suites, limit=LIMIT, device="cpu", batch_size=4)))
-            context = RunContext(run_id=number, artifacts_dir=base / "artifacts" / "runs" / str(number),
-                                 cancel_event=threading.Event())
+            spec = json.loads(
+                json.dumps(
+                    benchmark_spec_build(
+                        model=model, suite_name="pagecheck", suites_dir=suites, limit=LIMIT, device="cpu", batch_size=4
+                    )
+                )
+            )
+            context = RunContext(
+                run_id=number, artifacts_dir=base / "artifacts" / "runs" / str(number), cancel_event=threading.Event()
+            )
             outcome = execute_benchmark(SimpleNamespace(pk=number, spec=spec), context)
-            _made[name] = {"spec": spec, "outcome": outcome,
-                           "samples": base / "artifacts" / outcome.samples_path}
+            _made[name] = {"spec": spec, "outcome": outcome, "samples": base / "artifacts" / outcome.samples_path}
     return _made
 
 
@@ -77,10 +104,18 @@ def store_run(made: dict, *, model, artifacts_dir: Path | str, **fields) -> Eval
     (copied under this test's ARTIFACTS_DIR, as the worker would have written it)."""
     now = timezone.now()
     run = EvaluationRun.objects.create(
-        kind=RunKind.BENCHMARK, model=model, spec=made["spec"], status=RunStatus.SUCCEEDED, is_partial=True,
-        queued_at=fields.pop("queued_at", now), started_at=fields.pop("started_at", now),
-        finished_at=fields.pop("finished_at", now), details=made["outcome"].details,
-        library_versions=made["outcome"].library_versions, **fields)
+        kind=RunKind.BENCHMARK,
+        model=model,
+        spec=made["spec"],
+        status=RunStatus.SUCCEEDED,
+        is_partial=True,
+        queued_at=fields.pop("queued_at", now),
+        started_at=fields.pop("started_at", now),
+        finished_at=fields.pop("finished_at", now),
+        details=made["outcome"].details,
+        library_versions=made["outcome"].library_versions,
+        **fields,
+    )
     relative = Path("runs") / str(run.pk) / "samples.jsonl.gz"
     (Path(artifacts_dir) / relative).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(made["samples"], Path(artifacts_dir) / relative)

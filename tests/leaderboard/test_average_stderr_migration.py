@@ -31,10 +31,12 @@ def test_existing_entries_get_the_average_stderr():
         entries = {}
         for name, stderrs in (("whole", {"a": 0.03, "b": 0.04}), ("missing", {"a": 0.03, "b": None})):
             model = RegisteredModel.objects.create(display_name=name, storage_path=f"/models/{name}", revision=name)
-            run = EvaluationRun.objects.create(kind="benchmark", model=model, spec={"suite": "s"}, status="succeeded",
-                                               queued_at=now, finished_at=now)
-            entries[name] = LeaderboardEntry.objects.create(model=model, suite="s", run=run, average=0.5,
-                                                            scores={"a": 0.4, "b": 0.6}, stderrs=stderrs).pk
+            run = EvaluationRun.objects.create(
+                kind="benchmark", model=model, spec={"suite": "s"}, status="succeeded", queued_at=now, finished_at=now
+            )
+            entries[name] = LeaderboardEntry.objects.create(
+                model=model, suite="s", run=run, average=0.5, scores={"a": 0.4, "b": 0.6}, stderrs=stderrs
+            ).pk
     finally:
         apps = _migrate()
     LeaderboardEntry = apps.get_model("leaderboard", "LeaderboardEntry")

@@ -234,9 +234,17 @@ def _answered_by_the_nul_guard(response, *paths) -> bool:
 
 def test_submit_form_shows_the_message_and_stores_nothing(logged_in, bad_folder):
     path, base, message = bad_folder
-    response = logged_in.post(reverse("leaderboard:submit"), {
-        "storage_path": path, "base_model_path": base, "precision": "float32", "weight_type": "original",
-        "model_type": "pretrained", "suite": "openllm_v1"})
+    response = logged_in.post(
+        reverse("leaderboard:submit"),
+        {
+            "storage_path": path,
+            "base_model_path": base,
+            "precision": "float32",
+            "weight_type": "original",
+            "model_type": "pretrained",
+            "suite": "openllm_v1",
+        },
+    )
     html = unescape(response.content.decode())
     assert "TOP SECRET" not in html
     assert not RegisteredModel.objects.exists() and not EvaluationRun.objects.exists()
@@ -263,7 +271,9 @@ def test_browser_answers_every_bad_folder(logged_in, bad_folder, model_root):
     if _answered_by_the_nul_guard(response, path):
         return
     assert response.status_code == 200
-    if any(word in message for word in ("loop", "NUL", "longer", "is a file")) and not os.path.isdir(path.replace("\0", "")):
+    if any(word in message for word in ("loop", "NUL", "longer", "is a file")) and not os.path.isdir(
+        path.replace("\0", "")
+    ):
         assert message in html  # the path itself is bad: said, and the roots listed instead
         assert str(model_root) in html
 
@@ -328,9 +338,11 @@ def test_unreadable_folders_and_files_are_reported(tiny_model_template, settings
     try:
         for target in (root / "locked", model):
             assert _as_nobody(lambda target=target: model_folder_inspect(str(target), load_check=False)).startswith(
-                "ModelFolderError: The site is not allowed to read")
+                "ModelFolderError: The site is not allowed to read"
+            )
         assert _as_nobody(lambda: model_folder_list(raw_path=str(root / "locked"))).startswith(
-            "ModelFolderError: The site is not allowed to read")
+            "ModelFolderError: The site is not allowed to read"
+        )
         listed = _as_nobody(lambda: [e.name for e in model_folder_list(raw_path=str(root)).entries])
         assert listed == "returned ['locked', 'model']"
     finally:

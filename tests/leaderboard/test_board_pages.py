@@ -45,32 +45,37 @@ def _rows(html: str) -> dict[str, str]:
 
 # --- the sort survives a filter or a search -------------------------------------------------------
 
+
 def test_the_sort_field_travels_with_the_table(client, user):
     """The filter form's sort is a hidden field inside the swapped table (form="lb-filters"): after a header
     click the swapped-in table carries the new sort, so the form sends it with the next filter."""
     scored_run_create(model=registered_model_create(display_name="a/model"), values=six(0.5))
     page = client.get(reverse("leaderboard:index"), {"sort": "arc"}).content.decode()
-    partial = client.get(reverse("leaderboard:index"), {"sort": "-winogrande", "q": "model"},
-                         headers={"HX-Request": "true"}).content.decode()
+    partial = client.get(
+        reverse("leaderboard:index"), {"sort": "-winogrande", "q": "model"}, headers={"HX-Request": "true"}
+    ).content.decode()
     for html, sort in ((page, "arc"), (partial, "-winogrande")):
         fields = re.findall(r'<input type="hidden" name="sort"[^>]*>', html)
         assert fields == [f'<input type="hidden" name="sort" id="lb-sort" form="lb-filters" value="{sort}">'], fields
     # The form itself holds no sort of its own any more (that one went stale after a header click).
-    form = page[page.index('<form id="lb-filters"'):page.index("</form>", page.index('<form id="lb-filters"'))]
+    form = page[page.index('<form id="lb-filters"') : page.index("</form>", page.index('<form id="lb-filters"'))]
     assert 'name="sort"' not in form
     assert "{#" not in page and "{% comment" not in page  # no template comment leaks into the page
     # The exports follow the view too: the partial replaces them out of band.
     assert 'id="lb-export" hx-swap-oob="true"' in partial
-    assert "sort=-winogrande" in partial[partial.index('id="lb-export"'):]
+    assert "sort=-winogrande" in partial[partial.index('id="lb-export"') :]
     # So does the column picker: saving comes back to the view as it is now (its shared "cols" left out,
     # or they would hide the columns just saved).
-    assert '<form method="post" id="lb-columns-form" action="/columns/?suite=openllm_v1&amp;q=model&amp;sort=-winogrande" ' \
+    assert (
+        '<form method="post" id="lb-columns-form" action="/columns/?suite=openllm_v1&amp;q=model&amp;sort=-winogrande" '
         'hx-swap-oob="true">' in partial
+    )
     shared = client.get(reverse("leaderboard:index"), {"sort": "arc", "cols": ["model", "arc"]}).content.decode()
     assert 'action="/columns/?suite=openllm_v1&amp;sort=arc">' in shared
 
 
 # --- T column, legend, rows per page, Model sha -----------------------------------------------------
+
 
 def test_type_symbol_column_and_legend(client, user):
     models = {
@@ -87,9 +92,15 @@ def test_type_symbol_column_and_legend(client, user):
     for name, symbol in (("p/pretrained", "🟢"), ("p/chat", "💬"), ("p/tuned", "🔶"), ("p/merge", "🤝")):
         assert f">{symbol}</td>" in rows[name], name
     assert 'title="chat models (RLHF, DPO, IFT, ...)">💬' in rows["p/chat"]
-    legend = html[html.index('id="lb-type-legend"'):].split("</p>")[0]
-    for text in ("🟢 pretrained", "🟩 continuously pretrained", "🔶 fine-tuned on domain data", "💬 chat models",
-                 "🟦 RL-tuned", "🤝 merge"):
+    legend = html[html.index('id="lb-type-legend"') :].split("</p>")[0]
+    for text in (
+        "🟢 pretrained",
+        "🟩 continuously pretrained",
+        "🔶 fine-tuned on domain data",
+        "💬 chat models",
+        "🟦 RL-tuned",
+        "🤝 merge",
+    ):
         assert text in html_lib.unescape(legend), text
     # Sorting by T sorts by type.
     by_type = client.get(reverse("leaderboard:index"), {"sort": "type_symbol"}).content.decode()
@@ -109,20 +120,21 @@ def test_rows_per_page_control_takes_only_its_choices(client, user):
         assert response.status_code == 200
         assert len(_rows(response.content.decode())) == 60, wrong
     # The links of the table keep the chosen size.
-    assert "per_page=50" in html[html.index('class="pager"'):]
+    assert "per_page=50" in html[html.index('class="pager"') :]
 
 
 def test_revision_column_is_called_model_sha(client, user):
     model = registered_model_create(display_name="r/model", revision="c0ffee" * 6)
     scored_run_create(model=model, values=six(0.5))
     html = client.get(reverse("leaderboard:index")).content.decode()
-    header = html[html.index('data-column="revision"'):].split("</th>")[0]
+    header = html[html.index('data-column="revision"') :].split("</th>")[0]
     assert "Model sha" in header and "Revision" not in header
     page = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
     assert "<dt>Model sha</dt>" in page
 
 
 # --- unknown @prefixes --------------------------------------------------------------------------------
+
 
 def test_unknown_search_prefix_is_named_and_left_out(client, user):
     scored_run_create(model=registered_model_create(display_name="acme/llama-7b"), values=six(0.5))
@@ -134,7 +146,7 @@ def test_unknown_search_prefix_is_named_and_left_out(client, user):
     assert search_parse("llama @arch:mistral")[0].words == ("llama",)
 
     html = client.get(reverse("leaderboard:index"), {"q": "llama @arch:mistral"}).content.decode()
-    problem = html_lib.unescape(html[html.index('id="lb-search-problem"'):].split("</p>")[0])
+    problem = html_lib.unescape(html[html.index('id="lb-search-problem"') :].split("</p>")[0])
     assert "Unknown search prefix @arch:" in problem
     assert "@architecture:, @license:, @precision:, @type:" in problem
     assert list(_rows(html)) == ["acme/llama-7b"]  # the rest of the search still applies
@@ -147,6 +159,7 @@ def test_unknown_search_prefix_is_named_and_left_out(client, user):
 
 
 # --- favicon ----------------------------------------------------------------------------------------------
+
 
 def test_favicon_is_served_and_linked(client):
     response = client.get("/favicon.ico")  # anonymous, as browsers ask before logging in
@@ -162,6 +175,7 @@ def test_favicon_is_served_and_linked(client):
 
 
 # --- stderr of plain means ------------------------------------------------------------------------------
+
 
 def test_mean_stderr_matches_numbers_worked_by_hand():
     # k=2: sqrt(0.03^2 + 0.04^2) / 2 = sqrt(0.0009 + 0.0016) / 2 = 0.05 / 2 = 0.025
@@ -192,10 +206,16 @@ def test_suite_rows_store_the_plain_mean_and_average_stderrs():
     # Three "subjects" stand in for MMLU's 57: stderrs 0.03, 0.04, 0.12 -> sqrt(0.0009+0.0016+0.0144)/3
     # = sqrt(0.0169)/3 = 0.13/3.
     leaf_tasks = {"mmlu": ["mmlu_a", "mmlu_b", "mmlu_c"]}
-    rows = [_row("mmlu_a", "acc", 0.5, 0.03), _row("mmlu_b", "acc", 0.6, 0.04), _row("mmlu_c", "acc", 0.7, 0.12),
-            _row("arc_challenge", "acc_norm", 0.4, 0.01), _row("hellaswag", "acc_norm", 0.5, 0.02),
-            _row("truthfulqa_mc2", "acc", 0.45, 0.02), _row("winogrande", "acc", 0.6, 0.01),
-            _row("gsm8k", "exact_match", 0.1, 0.04, filter="strict-match")]
+    rows = [
+        _row("mmlu_a", "acc", 0.5, 0.03),
+        _row("mmlu_b", "acc", 0.6, 0.04),
+        _row("mmlu_c", "acc", 0.7, 0.12),
+        _row("arc_challenge", "acc_norm", 0.4, 0.01),
+        _row("hellaswag", "acc_norm", 0.5, 0.02),
+        _row("truthfulqa_mc2", "acc", 0.45, 0.02),
+        _row("winogrande", "acc", 0.6, 0.01),
+        _row("gsm8k", "exact_match", 0.1, 0.04, filter="strict-match"),
+    ]
     values = suite_column_values(suite, rows, leaf_tasks)
     extra = {r.task: r for r in _suite_rows(suite, rows, leaf_tasks, values, suite_average(values))}
     mmlu_se = 0.13 / 3
@@ -235,8 +255,12 @@ def test_old_runs_get_the_plain_mean_stderr_from_their_subjects(client, user):
     Score.objects.filter(run=run, task="mmlu_plain_mean").update(stderr=None)
     run.details = {"leaf_tasks": {"mmlu": ["mmlu_x", "mmlu_y"]}}
     run.save(update_fields=["details"])
-    Score.objects.bulk_create([Score(run=run, task="mmlu_x", metric="acc", filter="none", value=0.4, stderr=0.06),
-                               Score(run=run, task="mmlu_y", metric="acc", filter="none", value=0.6, stderr=0.08)])
+    Score.objects.bulk_create(
+        [
+            Score(run=run, task="mmlu_x", metric="acc", filter="none", value=0.4, stderr=0.06),
+            Score(run=run, task="mmlu_y", metric="acc", filter="none", value=0.6, stderr=0.08),
+        ]
+    )
     from leaderboard.ranking import leaderboard_entry_refresh
 
     entry = leaderboard_entry_refresh(model_id=model.pk, suite_name="openllm_v1")
@@ -244,17 +268,18 @@ def test_old_runs_get_the_plain_mean_stderr_from_their_subjects(client, user):
     assert entry.stderrs["mmlu"] == pytest.approx(0.05, rel=1e-12)
     # Average: sqrt(5 * 0.02^2 + 0.05^2) / 6 = sqrt(0.002 + 0.0025) / 6 = sqrt(0.0045) / 6
     assert entry.average_stderr == pytest.approx(math.sqrt(0.0045) / 6, rel=1e-12)
-    assert suite_column_stderrs(suite_get("openllm_v1").columns, Score.objects.filter(run=run),
-                                run.details["leaf_tasks"])["mmlu"] == pytest.approx(0.05)
+    assert suite_column_stderrs(
+        suite_get("openllm_v1").columns, Score.objects.filter(run=run), run.details["leaf_tasks"]
+    )["mmlu"] == pytest.approx(0.05)
     page = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
-    mmlu = page[page.index('<tr data-column="mmlu">'):].split("</tr>")[0]
+    mmlu = page[page.index('<tr data-column="mmlu">') :].split("</tr>")[0]
     assert '<td class="num">5.00</td>' in mmlu
-    average = page[page.index('<tr class="average-row">'):].split("</tr>")[0] if 'class="average-row"' in page else ""
+    average = page[page.index('<tr class="average-row">') :].split("</tr>")[0] if 'class="average-row"' in page else ""
     # The factory stores no average row; when a worker's run has one, its stderr shows (see the model page tests).
     assert average == "" or "1.12" in average
 
 
 def test_about_documents_the_mean_stderr(client, user):
     html = html_lib.unescape(client.get(reverse("leaderboard:about")).content.decode())
-    item = html[html.index('id="about-mean-stderr"'):].split("</li>")[0]
+    item = html[html.index('id="about-mean-stderr"') :].split("</li>")[0]
     assert "√(se₁² + … + seₖ²) / k" in item and "MMLU" in item and "Average" in item

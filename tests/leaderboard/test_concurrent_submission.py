@@ -59,8 +59,14 @@ def _fire(users, url: str, data_for) -> list:
 
 
 def _submit_data(path, token: str | None = None, **fields):
-    data = {"storage_path": str(path), "precision": "float32", "weight_type": "original", "model_type": "pretrained",
-            "suite": "openllm_v1", **fields}
+    data = {
+        "storage_path": str(path),
+        "precision": "float32",
+        "weight_type": "original",
+        "model_type": "pretrained",
+        "suite": "openllm_v1",
+        **fields,
+    }
     if token:
         data["submission_token"] = token
     return data
@@ -77,8 +83,9 @@ def test_one_form_posted_twenty_times_makes_one_forced_run(tiny_model):
     user = user_create()
     model_register(storage_path=str(tiny_model), owner=user, precision="float32")
     token = submission_token_new()
-    locations = _check(_fire([user] * N, reverse("leaderboard:submit"),
-                             lambda i: _submit_data(tiny_model, token, force="on")))
+    locations = _check(
+        _fire([user] * N, reverse("leaderboard:submit"), lambda i: _submit_data(tiny_model, token, force="on"))
+    )
     run = EvaluationRun.objects.get()
     assert locations == {reverse("runs:detail", args=[run.pk])}
     assert run.submitted_by == user and RegisteredModel.objects.count() == 1
@@ -88,8 +95,9 @@ def test_twenty_people_submitting_an_existing_folder_get_one_run(tiny_model):
     """Different users, different forms, same spec: the database's one-live-run-per-spec constraint decides."""
     users = [user_create() for _ in range(N)]
     model_register(storage_path=str(tiny_model), owner=users[0], precision="float32")
-    locations = _check(_fire(users, reverse("leaderboard:submit"),
-                             lambda i: _submit_data(tiny_model, submission_token_new())))
+    locations = _check(
+        _fire(users, reverse("leaderboard:submit"), lambda i: _submit_data(tiny_model, submission_token_new()))
+    )
     run = EvaluationRun.objects.get()
     assert locations == {reverse("runs:detail", args=[run.pk])} and RegisteredModel.objects.count() == 1
 
@@ -111,8 +119,13 @@ def test_twenty_submissions_of_a_new_folder_make_one_model_and_one_run(tiny_mode
 
 def test_twenty_submissions_of_a_new_folder_by_twenty_people_make_one_model(tiny_model):
     users = [user_create() for _ in range(N)]
-    locations = _check(_fire(users, reverse("leaderboard:submit"),
-                             lambda i: _submit_data(tiny_model, submission_token_new(), display_name=f"name {i}")))
+    locations = _check(
+        _fire(
+            users,
+            reverse("leaderboard:submit"),
+            lambda i: _submit_data(tiny_model, submission_token_new(), display_name=f"name {i}"),
+        )
+    )
     model, run = RegisteredModel.objects.get(), EvaluationRun.objects.get()
     assert len(locations) == 1 and run.model == model
     # The row is one submitter's, whole: name and owner from the same submission.
@@ -126,8 +139,14 @@ def test_one_new_evaluation_form_posted_twenty_times_makes_one_run():
     user = user_create()
     version = dataset_make(owner=user).latest_version
     token = submission_token_new()
-    data = {"dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
-            "prompt_template": "", "submission_token": token}
+    data = {
+        "dataset_version": version.pk,
+        "target_kind": "precomputed",
+        "preset": "custom",
+        "metrics": ["exact_match"],
+        "prompt_template": "",
+        "submission_token": token,
+    }
     locations = _check(_fire([user] * N, reverse("evaluator:run_new"), lambda i: data))
     run = EvaluationRun.objects.get()
     assert locations == {reverse("evaluator:run", args=[run.pk])}

@@ -79,8 +79,7 @@ def test_metric_select_draws_that_column_and_keeps_the_ranking_by_average(suite,
     assert [f.label for f in history.families] == ["strong/avg", "math/only"]  # by latest average
     assert [f.points[0].value for f in history.families] == [0.20, 0.90]
     assert round(history.families[0].latest_average, 4) == round((0.70 * 5 + 0.20) / 6, 4)
-    assert [round(p.value, 4) for p in score_history(user=user, suite=suite).best] == [
-        round((0.70 * 5 + 0.20) / 6, 4)]
+    assert [round(p.value, 4) for p in score_history(user=user, suite=suite).best] == [round((0.70 * 5 + 0.20) / 6, 4)]
     with pytest.raises(ValueError):
         score_history(user=user, suite=suite, metric_key="nope")
 
@@ -135,8 +134,9 @@ def test_page_serves_plotly_from_static_and_the_partial_redraws(client, user):
     html = client.get(reverse("leaderboard:metrics_through_time")).content.decode()
     assert "/static/vendor/plotly.min.js" in html and "cdn" not in html.lower()
     assert 'id="mtt-figure"' in html and "acme/plotted" in html
-    partial = client.get(reverse("leaderboard:metrics_through_time"), {"metric": "gsm8k"},
-                         headers={"HX-Request": "true"}).content.decode()
+    partial = client.get(
+        reverse("leaderboard:metrics_through_time"), {"metric": "gsm8k"}, headers={"HX-Request": "true"}
+    ).content.decode()
     assert "<html" not in partial
     figure = json.loads(json.loads(partial.split('type="application/json">')[1].split("</script>")[0]))
     assert figure["layout"]["title"]["text"] == "GSM8K through time"
@@ -145,8 +145,9 @@ def test_page_serves_plotly_from_static_and_the_partial_redraws(client, user):
     hover = figure["data"][1]["text"][0]
     assert "acme/plotted" in hover and "0123456789<" in hover and "0123456789a" not in hover and "50.00" in hover
     # Unticking every model (the form sends an empty ``models``) draws none; an unknown metric is the Average.
-    partial = client.get(reverse("leaderboard:metrics_through_time"), {"metric": "nope", "models": ""},
-                         headers={"HX-Request": "true"}).content.decode()
+    partial = client.get(
+        reverse("leaderboard:metrics_through_time"), {"metric": "nope", "models": ""}, headers={"HX-Request": "true"}
+    ).content.decode()
     figure = json.loads(json.loads(partial.split('type="application/json">')[1].split("</script>")[0]))
     assert [trace["name"] for trace in figure["data"]] == ["Best so far"]
     assert figure["layout"]["title"]["text"] == "Average through time"
@@ -176,7 +177,7 @@ def test_a_family_keeps_its_colour_and_the_hover_has_date_and_stderr(client, use
 
     trace = next(t for t in _figure(client, models=[first.pk])["data"] if t["name"] == "acme/first")
     when = timezone.localtime(at(1).replace(hour=9, minute=5)).strftime("%Y-%m-%d %H:%M")
-    average_stderr = math.sqrt(6 * 0.01 ** 2) / 6 * 100  # the plain mean of six columns, each ± 1.00
+    average_stderr = math.sqrt(6 * 0.01**2) / 6 * 100  # the plain mean of six columns, each ± 1.00
     assert f"evaluated {when}" in trace["text"][0] and f"50.00 ± {average_stderr:.2f}" in trace["text"][0]
     trace = next(t for t in _figure(client, models=[second.pk], metric="gsm8k")["data"] if t["name"] == "lab/second")
     assert "40.00 ± 2.00" in trace["text"][0]

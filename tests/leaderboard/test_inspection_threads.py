@@ -1,4 +1,5 @@
-"""Folder checks from many threads at once, as gunicorn's threads make them (found by benchmarks/load_submissions.py)."""
+"""Folder checks from many threads at once, as gunicorn's threads make them (found by
+benchmarks/load_submissions.py)."""
 
 import json
 import os
@@ -42,7 +43,13 @@ def test_concurrent_first_inspections_all_load_the_folder(tiny_model, model_root
     # Without the lock in model_inspection, most of the 16 threads got "cannot import name 'AutoConfig'
     # from 'transformers'" (its lazy module is not thread-safe), which the submit page answered with a 500.
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "MODEL_ROOTS": str(model_root)}
-    child = subprocess.run([sys.executable, "-c", _CHILD, str(tiny_model)], cwd=BASE_DIR, env=env,
-                           capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tiny_model)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     assert json.loads(child.stdout.strip().splitlines()[-1]) == []

@@ -34,16 +34,37 @@ def user():
 def board():
     """Five ranked models with different traits, and one without a finished run."""
     built = {
-        "llama": registered_model_create(display_name="acme/llama-7b-chat", architecture="LlamaForCausalLM",
-                                         model_type="chat", precision="bfloat16", num_params=6_700_000_000,
-                                         license="llama2"),
-        "mistral": registered_model_create(display_name="acme/mistral-7b", architecture="MistralForCausalLM",
-                                           precision="float16", num_params=7_200_000_000, license="apache-2.0"),
-        "tiny": registered_model_create(display_name="lab/tiny-1b", architecture="LlamaForCausalLM",
-                                        precision="bfloat16", num_params=1_100_000_000, license="apache-2.0"),
+        "llama": registered_model_create(
+            display_name="acme/llama-7b-chat",
+            architecture="LlamaForCausalLM",
+            model_type="chat",
+            precision="bfloat16",
+            num_params=6_700_000_000,
+            license="llama2",
+        ),
+        "mistral": registered_model_create(
+            display_name="acme/mistral-7b",
+            architecture="MistralForCausalLM",
+            precision="float16",
+            num_params=7_200_000_000,
+            license="apache-2.0",
+        ),
+        "tiny": registered_model_create(
+            display_name="lab/tiny-1b",
+            architecture="LlamaForCausalLM",
+            precision="bfloat16",
+            num_params=1_100_000_000,
+            license="apache-2.0",
+        ),
         "merged": registered_model_create(display_name="lab/frankenmerge-13b", merged=True, num_params=13_000_000_000),
-        "moe": registered_model_create(display_name="lab/mixture-47b", moe=True, architecture="MixtralForCausalLM", precision="8bit",
-                                       num_params=46_700_000_000, license="apache-2.0"),
+        "moe": registered_model_create(
+            display_name="lab/mixture-47b",
+            moe=True,
+            architecture="MixtralForCausalLM",
+            precision="8bit",
+            num_params=46_700_000_000,
+            license="apache-2.0",
+        ),
         "unscored": registered_model_create(display_name="lab/queued-only"),
     }
     scored_run_create(model=built["llama"], values=six(0.6))
@@ -139,15 +160,24 @@ def test_sort_by_any_column_and_paginate(board, user):
 def test_query_round_trips_through_the_url():
     suite = suite_get("openllm_v1")
     sortable = {c.key for c in table_columns(suite) if c.sort_field}
-    query = LeaderboardQuery(suite="openllm_v1", search="a; @license:mit", types=("chat",), precisions=("4bit",),
-                             sizes=("7", "unknown"), show={"merged": True, "moe": False}, sort="arc", page=3,
-                             show_stderr=True)
+    query = LeaderboardQuery(
+        suite="openllm_v1",
+        search="a; @license:mit",
+        types=("chat",),
+        precisions=("4bit",),
+        sizes=("7", "unknown"),
+        show={"merged": True, "moe": False},
+        sort="arc",
+        page=3,
+        show_stderr=True,
+    )
     from django.http import QueryDict
 
     again = LeaderboardQuery.from_querydict(QueryDict(query.urlencode()), suite="openllm_v1", sortable=sortable)
     assert again == query
-    junk = LeaderboardQuery.from_querydict(QueryDict("sort=;drop&type=nope&size=9&page=-2&per_page=7"),
-                                           suite="openllm_v1", sortable=sortable)
+    junk = LeaderboardQuery.from_querydict(
+        QueryDict("sort=;drop&type=nope&size=9&page=-2&per_page=7"), suite="openllm_v1", sortable=sortable
+    )
     assert (junk.sort, junk.types, junk.sizes, junk.page, junk.page_size) == ("-average", (), (), 1, 100)
 
 
@@ -169,22 +199,35 @@ def test_random_baseline_row_is_shown_but_not_ranked(client, board, user):
     html = client.get(reverse("leaderboard:index")).content.decode()
     assert "Random baseline" in html and "GPT-ref" in html
     assert html.index("GPT-ref") < html.index("lab/mixture-47b")
-    baseline = html[html.index("Random baseline"):].split("</tr>")[0]
+    baseline = html[html.index("Random baseline") :].split("</tr>")[0]
     # Chance levels 25, 25, 25, 25, 50 and 0; the average (25 + 25 + 25 + 25 + 50 + 0) / 6 = 25.
-    assert re.findall(r'<td class="num">([\d.]+)</td>', baseline) == ["25.00", "25.00", "25.00", "25.00", "25.00", "50.00", "0.00"]
+    assert re.findall(r'<td class="num">([\d.]+)</td>', baseline) == [
+        "25.00",
+        "25.00",
+        "25.00",
+        "25.00",
+        "25.00",
+        "50.00",
+        "0.00",
+    ]
     assert [row.rank for row in page_for(user).rows] == [1, 2, 3, 4]
 
 
 def test_column_picker_is_remembered_per_user_and_the_url_wins(client, board, user):
     client.force_login(user)
     url = reverse("leaderboard:index")
-    response = client.post(reverse("leaderboard:columns_save") + "?q=acme", {"cols": ["rank", "average", "gsm8k", "owner"]})
+    response = client.post(
+        reverse("leaderboard:columns_save") + "?q=acme", {"cols": ["rank", "average", "gsm8k", "owner"]}
+    )
     assert response.status_code == 302 and response["Location"].endswith("?q=acme")
     assert LeaderboardPreference.objects.get(user=user).columns == ["rank", "average", "gsm8k", "owner"]
     html = client.get(url).content.decode()
-    headers = [c for c in ("data-column=\"arc\"", "data-column=\"gsm8k\"", "data-column=\"owner\"", "data-column=\"model\"")
-               if c in html]
-    assert headers == ["data-column=\"gsm8k\"", "data-column=\"owner\"", "data-column=\"model\""]
+    headers = [
+        c
+        for c in ('data-column="arc"', 'data-column="gsm8k"', 'data-column="owner"', 'data-column="model"')
+        if c in html
+    ]
+    assert headers == ['data-column="gsm8k"', 'data-column="owner"', 'data-column="model"']
     shared = client.get(url, {"cols": ["model", "arc"]}).content.decode()
     assert 'data-column="arc"' in shared and 'data-column="gsm8k"' not in shared
     client.force_login(user_create())
@@ -251,8 +294,9 @@ def test_csv_export_keeps_spreadsheet_formulas_inert(client, user):
     model = registered_model_create(display_name="=cmd|' /C calc'!A0", license="@license")
     scored_run_create(model=model, values=six(0.5))
     client.force_login(user)
-    rows = list(csv.DictReader(io.StringIO(
-        client.get(reverse("leaderboard:export", args=["csv"])).content.decode("utf-8-sig"))))
+    rows = list(
+        csv.DictReader(io.StringIO(client.get(reverse("leaderboard:export", args=["csv"])).content.decode("utf-8-sig")))
+    )
     row = next(r for r in rows if r["model_id"] == str(model.pk))
     assert row["model"] == "'=cmd|' /C calc'!A0" and row["license"] == "'@license"
     assert float(row["average"]) == pytest.approx(50.0)

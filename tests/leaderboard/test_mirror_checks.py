@@ -42,13 +42,21 @@ def _fresh_refresh_requests():
 
 
 def _post(client, tiny_model, **fields):
-    data = {"storage_path": str(tiny_model), "precision": "float32", "weight_type": "original",
-            "model_type": "pretrained", "suite": "openllm_v1", "batch_size": "auto", **fields}
+    data = {
+        "storage_path": str(tiny_model),
+        "precision": "float32",
+        "weight_type": "original",
+        "model_type": "pretrained",
+        "suite": "openllm_v1",
+        "batch_size": "auto",
+        **fields,
+    }
     return client.post(reverse("leaderboard:submit"), data)
 
 
 def test_form_refuses_a_suite_the_mirror_cannot_serve_naming_the_missing_dataset(
-        logged_in, tiny_model, mirror_lacking_hellaswag, mirror_checked):
+    logged_in, tiny_model, mirror_lacking_hellaswag, mirror_checked
+):
     mirror_checked(mirror_lacking_hellaswag)
     response = _post(logged_in, tiny_model)
     html = response.content.decode()
@@ -61,7 +69,7 @@ def test_form_refuses_a_suite_the_mirror_cannot_serve_naming_the_missing_dataset
 def test_submit_page_lists_what_the_mirror_serves(logged_in, mirror_lacking_hellaswag, mirror_checked):
     mirror_checked(mirror_lacking_hellaswag)
     html = logged_in.get(reverse("leaderboard:submit")).content.decode()
-    listing = html[html.index('id="suite-availability"'):]
+    listing = html[html.index('id="suite-availability"') :]
     assert 'data-suite="openllm_v1" data-served="partial"' in listing
     assert 'data-suite="kobest" data-served="served"' in listing
     assert "HellaSwag: missing from the mirror" in listing
@@ -84,7 +92,8 @@ def test_partial_run_leaves_the_missing_columns_out(logged_in, tiny_model, mirro
 
 
 def test_a_fully_served_suite_is_a_full_run_even_with_partial_ticked(
-        logged_in, tiny_model, mirror_lacking_hellaswag, mirror_checked):
+    logged_in, tiny_model, mirror_lacking_hellaswag, mirror_checked
+):
     mirror_checked(mirror_lacking_hellaswag)
     assert _post(logged_in, tiny_model, suite="kobest", partial="on").status_code == 302
     run = EvaluationRun.objects.get()
@@ -102,8 +111,9 @@ def test_the_service_refuses_too(tiny_model, mirror_lacking_hellaswag, mirror_ch
     assert run.is_partial and run.spec["missing_columns"] == ["hellaswag"]
 
 
-def test_a_suite_with_no_data_at_all_is_refused_even_as_partial(logged_in, tiny_model, settings, tmp_path,
-                                                               mirror_checked):
+def test_a_suite_with_no_data_at_all_is_refused_even_as_partial(
+    logged_in, tiny_model, settings, tmp_path, mirror_checked
+):
     empty = tmp_path / "empty-mirror"
     empty.mkdir()
     settings.DATASET_MIRROR = empty.resolve()
@@ -113,8 +123,7 @@ def test_a_suite_with_no_data_at_all_is_refused_even_as_partial(logged_in, tiny_
     assert not EvaluationRun.objects.exists()
 
 
-def test_a_changed_mirror_is_rechecked_at_once_and_a_full_check_is_asked_for(
-        mirror_lacking_hellaswag, mirror_checked):
+def test_a_changed_mirror_is_rechecked_at_once_and_a_full_check_is_asked_for(mirror_lacking_hellaswag, mirror_checked):
     suite = suite_get("openllm_v1")
     mirror_checked(mirror_lacking_hellaswag, "openllm_v1")
     before = suite_availability(suite=suite)
@@ -155,7 +164,7 @@ def test_a_check_of_another_folder_is_not_this_mirrors(logged_in, settings, tmp_
 
     assert suite_availability(suite=suite_get("kobest")).state == Served.UNCHECKED
     html = logged_in.get(reverse("leaderboard:about")).content.decode()
-    section = html[html.index('id="mirror-kobest"'):]
+    section = html[html.index('id="mirror-kobest"') :]
     assert 'data-served="unchecked"' in section.split("</div>")[0]
     assert "Checks saved for other folders" in html and str(other.resolve()) in html
 
@@ -184,8 +193,9 @@ def test_about_shows_which_suites_are_served(logged_in, mirror_lacking_hellaswag
     assert "Not checked yet" not in html
 
 
-@pytest.mark.parametrize(("value", "stored"), [("auto", "auto"), ("", "auto"), ("AUTO", "auto"), ("16", 16),
-                                               ("1", 1), ("512", 512)])
+@pytest.mark.parametrize(
+    ("value", "stored"), [("auto", "auto"), ("", "auto"), ("AUTO", "auto"), ("16", 16), ("1", 1), ("512", 512)]
+)
 def test_batch_size_accepted(logged_in, tiny_model, mirror_lacking_hellaswag, mirror_checked, value, stored):
     mirror_checked(mirror_lacking_hellaswag, "kobest")
     assert _post(logged_in, tiny_model, suite="kobest", batch_size=value).status_code == 302
@@ -233,8 +243,9 @@ def test_spec_of_a_partial_run_refuses_unknown_or_all_columns(tiny_model):
     with pytest.raises(ValueError, match="no column"):
         benchmark_spec_build(model=model, suite_name="kobest", missing_columns=["nope"])
     with pytest.raises(ValueError, match="at least one column"):
-        benchmark_spec_build(model=model, suite_name="kobest",
-                             missing_columns=[c.key for c in suite_get("kobest").columns])
+        benchmark_spec_build(
+            model=model, suite_name="kobest", missing_columns=[c.key for c in suite_get("kobest").columns]
+        )
 
 
 @pytest.mark.services

@@ -44,7 +44,9 @@ def test_browse_and_inspect_partials(client, tiny_model, model_root):
 
     inspected = client.get(reverse("leaderboard:submit_inspect"), {"storage_path": str(tiny_model)}).content.decode()
     assert "The folder can be evaluated" in inspected and "LlamaForCausalLM" in inspected
-    missing = client.get(reverse("leaderboard:submit_inspect"), {"storage_path": str(model_root / "nope")}).content.decode()
+    missing = client.get(
+        reverse("leaderboard:submit_inspect"), {"storage_path": str(model_root / "nope")}
+    ).content.decode()
     assert "does not exist" in missing
 
 

@@ -31,18 +31,26 @@ def test_duplicates_are_merged_without_losing_runs():
         Score = apps.get_model("runs", "Score")
         owner, team = User.objects.create(username="alice"), Group.objects.create(name="team-b")
         now = timezone.now()
-        key = {"storage_path": "/models/x", "revision": "abc", "precision": "float32", "weight_type": "original",
-               "base_model_path": ""}
-        oldest = RegisteredModel.objects.create(display_name="x", submitted_at=now - timezone.timedelta(hours=2),
-                                                owner=owner, **key)
+        key = {
+            "storage_path": "/models/x",
+            "revision": "abc",
+            "precision": "float32",
+            "weight_type": "original",
+            "base_model_path": "",
+        }
+        oldest = RegisteredModel.objects.create(
+            display_name="x", submitted_at=now - timezone.timedelta(hours=2), owner=owner, **key
+        )
         public_dup = RegisteredModel.objects.create(display_name="x again", submitted_at=now, **key)
-        private_dup = RegisteredModel.objects.create(display_name="x private", submitted_at=now, private=True,
-                                                     group=team, **key)
+        private_dup = RegisteredModel.objects.create(
+            display_name="x private", submitted_at=now, private=True, group=team, **key
+        )
         other = RegisteredModel.objects.create(display_name="y", **{**key, "revision": "def"})
         runs = {}
         for name, model in (("oldest", oldest), ("public", public_dup), ("private", private_dup), ("other", other)):
-            runs[name] = EvaluationRun.objects.create(kind="benchmark", model=model, spec={"suite": "s"},
-                                                      status="succeeded", queued_at=now, finished_at=now)
+            runs[name] = EvaluationRun.objects.create(
+                kind="benchmark", model=model, spec={"suite": "s"}, status="succeeded", queued_at=now, finished_at=now
+            )
             Score.objects.create(run=runs[name], task="t", metric="acc", value=0.5)
             LeaderboardEntry.objects.create(model=model, suite="s", run=runs[name], average=0.5)
     finally:
@@ -53,11 +61,18 @@ def test_duplicates_are_merged_without_losing_runs():
     LeaderboardEntry = apps.get_model("leaderboard", "LeaderboardEntry")
     live = RegisteredModel.objects.filter(deleted=False)
     assert sorted(live.values_list("pk", flat=True)) == sorted([oldest.pk, other.pk])
-    assert set(RegisteredModel.objects.filter(deleted=True).values_list("pk", flat=True)) == {public_dup.pk, private_dup.pk}
+    assert set(RegisteredModel.objects.filter(deleted=True).values_list("pk", flat=True)) == {
+        public_dup.pk,
+        private_dup.pk,
+    }
     moved = dict(EvaluationRun.objects.values_list("pk", "model_id"))
     # The public duplicate's run joins the kept row; the private one's stays private, on its deleted row.
-    assert moved == {runs["oldest"].pk: oldest.pk, runs["public"].pk: oldest.pk, runs["private"].pk: private_dup.pk,
-                     runs["other"].pk: other.pk}
+    assert moved == {
+        runs["oldest"].pk: oldest.pk,
+        runs["public"].pk: oldest.pk,
+        runs["private"].pk: private_dup.pk,
+        runs["other"].pk: other.pk,
+    }
     assert apps.get_model("runs", "Score").objects.count() == 4
     assert set(LeaderboardEntry.objects.values_list("model_id", flat=True)) == {oldest.pk, other.pk}
     # The kept row is as it was.

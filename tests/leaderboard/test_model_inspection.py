@@ -50,7 +50,7 @@ def test_relative_path_is_read_inside_the_first_root(tiny_model):
     ("make_path", "message"),
     [
         (lambda root, tmp: "/etc", "outside the allowed model roots"),
-        (lambda root, tmp: str(root / ".." / ".." ), "outside the allowed model roots"),
+        (lambda root, tmp: str(root / ".." / ".."), "outside the allowed model roots"),
         (lambda root, tmp: str(root / "nope"), "does not exist"),
         (lambda root, tmp: "", "Give the path of a model folder"),
     ],

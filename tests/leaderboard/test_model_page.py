@@ -31,28 +31,58 @@ def owner():
 @pytest.fixture
 def model(owner):
     return registered_model_create(
-        display_name="acme/llama-7b-ko", storage_path="/models/acme/llama-7b-ko", revision="ab" * 20,
-        architecture="LlamaForCausalLM", num_params=6_740_000_000, precision="bfloat16", model_type="fine_tuned",
-        weight_type="original", license="llama2", owner=owner)
+        display_name="acme/llama-7b-ko",
+        storage_path="/models/acme/llama-7b-ko",
+        revision="ab" * 20,
+        architecture="LlamaForCausalLM",
+        num_params=6_740_000_000,
+        precision="bfloat16",
+        model_type="fine_tuned",
+        weight_type="original",
+        license="llama2",
+        owner=owner,
+    )
 
 
 def test_header_latest_scores_picker_and_history(client, owner, model):
     now = timezone.now()
-    old = scored_run_create(model=model, values={"arc": 0.3012, "winogrande": 0.61}, finished_at=now - timedelta(days=3),
-                            started_at=now - timedelta(days=3, minutes=5), queued_at=now - timedelta(days=3, hours=1))
-    new = scored_run_create(model=model, values={"arc": 0.4567, "winogrande": 0.62}, finished_at=now - timedelta(hours=1),
-                            started_at=now - timedelta(hours=1, minutes=2, seconds=3), queued_at=now - timedelta(hours=2))
-    smoke = scored_run_create(model=model, values={"arc": 0.9999}, is_partial=True, finished_at=now,
-                              queued_at=now - timedelta(minutes=30))
-    failed = run_create_row(model=model, status=RunStatus.FAILED, queued_at=now - timedelta(days=1),
-                            error_message="out of memory")
+    old = scored_run_create(
+        model=model,
+        values={"arc": 0.3012, "winogrande": 0.61},
+        finished_at=now - timedelta(days=3),
+        started_at=now - timedelta(days=3, minutes=5),
+        queued_at=now - timedelta(days=3, hours=1),
+    )
+    new = scored_run_create(
+        model=model,
+        values={"arc": 0.4567, "winogrande": 0.62},
+        finished_at=now - timedelta(hours=1),
+        started_at=now - timedelta(hours=1, minutes=2, seconds=3),
+        queued_at=now - timedelta(hours=2),
+    )
+    smoke = scored_run_create(
+        model=model, values={"arc": 0.9999}, is_partial=True, finished_at=now, queued_at=now - timedelta(minutes=30)
+    )
+    failed = run_create_row(
+        model=model, status=RunStatus.FAILED, queued_at=now - timedelta(days=1), error_message="out of memory"
+    )
     queued = run_create_row(model=model, status=RunStatus.QUEUED, queued_at=now)
     client.force_login(owner)
 
     html = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
     header = _section(html, "model-header")
-    for text in ("acme/llama-7b-ko", "/models/acme/llama-7b-ko", "ab" * 20, "LlamaForCausalLM", "6.74", "bfloat16",
-                 "fine-tuned on domain data", "Original", "llama2", "alice"):
+    for text in (
+        "acme/llama-7b-ko",
+        "/models/acme/llama-7b-ko",
+        "ab" * 20,
+        "LlamaForCausalLM",
+        "6.74",
+        "bfloat16",
+        "fine-tuned on domain data",
+        "Original",
+        "llama2",
+        "alice",
+    ):
         assert text in html_lib.unescape(header), text
     scores = _section(html, "model-scores")
     # The newest FULL succeeded run of the suite is shown, not the older one nor the newer smoke run.
@@ -72,7 +102,7 @@ def test_header_latest_scores_picker_and_history(client, owner, model):
     assert history.index(f"#{queued.pk}<") < history.index(f"#{new.pk}<") < history.index(f"#{old.pk}<")
     assert "status-failed" in history and "status-queued" in history
     assert "2m 03s" in history  # the newest run's duration
-    new_row = history[history.index(f'data-run="{smoke.pk}"'):].split("</tr>")[0]
+    new_row = history[history.index(f'data-run="{smoke.pk}"') :].split("</tr>")[0]
     assert ">yes<" in new_row  # the smoke run is marked partial
 
     compare = _section(html, "compare-form")
@@ -88,7 +118,9 @@ def test_compare_form_offers_visible_runs_of_other_models(client, owner, model):
     secret = registered_model_create(display_name="team-c/secret", private=True, group=team)
     secret_run = scored_run_create(model=secret, values={"arc": 0.6})
     client.force_login(owner)
-    compare = _section(client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode(), "compare-form")
+    compare = _section(
+        client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode(), "compare-form"
+    )
     assert f'value="{other_run.pk}"' in compare and "org/other-public" in compare
     assert f'value="{secret_run.pk}"' not in compare and "team-c/secret" not in compare
 
@@ -131,8 +163,9 @@ def test_query_count_does_not_grow_with_runs(client, owner, model, django_assert
 
 
 def test_leaderboard_and_run_page_link_to_the_model_page(client, owner, model):
-    run = scored_run_create(model=model, values={key: 0.5 for key in
-                                                 ("arc", "hellaswag", "mmlu", "truthfulqa", "winogrande", "gsm8k")})
+    run = scored_run_create(
+        model=model, values={key: 0.5 for key in ("arc", "hellaswag", "mmlu", "truthfulqa", "winogrande", "gsm8k")}
+    )
     client.force_login(owner)
     link = f'href="{reverse("leaderboard:model_detail", args=[model.pk])}"'
     assert link in client.get(reverse("leaderboard:index")).content.decode()
@@ -154,20 +187,24 @@ def test_model_page_of_a_real_run(client, owner, model, real_run):
     scores = _section(html, "model-scores")
     assert "Page check" in scores
     for label, task in (("ARC", "arc_challenge"), ("TruthfulQA", "truthfulqa_mc2"), ("GSM8K", "gsm8k")):
-        row = scores[scores.index(f'<tr data-column="{label.lower()}">'):].split("</tr>")[0]
+        row = scores[scores.index(f'<tr data-column="{label.lower()}">') :].split("</tr>")[0]
         assert task in row
     arc = real_run.scores.get(task="arc_challenge", metric="acc_norm")
-    arc_row = scores[scores.index('<tr data-column="arc">'):].split("</tr>")[0]
+    arc_row = scores[scores.index('<tr data-column="arc">') :].split("</tr>")[0]
     assert f"{arc.value * 100:.2f}" in arc_row and f"{arc.stderr * 100:.2f}" in arc_row
     # Every Score row, with its reproduce command (a copy button) and the task's config.
-    rows = scores[scores.index('class="data score-rows"'):]
+    rows = scores[scores.index('class="data score-rows"') :]
     assert rows.count("<tr class=") == real_run.scores.count()
     for task, command in real_run.details["reproduce_commands"].items():
         assert task in command
         assert f'data-copy="{html_lib.escape(command)}"' in rows
-    gsm8k = rows[rows.index('data-task="gsm8k"'):]
-    assert "strict-match" in gsm8k and "flexible-extract" in gsm8k and "&quot;output_type&quot;: &quot;generate_until&quot;" in gsm8k
-    samples_link = f'{reverse("leaderboard:run_samples", args=[real_run.pk])}?task=arc_challenge'
+    gsm8k = rows[rows.index('data-task="gsm8k"') :]
+    assert (
+        "strict-match" in gsm8k
+        and "flexible-extract" in gsm8k
+        and "&quot;output_type&quot;: &quot;generate_until&quot;" in gsm8k
+    )
+    samples_link = f"{reverse('leaderboard:run_samples', args=[real_run.pk])}?task=arc_challenge"
     assert samples_link in rows
 
 
@@ -190,13 +227,16 @@ def test_sample_browser_pages(client, owner, real_run, real_runs):  # noqa: F811
     assert page.count('<tr class="sample') == len(raw)
 
     # A filter change asks htmx for the partial only.
-    partial = client.get(url, {"task": "arc_challenge", "correct": "no"}, headers={"HX-Request": "true"}).content.decode()
+    partial = client.get(
+        url, {"task": "arc_challenge", "correct": "no"}, headers={"HX-Request": "true"}
+    ).content.decode()
     assert "<html" not in partial and 'id="samples-filters"' in partial
     assert partial.count('<tr class="sample is-incorrect"') == len(raw) - correct
     assert "is-correct" not in partial
     # History restore after a cache miss wants the whole page.
-    restored = client.get(url, {"task": "arc_challenge"}, headers={"HX-Request": "true",
-                                                                  "HX-History-Restore-Request": "true"})
+    restored = client.get(
+        url, {"task": "arc_challenge"}, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
     assert "<html" in restored.content.decode()
 
     # Generation: the target and the model's (filtered) answer; pages link to each other.

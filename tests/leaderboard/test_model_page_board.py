@@ -46,7 +46,7 @@ Fine-tuned on **Korean** legal text. <script>alert("card")</script>
 
 def _section(html: str, element_id: str) -> str:
     start = html.index(f'id="{element_id}"')
-    return html[start:html.find("</section>", start)]
+    return html[start : html.find("</section>", start)]
 
 
 @pytest.fixture
@@ -57,6 +57,7 @@ def owner(client):
 
 
 # --- the model card ---------------------------------------------------------------------------------
+
 
 def test_card_markdown_is_rendered_without_html_scripts_or_remote_images():
     html = str(card_html_render(HOSTILE_CARD))
@@ -139,18 +140,22 @@ def test_model_page_shows_the_card(client, owner, model_root):
 
 # --- the history chart ----------------------------------------------------------------------------------
 
+
 def test_history_chart_has_the_full_runs_of_the_model(client, owner):
     model = registered_model_create(display_name="acme/history", owner=owner)
     now = timezone.now()
     six = ("arc", "hellaswag", "mmlu", "truthfulqa", "winogrande", "gsm8k")
     first = scored_run_create(model=model, values=dict.fromkeys(six, 0.30), finished_at=now - timedelta(days=2))
-    scored_run_create(model=model, values=dict.fromkeys(six, 0.90), is_partial=True, finished_at=now - timedelta(days=1))
+    scored_run_create(
+        model=model, values=dict.fromkeys(six, 0.90), is_partial=True, finished_at=now - timedelta(days=1)
+    )
     second = scored_run_create(model=model, values=dict.fromkeys(six, 0.42), finished_at=now, stderr=0.02)
     html = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
     section = _section(html, "model-history")
     assert 'id="model-history-plot"' in section
-    figure = json.loads(json.loads(section.split('id="model-history-figure" type="application/json">')[1]
-                                   .split("</script>")[0]))
+    figure = json.loads(
+        json.loads(section.split('id="model-history-figure" type="application/json">')[1].split("</script>")[0])
+    )
     names = [trace["name"] for trace in figure["data"]]
     assert names == ["Average", "ARC", "HellaSwag", "MMLU", "TruthfulQA", "Winogrande", "GSM8K"]
     average = figure["data"][0]
@@ -168,6 +173,7 @@ def test_history_chart_has_the_full_runs_of_the_model(client, owner):
 
 # --- the reproduce command beside each score -------------------------------------------------------------
 
+
 def _results_file(folder, results: dict) -> None:
     target = folder / REPRODUCE_OUTPUT / "model__name"
     target.mkdir(parents=True)
@@ -181,12 +187,17 @@ def test_printed_value_is_the_full_precision_column_value(tmp_path):
     _results_file(tmp_path, {"arc_challenge": {"acc_norm,none": 0.2542662116040956}, **leaves})
 
     def printed(script: str) -> str:
-        return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
-    assert printed(value_print_script(leaves=["arc_challenge"], metric="acc_norm", filter="none")) == "0.2542662116040956"
+    assert (
+        printed(value_print_script(leaves=["arc_challenge"], metric="acc_norm", filter="none")) == "0.2542662116040956"
+    )
     values = [leaves[name]["acc,none"] for name in leaves]
-    assert printed(value_print_script(leaves=list(leaves), metric="acc", filter="none")) == repr(sum(values) / len(values))
+    assert printed(value_print_script(leaves=list(leaves), metric="acc", filter="none")) == repr(
+        sum(values) / len(values)
+    )
     command = reproduce_with_value(command="lm_eval --tasks mmlu", leaves=list(leaves), metric="acc", filter="none")
     assert command.startswith(f"lm_eval --tasks mmlu --output_path {REPRODUCE_OUTPUT} && python3 -c '")
     assert "\n" not in command
@@ -195,37 +206,50 @@ def test_printed_value_is_the_full_precision_column_value(tmp_path):
 def test_reproduce_command_and_copy_button_beside_each_column(client, owner):
     model = registered_model_create(display_name="acme/repro", owner=owner)
     run = scored_run_create(model=model, values={"arc": 0.2542662116040956, "mmlu": 0.4})
-    run.details = {"reproduce_commands": {"arc_challenge": "HF_HUB_OFFLINE=1 lm_eval --tasks arc_challenge",
-                                          "mmlu": "HF_HUB_OFFLINE=1 lm_eval --tasks mmlu"},
-                   "leaf_tasks": {"mmlu": ["mmlu_a", "mmlu_b"]}}
+    run.details = {
+        "reproduce_commands": {
+            "arc_challenge": "HF_HUB_OFFLINE=1 lm_eval --tasks arc_challenge",
+            "mmlu": "HF_HUB_OFFLINE=1 lm_eval --tasks mmlu",
+        },
+        "leaf_tasks": {"mmlu": ["mmlu_a", "mmlu_b"]},
+    }
     run.save(update_fields=["details"])
-    Score.objects.bulk_create([Score(run=run, task=t, metric="acc", filter="none", value=0.4) for t in ("mmlu_a", "mmlu_b")])
+    Score.objects.bulk_create(
+        [Score(run=run, task=t, metric="acc", filter="none", value=0.4) for t in ("mmlu_a", "mmlu_b")]
+    )
     scores = _section(client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode(), "model-scores")
-    table = scores[scores.index('class="data suite-columns"'):scores.index("</table>", scores.index("suite-columns"))]
-    arc = html_lib.unescape(table[table.index('<tr data-column="arc">'):].split("</tr>")[0])
+    table = scores[scores.index('class="data suite-columns"') : scores.index("</table>", scores.index("suite-columns"))]
+    arc = html_lib.unescape(table[table.index('<tr data-column="arc">') :].split("</tr>")[0])
     assert "lm_eval --tasks arc_challenge --output_path lm-eval-reproduce && python3 -c" in arc
     assert '["arc_challenge"]' in arc and '"acc_norm,none"' in arc
     assert 'data-copy="HF_HUB_OFFLINE=1 lm_eval --tasks arc_challenge --output_path' in arc
     assert "prints <code>0.2542662116040956</code>" in arc  # the full-precision value beside the 25.43
     assert 'class="command one-line"' in arc
-    mmlu = html_lib.unescape(table[table.index('<tr data-column="mmlu">'):].split("</tr>")[0])
+    mmlu = html_lib.unescape(table[table.index('<tr data-column="mmlu">') :].split("</tr>")[0])
     assert "lm_eval --tasks mmlu --output_path" in mmlu and '["mmlu_a", "mmlu_b"]' in mmlu
     # A column without a command says so instead of showing an empty box.
-    hellaswag = table[table.index('<tr data-column="hellaswag">'):].split("</tr>")[0]
+    hellaswag = table[table.index('<tr data-column="hellaswag">') :].split("</tr>")[0]
     assert "data-copy" not in hellaswag
 
 
 # --- the run's spec as a table ------------------------------------------------------------------------
 
+
 def test_run_spec_is_a_table_not_a_python_dict(client, owner):
     model = registered_model_create(display_name="acme/spec", owner=owner)
     run = scored_run_create(model=model, values={"arc": 0.5})
-    run.spec = {"suite": "openllm_v1", "suite_version": 1, "limit": None, "use_chat_template": False,
-                "model_args": {"pretrained": "/models/acme", "dtype": "bfloat16"},
-                "tasks": [{"task": "arc_challenge", "num_fewshot": 25}], "items": ["a", "b"]}
+    run.spec = {
+        "suite": "openllm_v1",
+        "suite_version": 1,
+        "limit": None,
+        "use_chat_template": False,
+        "model_args": {"pretrained": "/models/acme", "dtype": "bfloat16"},
+        "tasks": [{"task": "arc_challenge", "num_fewshot": 25}],
+        "items": ["a", "b"],
+    }
     run.save(update_fields=["spec"])
     page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
-    spec = page[page.index('id="run-spec"'):].split("</section>")[0]
+    spec = page[page.index('id="run-spec"') :].split("</section>")[0]
     assert "{'" not in spec and "&#x27;suite&#x27;:" not in spec  # no Python dict
     assert '<th scope="row">suite</th><td><code>openllm_v1</code></td>' in spec
     assert '<th scope="row">use_chat_template</th><td><code>false</code></td>' in spec
@@ -239,6 +263,7 @@ def test_run_spec_is_a_table_not_a_python_dict(client, owner):
 
 # --- with a real run: the shown command, run for real, prints the stored value ---------------------------
 
+
 @pytest.fixture
 def real_run(real_runs, settings, owner):  # noqa: F811 (fixture)
     model = registered_model_create(display_name="acme/real", owner=owner)
@@ -249,7 +274,7 @@ def real_run(real_runs, settings, owner):  # noqa: F811 (fixture)
 def test_shown_command_prints_the_stored_value_to_the_last_digit(client, owner, real_run, tmp_path):
     page = client.get(reverse("leaderboard:model_detail", args=[real_run.model_id])).content.decode()
     scores = _section(page, "model-scores")
-    row = scores[scores.index('<tr data-column="arc">'):].split("</tr>")[0]
+    row = scores[scores.index('<tr data-column="arc">') :].split("</tr>")[0]
     command = html_lib.unescape(row.split('data-copy="')[1].split('"')[0])
     stored = real_run.scores.get(task="arc_challenge", metric="acc_norm", filter="none").value
     assert f"prints <code>{stored!r}</code>" in row

@@ -28,12 +28,20 @@ def worker_without_hellaswag(settings, mini_mirror, tmp_path):
     process.kill(signal.SIGTERM)
 
 
-def test_partial_run_is_run_shown_and_never_ranked(client, settings, worker_without_hellaswag, tiny_model,
-                                                   mirror_checked):
+def test_partial_run_is_run_shown_and_never_ranked(
+    client, settings, worker_without_hellaswag, tiny_model, mirror_checked
+):
     mirror_checked(settings.DATASET_MIRROR, "openllm_v1")
     client.force_login(user_create())
-    data = {"storage_path": str(tiny_model), "display_name": "acme/tiny-partial", "precision": "float32",
-            "weight_type": "original", "model_type": "fine_tuned", "suite": "openllm_v1", "batch_size": "2"}
+    data = {
+        "storage_path": str(tiny_model),
+        "display_name": "acme/tiny-partial",
+        "precision": "float32",
+        "weight_type": "original",
+        "model_type": "fine_tuned",
+        "suite": "openllm_v1",
+        "batch_size": "2",
+    }
     refused = client.post(reverse("leaderboard:submit"), data)
     assert refused.status_code == 200 and "Rowan/hellaswag" in refused.content.decode()
     assert not EvaluationRun.objects.exists()
@@ -42,8 +50,12 @@ def test_partial_run_is_run_shown_and_never_ranked(client, settings, worker_with
     assert response.redirect_chain, response.content.decode()[-2000:]
     assert "Partial run: HellaSwag (Rowan/hellaswag) will not be run" in response.content.decode()
     run = EvaluationRun.objects.get()
-    wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status not in (RunStatus.QUEUED, RunStatus.RUNNING),
-             900, "the worker to finish the partial suite", worker_without_hellaswag)
+    wait_for(
+        lambda: EvaluationRun.objects.get(pk=run.pk).status not in (RunStatus.QUEUED, RunStatus.RUNNING),
+        900,
+        "the worker to finish the partial suite",
+        worker_without_hellaswag,
+    )
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED, f"{run.status}: {run.error_message}\n{run.log[-3000:]}"
     assert run.is_partial
@@ -56,11 +68,11 @@ def test_partial_run_is_run_shown_and_never_ranked(client, settings, worker_with
 
     assert not LeaderboardEntry.objects.filter(model=run.model).exists()
     table = client.get(reverse("leaderboard:index")).content.decode()
-    assert "acme/tiny-partial" not in table[table.index('id="leaderboard"'):]
+    assert "acme/tiny-partial" not in table[table.index('id="leaderboard"') :]
 
     page = client.get(reverse("leaderboard:model_detail", args=[run.model.pk])).content.decode()
     assert "partial run (missing: hellaswag): never ranked" in page
-    hellaswag_row = page[page.index('data-column="hellaswag"'):].split("</tr>")[0]
+    hellaswag_row = page[page.index('data-column="hellaswag"') :].split("</tr>")[0]
     assert "column-missing" in hellaswag_row and "missing" in hellaswag_row
-    arc_row = page[page.index('data-column="arc"'):].split("</tr>")[0]
+    arc_row = page[page.index('data-column="arc"') :].split("</tr>")[0]
     assert "column-missing" not in arc_row

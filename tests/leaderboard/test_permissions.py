@@ -27,7 +27,9 @@ def models_and_users(team):
     public = registered_model_create(display_name="org/public-model")
     private = registered_model_create(display_name="team-a/secret-model", private=True, group=team)
     for model in (public, private):
-        run = run_create_row(model=model, status=RunStatus.SUCCEEDED, finished_at=timezone.now(), spec={"suite": "openllm_v1"})
+        run = run_create_row(
+            model=model, status=RunStatus.SUCCEEDED, finished_at=timezone.now(), spec={"suite": "openllm_v1"}
+        )
         Score.objects.create(run=run, task="arc_challenge", metric="acc_norm", value=0.5)
         leaderboard_entry_refresh(model_id=model.pk, suite_name="openllm_v1")
     return {"member": member, "outsider": outsider, "staff": staff, "public": public, "private": private}

@@ -36,17 +36,23 @@ def after_ranking(*, run_id: int) -> None:
 
 def _other_backend_waits_for_a_lock() -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
         return cursor.fetchone()[0] > 0
 
 
 def test_the_ranking_row_ends_on_the_newest_run_when_two_finish_at_once(settings):
     if connection.vendor != "postgresql":
         pytest.skip("row locks are tested on PostgreSQL (the production database)")
-    settings.RUN_FINISH_HOOKS = {"benchmark": [f"{__name__}.before_ranking",
-                                               "leaderboard.ranking.leaderboard_entry_refresh_for_run",
-                                               f"{__name__}.after_ranking"]}
+    settings.RUN_FINISH_HOOKS = {
+        "benchmark": [
+            f"{__name__}.before_ranking",
+            "leaderboard.ranking.leaderboard_entry_refresh_for_run",
+            f"{__name__}.after_ranking",
+        ]
+    }
     model = registered_model_create()
     older, newer = (run_create_row(model=model, status=RunStatus.RUNNING) for _ in range(2))
     t2_wrote, release_t2, t1_go = threading.Event(), threading.Event(), threading.Event()

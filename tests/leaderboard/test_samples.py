@@ -42,13 +42,24 @@ def test_correctness_rule():
 
 
 def test_correctness_metrics_follow_the_suite_columns():
-    run = SimpleNamespace(spec={"columns": [
-        {"key": "arc", "task": "arc_challenge", "metric": "acc_norm"},
-        {"key": "mmlu", "group_of": "mmlu", "metric": "acc"},
-        {"key": "two", "tasks": ["x", "y"], "metric": "exact_match"},
-    ]}, details={"leaf_tasks": {"mmlu": ["mmlu_anatomy", "mmlu_virology"]}})
-    assert correctness_metrics(run) == {"arc_challenge": "acc_norm", "mmlu": "acc", "mmlu_anatomy": "acc",
-                                        "mmlu_virology": "acc", "x": "exact_match", "y": "exact_match"}
+    run = SimpleNamespace(
+        spec={
+            "columns": [
+                {"key": "arc", "task": "arc_challenge", "metric": "acc_norm"},
+                {"key": "mmlu", "group_of": "mmlu", "metric": "acc"},
+                {"key": "two", "tasks": ["x", "y"], "metric": "exact_match"},
+            ]
+        },
+        details={"leaf_tasks": {"mmlu": ["mmlu_anatomy", "mmlu_virology"]}},
+    )
+    assert correctness_metrics(run) == {
+        "arc_challenge": "acc_norm",
+        "mmlu": "acc",
+        "mmlu_anatomy": "acc",
+        "mmlu_virology": "acc",
+        "x": "exact_match",
+        "y": "exact_match",
+    }
 
 
 def test_missing_or_broken_log(settings, tmp_path):
@@ -75,6 +86,7 @@ def test_prompt_split_puts_the_question_first():
 
 
 # --- real samples ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def run_a(real_runs, settings, db):  # noqa: F811 (fixture)
@@ -167,8 +179,11 @@ def test_generation_task_shows_target_output_and_filters(run_a, real_runs):  # n
     assert set(page.filter_counts) == {"flexible-extract", "strict-match"}
     for name, counts in page.filter_counts.items():
         lines = [s for s in raw if s["filter"] == name]
-        assert counts == {"correct": sum(s["exact_match"] > 0.5 for s in lines),
-                          "incorrect": sum(s["exact_match"] <= 0.5 for s in lines), "unknown": 0}
+        assert counts == {
+            "correct": sum(s["exact_match"] > 0.5 for s in lines),
+            "incorrect": sum(s["exact_match"] <= 0.5 for s in lines),
+            "unknown": 0,
+        }
     strict = samples_page(run=run_a, task="gsm8k", filter="strict-match", per_page=100)
     raw_strict = [s for s in raw if s["filter"] == "strict-match"]
     assert [i.doc_id for i in strict.items] == [s["doc_id"] for s in raw_strict]
@@ -209,8 +224,10 @@ def test_sample_page_shows_the_question_before_the_examples_and_counts_per_filte
     page = client.get(url, {"task": "arc_challenge"}).content.decode()
     sample = raw_samples(real_runs["a"]["samples"], "arc_challenge")[0]
     question = html_lib.escape("Question: " + sample["doc"]["question"] + "\nAnswer:")
-    first_row = page[page.index('<tr class="sample'):]
-    assert first_row.index(f'<pre class="prompt question">{question}</pre>') < first_row.index('<details class="fewshot">')
+    first_row = page[page.index('<tr class="sample') :]
+    assert first_row.index(f'<pre class="prompt question">{question}</pre>') < first_row.index(
+        '<details class="fewshot">'
+    )
     assert "2 few-shot examples before it" in first_row
 
     gsm8k = client.get(url, {"task": "gsm8k"}).content.decode()

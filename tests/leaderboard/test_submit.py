@@ -21,7 +21,13 @@ def logged_in(client):
 
 
 def _post(client, **fields):
-    data = {"precision": "float32", "weight_type": "original", "model_type": "pretrained", "suite": "openllm_v1", **fields}
+    data = {
+        "precision": "float32",
+        "weight_type": "original",
+        "model_type": "pretrained",
+        "suite": "openllm_v1",
+        **fields,
+    }
     return client.post(reverse("leaderboard:submit"), data)
 
 
@@ -92,4 +98,7 @@ def test_run_status_partial_polls_only_while_active(logged_in):
     done = run_create_row(model=registered_model_create(), status=RunStatus.SUCCEEDED, submitted_by=logged_in.user)
     partial = logged_in.get(reverse("runs:detail", args=[active.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 3s"' in partial and "<html" not in partial
-    assert 'hx-trigger' not in logged_in.get(reverse("runs:detail", args=[done.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        "hx-trigger"
+        not in logged_in.get(reverse("runs:detail", args=[done.pk]), HTTP_HX_REQUEST="true").content.decode()
+    )

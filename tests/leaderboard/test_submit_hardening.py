@@ -34,27 +34,43 @@ def user(client):
 
 
 def _post(client, path, **fields):
-    data = {"storage_path": str(path), "precision": "float32", "weight_type": "original", "model_type": "pretrained",
-            "suite": "openllm_v1", **fields}
+    data = {
+        "storage_path": str(path),
+        "precision": "float32",
+        "weight_type": "original",
+        "model_type": "pretrained",
+        "suite": "openllm_v1",
+        **fields,
+    }
     return client.post(reverse("leaderboard:submit"), data)
 
 
 def _worker(name="gpu-1", *, seen_s_ago=5, queues=("gpu",), **capabilities):
     now = timezone.now()
-    return WorkerNode.objects.create(hostname=name, queues=list(queues), capabilities=capabilities,
-                                     started_at=now - timedelta(hours=1), last_seen_at=now - timedelta(seconds=seen_s_ago))
+    return WorkerNode.objects.create(
+        hostname=name,
+        queues=list(queues),
+        capabilities=capabilities,
+        started_at=now - timedelta(hours=1),
+        last_seen_at=now - timedelta(seconds=seen_s_ago),
+    )
 
 
 # --- 8-bit, 4-bit and GPTQ -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("precision", ["8bit", "4bit", "GPTQ"])
-@pytest.mark.parametrize("worker", [
-    None,
-    {"cuda": True, "bitsandbytes": True, "gptq": True, "seen_s_ago": 600},  # stale
-    {"cuda": True, "bitsandbytes": False, "gptq": False},  # lacks the library
-    {"cuda": False, "bitsandbytes": True, "gptq": True},  # no GPU
-    {"cuda": True, "bitsandbytes": True, "gptq": True, "queues": ("cpu",)},  # not a gpu-queue worker
-], ids=["none", "stale", "no-library", "no-cuda", "cpu-queue"])
+@pytest.mark.parametrize(
+    "worker",
+    [
+        None,
+        {"cuda": True, "bitsandbytes": True, "gptq": True, "seen_s_ago": 600},  # stale
+        {"cuda": True, "bitsandbytes": False, "gptq": False},  # lacks the library
+        {"cuda": False, "bitsandbytes": True, "gptq": True},  # no GPU
+        {"cuda": True, "bitsandbytes": True, "gptq": True, "queues": ("cpu",)},  # not a gpu-queue worker
+    ],
+    ids=["none", "stale", "no-library", "no-cuda", "cpu-queue"],
+)
 def test_quantized_precision_is_refused_before_anything_is_saved(client, user, tiny_model, precision, worker):
     if worker is not None:
         _worker(**worker)
@@ -63,13 +79,17 @@ def test_quantized_precision_is_refused_before_anything_is_saved(client, user, t
     assert not RegisteredModel.objects.exists() and not EvaluationRun.objects.exists()
 
 
-@pytest.mark.parametrize(("precision", "quantization", "model_args"), [
-    ("8bit", "8bit", {"load_in_8bit": True}),
-    ("4bit", "4bit", {"load_in_4bit": True, "bnb_4bit_compute_dtype": "float16"}),
-    ("GPTQ", "gptq", {"gptqmodel": True}),
-])
-def test_quantized_precision_is_queued_when_a_capable_worker_is_live(client, user, tiny_model, precision, quantization,
-                                                                     model_args):
+@pytest.mark.parametrize(
+    ("precision", "quantization", "model_args"),
+    [
+        ("8bit", "8bit", {"load_in_8bit": True}),
+        ("4bit", "4bit", {"load_in_4bit": True, "bnb_4bit_compute_dtype": "float16"}),
+        ("GPTQ", "gptq", {"gptqmodel": True}),
+    ],
+)
+def test_quantized_precision_is_queued_when_a_capable_worker_is_live(
+    client, user, tiny_model, precision, quantization, model_args
+):
     _worker(cuda=True, bitsandbytes=True, gptq=True)
     response = _post(client, tiny_model, precision=precision)
     assert response.status_code == 302, unescape(response.content.decode())[-2000:]
@@ -95,8 +115,13 @@ def test_lm_evals_8bit_argument_reaches_bitsandbytes(tiny_model_template):
 
     from leaderboard.harness.adapter import _leaderboard_hflm
 
-    args = {"pretrained": str(tiny_model_template), "device": "cpu", "batch_size": 1, "dtype": "float16",
-            "load_in_8bit": True}
+    args = {
+        "pretrained": str(tiny_model_template),
+        "device": "cpu",
+        "batch_size": 1,
+        "dtype": "float16",
+        "load_in_8bit": True,
+    }
     with pytest.raises(TypeError, match="load_in_8bit"):
         HFLM(**args)
     try:
@@ -109,6 +134,7 @@ def test_lm_evals_8bit_argument_reaches_bitsandbytes(tiny_model_template):
 
 
 # --- Delta weights --------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def delta(tiny_model, model_root):
@@ -123,11 +149,18 @@ def test_delta_weights_are_queued_with_their_base(client, user, tiny_model, delt
     assert (model.weight_type, model.base_model_path) == ("delta", str(tiny_model))
     spec = EvaluationRun.objects.get().spec
     assert (spec["weight_type"], spec["base_model_path"], spec["model_path"]) == ("delta", str(tiny_model), str(delta))
-    args = model_arguments(model_path=spec["model_path"], base_model_path=spec["base_model_path"],
-                           weight_type=spec["weight_type"], dtype=spec["dtype"], roots=[tiny_model.parent])
+    args = model_arguments(
+        model_path=spec["model_path"],
+        base_model_path=spec["base_model_path"],
+        weight_type=spec["weight_type"],
+        dtype=spec["dtype"],
+        roots=[tiny_model.parent],
+    )
     assert args == {"pretrained": str(tiny_model), "delta": str(delta), "dtype": "float32"}
-    inspected = client.get(reverse("leaderboard:submit_inspect"), {
-        "storage_path": str(delta), "weight_type": "delta", "base_model_path": str(tiny_model)}).content.decode()
+    inspected = client.get(
+        reverse("leaderboard:submit_inspect"),
+        {"storage_path": str(delta), "weight_type": "delta", "base_model_path": str(tiny_model)},
+    ).content.decode()
     assert "Delta weights on" in inspected
 
 
@@ -136,14 +169,19 @@ def test_delta_problems_are_told_on_the_base_field(client, user, tiny_model, del
     (model_root / "lora").mkdir()
     (model_root / "lora" / "adapter_config.json").write_text(f'{{"base_model_name_or_path": "{tiny_model}"}}')
     (tmp_path / "elsewhere").mkdir()
-    for base, message in ((other, "do not match the base model"), (delta, "is that folder itself"),
-                          (model_root / "lora", "is itself an adapter"), (tmp_path / "elsewhere", "outside the allowed model roots"),
-                          ("", "Delta weights need the folder of their base model")):
+    for base, message in (
+        (other, "do not match the base model"),
+        (delta, "is that folder itself"),
+        (model_root / "lora", "is itself an adapter"),
+        (tmp_path / "elsewhere", "outside the allowed model roots"),
+        ("", "Delta weights need the folder of their base model"),
+    ):
         response = _post(client, delta, weight_type="delta", base_model_path=str(base))
         html = unescape(response.content.decode())
         assert response.status_code == 200 and message in html, message
-    assert "is a PEFT adapter, not delta weights" in unescape(_post(
-        client, model_root / "lora", weight_type="delta", base_model_path=str(tiny_model)).content.decode())
+    assert "is a PEFT adapter, not delta weights" in unescape(
+        _post(client, model_root / "lora", weight_type="delta", base_model_path=str(tiny_model)).content.decode()
+    )
     assert not RegisteredModel.objects.exists() and not EvaluationRun.objects.exists()
 
 
@@ -157,7 +195,9 @@ def test_worker_refuses_a_base_outside_the_roots(tiny_model, delta, tmp_path, mo
         model_arguments(model_path=delta, base_model_path=outside, weight_type="delta", roots=[model_root])
     (model_root / "escape").symlink_to(outside)
     with pytest.raises(EvaluationFailed, match="base model folder .* is outside the allowed model roots"):
-        model_arguments(model_path=delta, base_model_path=model_root / "escape", weight_type="delta", roots=[model_root])
+        model_arguments(
+            model_path=delta, base_model_path=model_root / "escape", weight_type="delta", roots=[model_root]
+        )
     lora = tiny_model.parent / "lora"
     lora.mkdir()
     (lora / "adapter_config.json").write_text('{"base_model_name_or_path": "/etc"}')
@@ -166,6 +206,7 @@ def test_worker_refuses_a_base_outside_the_roots(tiny_model, delta, tmp_path, mo
 
 
 # --- The form's idempotency token -----------------------------------------------------------------
+
 
 def _token(html: str) -> str:
     return re.search(r'name="submission_token" value="([^"]+)"', html).group(1)
@@ -204,6 +245,7 @@ def test_a_malformed_token_is_replaced(client, user, tiny_model, token):
 
 # --- The broker is down ---------------------------------------------------------------------------
 
+
 @contextmanager
 def _broker(up: bool):
     """The site's real Celery app: on the test broker (up), or pointed at a port nothing listens on (down)."""
@@ -222,9 +264,17 @@ def _broker(up: bool):
 @pytest.mark.parametrize("up", [False, True])
 def test_submission_while_the_broker_is_down_says_the_run_will_be_sent(client, user, tiny_model, up):
     with _broker(up):
-        page = client.post(reverse("leaderboard:submit"), {
-            "storage_path": str(tiny_model), "precision": "float32", "weight_type": "original",
-            "model_type": "pretrained", "suite": "openllm_v1"}, follow=True).content.decode()
+        page = client.post(
+            reverse("leaderboard:submit"),
+            {
+                "storage_path": str(tiny_model),
+                "precision": "float32",
+                "weight_type": "original",
+                "model_type": "pretrained",
+                "suite": "openllm_v1",
+            },
+            follow=True,
+        ).content.decode()
         # An identical submission gets the stored run, still waiting for the broker: the same warning.
         again = _post(client, tiny_model)
     run = EvaluationRun.objects.get()
@@ -242,14 +292,23 @@ def test_new_evaluation_while_the_broker_is_down_says_the_run_will_be_sent(clien
 
     version = dataset_make(owner=user).latest_version
     with _broker(up):
-        page = client.post(reverse("evaluator:run_new"), {
-            "dataset_version": version.pk, "target_kind": "precomputed", "preset": "custom", "metrics": ["exact_match"],
-            "prompt_template": ""}, follow=True).content.decode()
+        page = client.post(
+            reverse("evaluator:run_new"),
+            {
+                "dataset_version": version.pk,
+                "target_kind": "precomputed",
+                "preset": "custom",
+                "metrics": ["exact_match"],
+                "prompt_template": "",
+            },
+            follow=True,
+        ).content.decode()
     assert "Queued evaluation run" in page
     assert (BROKER_DOWN in unescape(page)) is (not up)
 
 
 # --- The new-evaluation page's query parameters ---------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["abc", "²", "-1", "0", "1e3", " 7", "9" * 40, "\0", "1\0", "١٢"])
 def test_new_evaluation_page_ignores_a_garbage_dataset_version(client, user, value):

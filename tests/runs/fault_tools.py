@@ -40,11 +40,20 @@ class ThrowawayRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         # With a config file (deploy/redis.conf), only where it listens, writes and logs is changed.
         self.arguments = ([str(config_file)] if config_file else ["--save", "", "--appendonly", "no"]) + [
-            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir), "--logfile", ""]
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            "",
+        ]
 
     def start(self) -> None:
-        self.process = subprocess.Popen([shutil.which("redis-server"), *self.arguments],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server"), *self.arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -38,8 +38,14 @@ def _claims(run_id):
 
 
 def _all_succeed_once(run_ids, worker):
-    wait_for(lambda: set(EvaluationRun.objects.filter(pk__in=run_ids).values_list("status", flat=True)) == {RunStatus.SUCCEEDED},
-             120, "the worker to finish every run", worker)
+    wait_for(
+        lambda: (
+            set(EvaluationRun.objects.filter(pk__in=run_ids).values_list("status", flat=True)) == {RunStatus.SUCCEEDED}
+        ),
+        120,
+        "the worker to finish every run",
+        worker,
+    )
     for run_id in run_ids:
         assert _claims(run_id) == 1, f"run {run_id} was claimed more than once"
         assert EvaluationRun.objects.get(pk=run_id).attempts == 1

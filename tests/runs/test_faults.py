@@ -30,8 +30,11 @@ def cut_when_done(run, context):
     """Evaluates nothing, then takes the database away for spec["cut_s"] seconds just as it returns."""
     if "cut_s" in run.spec:
         PROXY.cut(run.spec["cut_s"])
-    return RunOutcome(scores=[ScoreRow(task="arc_challenge", metric="acc_norm", value=0.5)],
-                      details={"cut": True}, library_versions={"test": "1"})
+    return RunOutcome(
+        scores=[ScoreRow(task="arc_challenge", metric="acc_norm", value=0.5)],
+        details={"cut": True},
+        library_versions={"test": "1"},
+    )
 
 
 def cut_while_running(run, context):
@@ -54,8 +57,10 @@ def cut_while_running(run, context):
 def proxied_db(settings):
     """Every connection of this process (each thread opens its own) goes through a cuttable proxy."""
     global PROXY
-    settings.RUN_EXECUTORS = {"benchmark": "tests.runs.test_faults.cut_when_done",
-                              "evaluator": "tests.runs.test_faults.cut_while_running"}
+    settings.RUN_EXECUTORS = {
+        "benchmark": "tests.runs.test_faults.cut_when_done",
+        "evaluator": "tests.runs.test_faults.cut_while_running",
+    }
     settings.RUN_HEARTBEAT_S = 0.1
     PROXY = TcpProxy(int(connection.settings_dict["PORT"]))
     original = connection.settings_dict["PORT"]
@@ -123,8 +128,13 @@ def test_outcome_is_kept_on_disk_when_the_outage_outlasts_the_window(proxied_db,
 def test_a_saved_outcome_wins_over_a_requeue_and_is_stored_once():
     # The worker gave up, then the reaper re-queued the run (its worker no longer reported it).
     run = run_create_row(status=RunStatus.QUEUED, attempts=1)
-    saved = services.run_outcome_save(run_id=run.pk, finish={
-        "status": RunStatus.SUCCEEDED, "outcome": RunOutcome(scores=[ScoreRow(task="t", metric="m", value=0.5, n_shot=5)])})
+    saved = services.run_outcome_save(
+        run_id=run.pk,
+        finish={
+            "status": RunStatus.SUCCEEDED,
+            "outcome": RunOutcome(scores=[ScoreRow(task="t", metric="m", value=0.5, n_shot=5)]),
+        },
+    )
     assert services.run_outcome_store(path=saved)
     assert services.run_claim(run_id=run.pk) is None, "the re-sent message finds nothing to do"
     assert not services.run_outcome_store(path=saved.with_suffix(".stored"))
@@ -138,8 +148,11 @@ def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_pa
     proxy = TcpProxy(int(connection.settings_dict["PORT"]))
     queues_purge()
     marker = tmp_path / "started"
-    worker = WorkerProcess("db-outage", settings_module="tests.worker_settings",
-                           extra_env={"DB_PORT": str(proxy.port), "RUN_FINISH_RETRY_S": "120"})
+    worker = WorkerProcess(
+        "db-outage",
+        settings_module="tests.worker_settings",
+        extra_env={"DB_PORT": str(proxy.port), "RUN_FINISH_RETRY_S": "120"},
+    )
     try:
         run = services.run_create(kind=RunKind.BENCHMARK, spec={"started_marker": str(marker), "hold_s": 2})
         wait_for(marker.exists, 90, "the worker to start the run", worker)
@@ -152,8 +165,12 @@ def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_pa
         assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
         proxy.restore()
         restored_at = timezone.now()
-        wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED, 90,
-                 "the worker to store the run", worker)
+        wait_for(
+            lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED,
+            90,
+            "the worker to store the run",
+            worker,
+        )
     finally:
         try:
             proxy.restore()
@@ -168,7 +185,6 @@ def test_reaper_keeps_a_run_whose_worker_waits_for_the_database(settings, tmp_pa
     assert "retrying" in worker.output()
 
 
-
 def test_a_message_taken_while_the_database_is_down_goes_back_to_the_queue(tmp_path):
     """The claim itself fails for longer than the retry window: the worker must not drop the run's only
     message (acknowledged, the run would wait in QUEUED for RUN_RESEND_AFTER_S)."""
@@ -176,18 +192,29 @@ def test_a_message_taken_while_the_database_is_down_goes_back_to_the_queue(tmp_p
 
     proxy = TcpProxy(int(connection.settings_dict["PORT"]))
     queues_purge()
-    worker = WorkerProcess("db-down-claim", settings_module="tests.worker_settings",
-                           extra_env={"DB_PORT": str(proxy.port), "RUN_FINISH_RETRY_S": "1"})
+    worker = WorkerProcess(
+        "db-down-claim",
+        settings_module="tests.worker_settings",
+        extra_env={"DB_PORT": str(proxy.port), "RUN_FINISH_RETRY_S": "1"},
+    )
     try:
-        wait_for(lambda: WorkerNode.objects.filter(hostname__startswith="db-down-claim@").exists(), 120,
-                 "the worker to be ready", worker)
+        wait_for(
+            lambda: WorkerNode.objects.filter(hostname__startswith="db-down-claim@").exists(),
+            120,
+            "the worker to be ready",
+            worker,
+        )
         proxy.cut()
         run = services.run_create(kind=RunKind.BENCHMARK, spec={"hold_s": 0})
         wait_for(lambda: worker.output().count("cannot claim it") >= 2, 60, "the worker to try to claim", worker)
         time.sleep(3)  # past the retry window: the message has gone back to the queue at least once
         proxy.restore()
-        wait_for(lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED, 90,
-                 "the worker to run it once the database is back", worker)
+        wait_for(
+            lambda: EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED,
+            90,
+            "the worker to run it once the database is back",
+            worker,
+        )
     finally:
         try:
             proxy.restore()

@@ -40,7 +40,9 @@ def test_run_create_enqueues_only_after_commit(django_capture_on_commit_callback
 
 
 def test_spec_hash_ignores_key_order():
-    assert services.spec_hash_compute(spec={"a": 1, "b": [1, 2]}) == services.spec_hash_compute(spec={"b": [1, 2], "a": 1})
+    assert services.spec_hash_compute(spec={"a": 1, "b": [1, 2]}) == services.spec_hash_compute(
+        spec={"b": [1, 2], "a": 1}
+    )
     assert services.spec_hash_compute(spec={"a": 1}) != services.spec_hash_compute(spec={"a": 2})
 
 
@@ -55,7 +57,13 @@ def test_successful_run_stores_scores_and_records_each_transition():
     assert (run.progress_done, run.progress_total) == (2, 2)
     assert run.library_versions == {"test": "1"}
     score = Score.objects.get(run=run)
-    assert (score.task, score.metric, score.value, score.stderr, score.n_shot) == ("arc_challenge", "acc_norm", 0.25, 0.01, 25)
+    assert (score.task, score.metric, score.value, score.stderr, score.n_shot) == (
+        "arc_challenge",
+        "acc_norm",
+        0.25,
+        0.01,
+        25,
+    )
     assert _statuses(run.pk) == [("queued", "running"), ("running", "succeeded")]
 
 
@@ -132,8 +140,12 @@ def test_user_fixable_problem_fails_and_crash_errors():
 
 def test_storing_scores_twice_keeps_one_row_per_task_metric_filter():
     run = run_create_row(status=RunStatus.RUNNING)
-    outcome = RunOutcome(scores=[ScoreRow(task="gsm8k", metric="exact_match", filter="strict-match", value=0.5),
-                                 ScoreRow(task="gsm8k", metric="exact_match", filter="flexible-extract", value=0.6)])
+    outcome = RunOutcome(
+        scores=[
+            ScoreRow(task="gsm8k", metric="exact_match", filter="strict-match", value=0.5),
+            ScoreRow(task="gsm8k", metric="exact_match", filter="flexible-extract", value=0.6),
+        ]
+    )
     services.scores_store(run_id=run.pk, outcome=outcome)
     services.scores_store(run_id=run.pk, outcome=outcome)
     assert Score.objects.filter(run=run).count() == 2

@@ -19,9 +19,23 @@ def test_submissions_at_once_are_each_processed_exactly_once():
     # metrics). The script fails on any 5xx, lost run, duplicated model/run/claim/score or missing ranking row.
     env = {key: value for key, value in os.environ.items() if key not in ("DB_NAME", "DJANGO_SETTINGS_MODULE")}
     result = subprocess.run(
-        [sys.executable, "benchmarks/load_submissions.py", "--folders", "8", "--evaluator-runs", "5",
-         "--executor", "scripted", "--timeout", "120"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "benchmarks/load_submissions.py",
+            "--folders",
+            "8",
+            "--evaluator-runs",
+            "5",
+            "--executor",
+            "scripted",
+            "--timeout",
+            "120",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     report = result.stdout[-6000:] + result.stderr[-3000:]
     assert result.returncode == 0, report

@@ -35,7 +35,10 @@ def test_a_message_reads_in_the_active_language_with_its_parameters():
 def test_a_message_inside_a_message_is_translated_too():
     lost = Message("run.worker_lost", worker="gpu-1", at="2026-11-30 05:00:00")
     died = Message("run.worker_died", reason=lost, attempts=2)
-    assert _in("en", died) == "The worker died: worker gpu-1 stopped sending heartbeats at 2026-11-30 05:00:00 UTC, after 2 attempts."
+    assert (
+        _in("en", died)
+        == "The worker died: worker gpu-1 stopped sending heartbeats at 2026-11-30 05:00:00 UTC, after 2 attempts."
+    )
     korean = _in("ko", died)
     assert "gpu-1" in korean and "하트비트" in korean and "heartbeats" not in korean
     # Through JSON, as stored, and back.
@@ -53,24 +56,38 @@ def test_what_cannot_be_rendered_falls_back_to_the_stored_text():
     assert "gpu-1" in shown
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("submitted", "run.submitted"),
-    ("claimed by gpu-host-1", "run.claimed"),
-    ("cancelled by kim", "run.cancelled_by"),
-    ("cancelled", "run.cancelled"),
-    ("worker gpu-1 stopped sending heartbeats at 2026-11-29 10:00:00 UTC; re-queued", "run.requeued"),
-    ("The worker died: worker ? stopped sending heartbeats at 2026-11-29 10:00:00 UTC, after 3 attempts.",
-     "run.worker_died"),
-    ("arc_challenge (1/6): loglikelihood requests", "progress.requests"),
-    ("Model folder /models/x does not exist.", "harness.model_missing"),
-    ("/models/x is outside the allowed model roots (/srv/models).", "folder.outside_roots"),
-    ("The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB were free on NVIDIA "
-     "H100. Try a smaller batch size or a lower-precision dtype.", "harness.out_of_memory"),
-    ("The model in /models/x has model_type 'foo', which transformers 4.57.1 does not know: it would need remote "
-     "code or a newer transformers.", "harness.model_type_unknown"),
-    ("Cannot call the judge: The host judge.example is not among the endpoint hosts an administrator allowed "
-     "(ENDPOINT_ALLOWED_HOSTS: localhost).", "evaluator.judge_refused"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("submitted", "run.submitted"),
+        ("claimed by gpu-host-1", "run.claimed"),
+        ("cancelled by kim", "run.cancelled_by"),
+        ("cancelled", "run.cancelled"),
+        ("worker gpu-1 stopped sending heartbeats at 2026-11-29 10:00:00 UTC; re-queued", "run.requeued"),
+        (
+            "The worker died: worker ? stopped sending heartbeats at 2026-11-29 10:00:00 UTC, after 3 attempts.",
+            "run.worker_died",
+        ),
+        ("arc_challenge (1/6): loglikelihood requests", "progress.requests"),
+        ("Model folder /models/x does not exist.", "harness.model_missing"),
+        ("/models/x is outside the allowed model roots (/srv/models).", "folder.outside_roots"),
+        (
+            "The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB were free on NVIDIA "
+            "H100. Try a smaller batch size or a lower-precision dtype.",
+            "harness.out_of_memory",
+        ),
+        (
+            "The model in /models/x has model_type 'foo', which transformers 4.57.1 does not know: it would need "
+            "remote code or a newer transformers.",
+            "harness.model_type_unknown",
+        ),
+        (
+            "Cannot call the judge: The host judge.example is not among the endpoint hosts an administrator allowed "
+            "(ENDPOINT_ALLOWED_HOSTS: localhost).",
+            "evaluator.judge_refused",
+        ),
+    ],
+)
 def test_english_of_a_known_template_is_recognised(text, code):
     message = message_parse(text)
     assert message is not None and message.code == code
@@ -78,16 +95,19 @@ def test_english_of_a_known_template_is_recognised(text, code):
 
 
 def test_out_of_memory_reads_in_korean_with_its_sizes():
-    message = message_parse("The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB "
-                            "were free on NVIDIA H100. Try a smaller batch size or a lower-precision dtype.")
+    message = message_parse(
+        "The model ran out of cuda:0 memory: it needed another 2.00 GiB; 0.50 GiB of 79.00 GiB "
+        "were free on NVIDIA H100. Try a smaller batch size or a lower-precision dtype."
+    )
     assert message.params["detail"].code == "harness.oom_needed_free"
     korean = _in("ko", message)
     assert "2.00 GiB" in korean and "NVIDIA H100" in korean and "needed" not in korean and "free" not in korean
 
 
 def test_nested_reasons_are_recognised_as_messages():
-    message = message_parse("The worker died: worker gpu-1 stopped sending heartbeats at 2026-11-29 10:00:00 UTC, "
-                            "after 3 attempts.")
+    message = message_parse(
+        "The worker died: worker gpu-1 stopped sending heartbeats at 2026-11-29 10:00:00 UTC, after 3 attempts."
+    )
     assert message.params["reason"] == Message("run.worker_lost", worker="gpu-1", at="2026-11-29 10:00:00")
 
 
@@ -125,7 +145,9 @@ def test_every_template_is_in_the_korean_catalogue():
 def test_services_store_english_text_and_the_code():
     run = run_create(kind=RunKind.BENCHMARK, spec={"suite": "openllm_v1"}, enqueue=False)
     EvaluationRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
-    run_progress(run_id=run.pk, done=1, total=4, note=Message("progress.scoring", note=Message("progress.text_metrics")))
+    run_progress(
+        run_id=run.pk, done=1, total=4, note=Message("progress.scoring", note=Message("progress.text_metrics"))
+    )
     run.refresh_from_db()
     assert run.progress_note == "scoring: text metrics"
     assert run.progress_note_i18n["code"] == "progress.scoring"
@@ -137,7 +159,9 @@ def test_services_store_english_text_and_the_code():
     assert run.error_message == "The dataset version has no rows."
     assert _in("ko", lambda: run.error_message_text) == "데이터셋 버전에 행이 없습니다."
     assert [(e.message, e.message_i18n["code"]) for e in run.events.all()] == [
-        ("submitted", "run.submitted"), ("The dataset version has no rows.", "evaluator.no_rows")]
+        ("submitted", "run.submitted"),
+        ("The dataset version has no rows.", "evaluator.no_rows"),
+    ]
 
 
 @pytest.mark.django_db
@@ -146,31 +170,58 @@ def test_cancel_by_a_person_reads_in_each_language():
     run_cancel(run_id=run.pk, by="kim")
     event = run.events.last()
     assert (event.message, _in("en", lambda: event.message_text), _in("ko", lambda: event.message_text)) == (
-        "cancelled by kim", "cancelled by kim", "kim 님이 취소함")
-    assert (_in("ko", lambda: event.from_status_label), _in("ko", lambda: event.to_status_label)) == ("대기 중", "취소됨")
+        "cancelled by kim",
+        "cancelled by kim",
+        "kim 님이 취소함",
+    )
+    assert (_in("ko", lambda: event.from_status_label), _in("ko", lambda: event.to_status_label)) == (
+        "대기 중",
+        "취소됨",
+    )
 
 
 @pytest.mark.django_db
 def test_rows_stored_before_codes_get_them_and_unknown_text_stays():
     """What migrations runs 0003 and evaluator 0006 do to the rows they find."""
-    run = run_create_row(status=RunStatus.ERRORED, error_message="The worker died: worker gpu-1 stopped sending "
-                         "heartbeats at 2026-11-29 10:00:00 UTC, after 3 attempts.", progress_note="something else")
+    run = run_create_row(
+        status=RunStatus.ERRORED,
+        error_message="The worker died: worker gpu-1 stopped sending "
+        "heartbeats at 2026-11-29 10:00:00 UTC, after 3 attempts.",
+        progress_note="something else",
+    )
     other = run_create_row(status=RunStatus.ERRORED, error_message="RuntimeError: CUDA error")
     known = RunEvent.objects.create(run=run, to_status="running", at=run.queued_at, message="claimed by gpu-1")
     unknown = RunEvent.objects.create(run=run, to_status="queued", at=run.queued_at, message="made by hand")
-    endpoint = LLMEndpoint.objects.create(name="e", base_url="http://127.0.0.1:9/v1",
-                                          last_check_message="Connected: the endpoint answered a test chat request.")
-    assert stored_texts_code(queryset=EvaluationRun.objects.all(), text_field="error_message",
-                             coded_field="error_message_i18n") == 1
-    assert stored_texts_code(queryset=EvaluationRun.objects.all(), text_field="progress_note",
-                             coded_field="progress_note_i18n") == 0
+    endpoint = LLMEndpoint.objects.create(
+        name="e",
+        base_url="http://127.0.0.1:9/v1",
+        last_check_message="Connected: the endpoint answered a test chat request.",
+    )
+    assert (
+        stored_texts_code(
+            queryset=EvaluationRun.objects.all(), text_field="error_message", coded_field="error_message_i18n"
+        )
+        == 1
+    )
+    assert (
+        stored_texts_code(
+            queryset=EvaluationRun.objects.all(), text_field="progress_note", coded_field="progress_note_i18n"
+        )
+        == 0
+    )
     assert stored_texts_code(queryset=RunEvent.objects.all(), text_field="message", coded_field="message_i18n") == 1
-    assert stored_texts_code(queryset=LLMEndpoint.objects.all(), text_field="last_check_message",
-                             coded_field="last_check_message_i18n") == 1
+    assert (
+        stored_texts_code(
+            queryset=LLMEndpoint.objects.all(), text_field="last_check_message", coded_field="last_check_message_i18n"
+        )
+        == 1
+    )
     for row in (run, other, known, unknown, endpoint):
         row.refresh_from_db()
     assert run.error_message_i18n["code"] == "run.worker_died" and run.progress_note_i18n is None
-    assert other.error_message_i18n is None and _in("ko", lambda: other.error_message_text) == "RuntimeError: CUDA error"
+    assert (
+        other.error_message_i18n is None and _in("ko", lambda: other.error_message_text) == "RuntimeError: CUDA error"
+    )
     assert _in("ko", lambda: known.message_text) == "gpu-1 이(가) 가져감"
     assert unknown.message_i18n is None and _in("ko", lambda: unknown.message_text) == "made by hand"
     assert _in("ko", lambda: endpoint.last_check_message_text) != endpoint.last_check_message

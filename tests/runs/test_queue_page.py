@@ -12,10 +12,15 @@ pytestmark = pytest.mark.django_db
 def test_queue_shows_progress_reasons_and_cancel_only_to_the_submitter(client):
     submitter, other = user_create(), user_create()
     model = registered_model_create(display_name="acme/queued")
-    running = run_create_row(model=model, status=RunStatus.RUNNING, submitted_by=submitter, progress_done=3,
-                             progress_total=10)
-    failed = run_create_row(model=model, status=RunStatus.FAILED, submitted_by=submitter,
-                            error_message="Dataset allenai/ai2_arc is missing from the mirror at /srv/mirror")
+    running = run_create_row(
+        model=model, status=RunStatus.RUNNING, submitted_by=submitter, progress_done=3, progress_total=10
+    )
+    failed = run_create_row(
+        model=model,
+        status=RunStatus.FAILED,
+        submitted_by=submitter,
+        error_message="Dataset allenai/ai2_arc is missing from the mirror at /srv/mirror",
+    )
     client.force_login(submitter)
     html = client.get(reverse("runs:queue")).content.decode()
     assert 'hx-trigger="every 5s"' in html  # refreshes while a run is active
@@ -43,8 +48,12 @@ def test_queue_durations_read_as_minutes_and_seconds(client):
 
     started = timezone.now() - timedelta(hours=2)
     for seconds in (8.594585, 99.2, 3723):
-        run_create_row(model=registered_model_create(), status=RunStatus.SUCCEEDED, started_at=started,
-                       finished_at=started + timedelta(seconds=seconds))
+        run_create_row(
+            model=registered_model_create(),
+            status=RunStatus.SUCCEEDED,
+            started_at=started,
+            finished_at=started + timedelta(seconds=seconds),
+        )
     client.force_login(user_create())
     html = client.get(reverse("runs:queue")).content.decode()
     assert ">8s<" in html and ">1m 39s<" in html and ">1h 02m 03s<" in html

@@ -14,6 +14,7 @@ from tests.workers import queues_purge, wait_for, workers_started
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+
 @pytest.fixture
 def start_worker():
     queues_purge()
@@ -60,5 +61,10 @@ def test_reaper_recovers_a_run_whose_worker_was_killed(start_worker, settings, t
     run.refresh_from_db()
     assert run.attempts == 2
     transitions = [(e.from_status, e.to_status) for e in run.events.all()]
-    assert transitions == [("", "queued"), ("queued", "running"), ("running", "queued"),
-                           ("queued", "running"), ("running", "succeeded")]
+    assert transitions == [
+        ("", "queued"),
+        ("queued", "running"),
+        ("running", "queued"),
+        ("queued", "running"),
+        ("running", "succeeded"),
+    ]

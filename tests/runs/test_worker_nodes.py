@@ -20,7 +20,9 @@ def _node(hostname):
 def test_a_worker_reports_itself_and_removes_its_row_when_it_stops():
     queues_purge()
     hostname = f"nodes@{socket.gethostname()}"
-    worker = WorkerProcess("nodes", settings_module="tests.worker_settings", extra_env={"WORKER_REPORT_INTERVAL_S": "1"})
+    worker = WorkerProcess(
+        "nodes", settings_module="tests.worker_settings", extra_env={"WORKER_REPORT_INTERVAL_S": "1"}
+    )
     try:
         wait_for(lambda: _node(hostname) is not None, 120, "the worker to report itself", worker)
         node = _node(hostname)
@@ -39,7 +41,9 @@ def test_a_worker_reports_itself_and_removes_its_row_when_it_stops():
 def test_a_killed_worker_leaves_a_row_that_goes_stale():
     queues_purge()
     hostname = f"doomed-node@{socket.gethostname()}"
-    worker = WorkerProcess("doomed-node", settings_module="tests.worker_settings", extra_env={"WORKER_REPORT_INTERVAL_S": "1"})
+    worker = WorkerProcess(
+        "doomed-node", settings_module="tests.worker_settings", extra_env={"WORKER_REPORT_INTERVAL_S": "1"}
+    )
     try:
         wait_for(lambda: _node(hostname) is not None, 120, "the worker to report itself", worker)
     finally:

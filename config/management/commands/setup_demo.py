@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         username = os.getenv("DEMO_USERNAME", "demo")
         password = os.getenv("DEMO_PASSWORD", "demo-leaderboard")
-        user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
+        user, created = get_user_model().objects.get_or_create(
+            username=username, defaults={"is_staff": True, "is_superuser": True}
+        )
         if created:
             user.set_password(password)
             user.save()

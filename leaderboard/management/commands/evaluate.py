@@ -18,30 +18,48 @@ class Command(BaseCommand):
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
         parser.add_argument("--precision", default="bfloat16", choices=[c.value for c in Precision])
         parser.add_argument("--base-model", default="", help="base model folder, for a PEFT adapter or delta weights")
-        parser.add_argument("--weight-type", default="original", choices=[c.value for c in WeightType],
-                            help="delta: the folder holds weights to add to --base-model")
+        parser.add_argument(
+            "--weight-type",
+            default="original",
+            choices=[c.value for c in WeightType],
+            help="delta: the folder holds weights to add to --base-model",
+        )
         parser.add_argument("--display-name", default="")
         parser.add_argument("--chat-template", action="store_true")
         parser.add_argument("--force", action="store_true", help="run even if an identical run succeeded")
         parser.add_argument("--batch-size", default="auto", help="auto, or an integer (1..512)")
-        parser.add_argument("--partial", action="store_true",
-                            help="run the columns the dataset mirror serves when it lacks some (never ranked)")
+        parser.add_argument(
+            "--partial",
+            action="store_true",
+            help="run the columns the dataset mirror serves when it lacks some (never ranked)",
+        )
 
     def handle(self, *args, **options):
         try:
             # An existing row of this revision is used as it is (owner, visibility and name unchanged).
             model, created = model_get_or_register(
-                storage_path=options["model_path"], display_name=options["display_name"],
-                precision=options["precision"], weight_type=options["weight_type"],
-                base_model_path=options["base_model"], use_chat_template=options["chat_template"])
+                storage_path=options["model_path"],
+                display_name=options["display_name"],
+                precision=options["precision"],
+                weight_type=options["weight_type"],
+                base_model_path=options["base_model"],
+                use_chat_template=options["chat_template"],
+            )
         except ModelFolderError as exc:
             raise CommandError(str(exc)) from exc
         if not created:
             self.stdout.write(f"Using the registered model {model} (#{model.pk}), left as it is.")
         try:
-            submission = benchmark_submit(model=model, suite_name=options["suite"], limit=options["limit"],
-                                          device=options["device"], force=options["force"], enqueue=False,
-                                          batch_size=options["batch_size"], partial=options["partial"])
+            submission = benchmark_submit(
+                model=model,
+                suite_name=options["suite"],
+                limit=options["limit"],
+                device=options["device"],
+                force=options["force"],
+                enqueue=False,
+                batch_size=options["batch_size"],
+                partial=options["partial"],
+            )
         except (SuiteNotServed, SuiteError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         run = submission.run

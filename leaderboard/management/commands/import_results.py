@@ -14,8 +14,10 @@ from leaderboard.model_inspection import ModelFolderError
 
 
 class Command(BaseCommand):
-    help = ("Store an lm-eval results JSON (lm_eval --output_path, or ours) and its samples files, produced "
-            "elsewhere, as a succeeded benchmark run of a model folder inside MODEL_ROOTS.")
+    help = (
+        "Store an lm-eval results JSON (lm_eval --output_path, or ours) and its samples files, produced "
+        "elsewhere, as a succeeded benchmark run of a model folder inside MODEL_ROOTS."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("results_json", help="lm-eval's results_<date>.json")
@@ -23,8 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--model-path", required=True, help="the evaluated model's folder (inside MODEL_ROOTS)")
         parser.add_argument("--display-name", default="")
         parser.add_argument("--suite", default=DEFAULT_SUITE)
-        parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                            help="default: the dtype the results file records, else bfloat16")
+        parser.add_argument(
+            "--precision",
+            choices=PRECISIONS,
+            default=None,
+            help="default: the dtype the results file records, else bfloat16",
+        )
         parser.add_argument("--owner", default="", help="username: owns a newly registered model and the run")
 
     def handle(self, *args, **options):
@@ -37,10 +43,19 @@ class Command(BaseCommand):
             precision = options["precision"] or results_precision(results_path=options["results_json"]) or "bfloat16"
             # One transaction: a file that cannot be imported leaves no model row behind either.
             with transaction.atomic():
-                model = imported_model_get_or_register(storage_path=options["model_path"], precision=precision,
-                                                       display_name=options["display_name"], owner=owner)
-                run = results_import(results_path=options["results_json"], samples_paths=options["samples"],
-                                     model=model, suite_name=options["suite"], imported_by=owner)
+                model = imported_model_get_or_register(
+                    storage_path=options["model_path"],
+                    precision=precision,
+                    display_name=options["display_name"],
+                    owner=owner,
+                )
+                run = results_import(
+                    results_path=options["results_json"],
+                    samples_paths=options["samples"],
+                    model=model,
+                    suite_name=options["suite"],
+                    imported_by=owner,
+                )
         except (ModelFolderError, ResultsImportError) as exc:
             raise CommandError(str(exc)) from exc
         for score in run.scores.order_by("task", "metric", "filter"):

@@ -7,8 +7,10 @@ from leaderboard.harness.suites import suite_get, suite_list
 
 
 class Command(BaseCommand):
-    help = ("On a machine WITH network access (HF_HUB_OFFLINE=0): download the dataset repos a suite needs, "
-            "laid out as <org>/<name>/, to carry into the closed network.")
+    help = (
+        "On a machine WITH network access (HF_HUB_OFFLINE=0): download the dataset repos a suite needs, "
+        "laid out as <org>/<name>/, to carry into the closed network."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--mirror", default=str(settings.DATASET_MIRROR), help="folder to fill")

@@ -5,16 +5,24 @@ from leaderboard.harness.suites import suite_list
 
 
 class Command(BaseCommand):
-    help = ("Check which tasks of which suites the dataset mirror can serve, with row counts; saves the check "
-            "under the mirror folder (the submit form and About read the check of DATASET_MIRROR).")
+    help = (
+        "Check which tasks of which suites the dataset mirror can serve, with row counts; saves the check "
+        "under the mirror folder (the submit form and About read the check of DATASET_MIRROR)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--suite", action="append", help="suite name (repeatable); default: all suites")
-        parser.add_argument("--mirror", default=None,
-                            help="the folder to check (default DATASET_MIRROR); a check of another folder is "
-                                 "saved under that folder and never shown as the site's mirror")
-        parser.add_argument("--no-fail", action="store_true",
-                            help="exit 0 even when a suite cannot be served fully (for start-up scripts)")
+        parser.add_argument(
+            "--mirror",
+            default=None,
+            help="the folder to check (default DATASET_MIRROR); a check of another folder is "
+            "saved under that folder and never shown as the site's mirror",
+        )
+        parser.add_argument(
+            "--no-fail",
+            action="store_true",
+            help="exit 0 even when a suite cannot be served fully (for start-up scripts)",
+        )
 
     def handle(self, *args, suite=None, mirror=None, no_fail=False, **options):
         from leaderboard.mirror_reports import mirror_report_refresh

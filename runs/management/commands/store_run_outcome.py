@@ -6,8 +6,10 @@ from runs.services import run_outcome_store
 
 
 class Command(BaseCommand):
-    help = ("Store the outcome a worker saved to disk because the database stayed unreachable "
-            "(ARTIFACTS_DIR/runs/<id>/unsaved-outcome.json), unless the run has ended since.")
+    help = (
+        "Store the outcome a worker saved to disk because the database stayed unreachable "
+        "(ARTIFACTS_DIR/runs/<id>/unsaved-outcome.json), unless the run has ended since."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
