@@ -17,6 +17,19 @@ from leaderboard.history import ScoreHistory
 PALETTE = qualitative.Dark24  # 24 colours that stay apart on white
 
 
+def scores_over_time_layout(*, height: int, top: int, bottom: int, legend_y: float) -> dict:
+    """The layout shared by the charts of scores (in %) against the time they were evaluated."""
+    return {
+        "xaxis": {"title": _("Evaluated")},
+        "yaxis": {"title": _("Score (%)"), "rangemode": "tozero"},
+        "hovermode": "closest",
+        "template": "plotly_white",
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": top, "b": bottom},
+        "legend": {"orientation": "h", "y": legend_y},
+    }
+
+
 def family_colours(history: ScoreHistory) -> dict[str, str]:
     """``{family key: colour}`` from each family's place in ``history.families`` (see the module doc)."""
     return {family.key: PALETTE[index % len(PALETTE)] for index, family in enumerate(history.families)}
@@ -67,12 +80,6 @@ def history_figure(history: ScoreHistory, *, metric_label: str) -> str:
         )
     figure.update_layout(
         title={"text": _("%(metric)s through time") % {"metric": metric_label}},
-        xaxis={"title": _("Evaluated")},
-        yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
-        hovermode="closest",
-        template="plotly_white",
-        height=520,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        legend={"orientation": "h", "y": -0.18},
+        **scores_over_time_layout(height=520, top=60, bottom=50, legend_y=-0.18),
     )
     return figure.to_json()

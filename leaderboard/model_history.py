@@ -8,10 +8,12 @@ are the model page's own list, then the score rows of their columns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import plotly.graph_objects as go
 from django.utils.translation import gettext as _
 
+from leaderboard.charts import scores_over_time_layout
 from leaderboard.comparison import run_suite_columns
 from leaderboard.harness.suites import mean_stderr
 from runs.models import EvaluationRun, Score
@@ -83,13 +85,7 @@ def model_history_figure(history: ModelHistory) -> str:
                 hovertemplate="%{text}<br>" + line.label + ": %{y:.2f} ± %{error_y.array:.2f}<extra></extra>",
             )
         )
-    figure.update_layout(
-        xaxis={"title": _("Evaluated")},
-        yaxis={"title": _("Score (%)"), "rangemode": "tozero"},
-        hovermode="closest",
-        template="plotly_white",
-        height=380,
-        margin={"l": 60, "r": 20, "t": 20, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
-    )
+    figure.update_layout(**scores_over_time_layout(height=380, top=20, bottom=40, legend_y=-0.2))
+    if len(set(when)) == 1:  # one run: a day either side, not an axis of milliseconds around it
+        figure.update_xaxes(range=[when[0] - timedelta(days=1), when[0] + timedelta(days=1)])
     return figure.to_json()

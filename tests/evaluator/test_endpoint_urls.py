@@ -339,7 +339,7 @@ def test_a_run_shows_a_private_endpoint_only_to_those_who_see_it(client):
         client.get(reverse("runs:detail", args=[by_bob.pk])).content.decode(),
     ]
     # names stay, details go (the run page shows the spec as a table)
-    assert "a-judge" in pages[1] and '<th scope="row">hidden</th><td><code>true</code></td>' in pages[4]
+    assert "a-judge" in pages[1] and '<th scope="row"><code>hidden</code></th><td><code>true</code></td>' in pages[4]
     for page in pages:
         assert not any(detail in page for detail in hidden), page[-3000:]
 

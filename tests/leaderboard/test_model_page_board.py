@@ -251,14 +251,14 @@ def test_run_spec_is_a_table_not_a_python_dict(client, owner):
     page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
     spec = page[page.index('id="run-spec"') :].split("</section>")[0]
     assert "{'" not in spec and "&#x27;suite&#x27;:" not in spec  # no Python dict
-    assert '<th scope="row">suite</th><td><code>openllm_v1</code></td>' in spec
-    assert '<th scope="row">use_chat_template</th><td><code>false</code></td>' in spec
-    assert '<th scope="row">limit</th><td><span class="muted">–</span></td>' in spec
-    assert '<th scope="row">pretrained</th><td><code>/models/acme</code></td>' in spec  # nested table
-    assert '<th scope="row">num_fewshot</th><td><code>25</code></td>' in spec  # a list of dicts
-    assert '<th scope="row">items</th><td><code>a</code>, <code>b</code></td>' in spec  # a key named "items"
+    assert '<th scope="row"><code>suite</code></th><td><code>openllm_v1</code></td>' in spec
+    assert '<th scope="row"><code>use_chat_template</code></th><td><code>false</code></td>' in spec
+    assert '<th scope="row"><code>limit</code></th><td><span class="muted">–</span></td>' in spec
+    assert '<th scope="row"><code>pretrained</code></th><td><code>/models/acme</code></td>' in spec  # nested table
+    assert '<th scope="row"><code>num_fewshot</code></th><td><code>25</code></td>' in spec  # a list of dicts
+    assert '<th scope="row"><code>items</code></th><td><code>a</code>, <code>b</code></td>' in spec  # a key named "items"
     model_page = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
-    assert '<th scope="row">suite</th><td><code>openllm_v1</code></td>' in _section(model_page, "model-scores")
+    assert '<th scope="row"><code>suite</code></th><td><code>openllm_v1</code></td>' in _section(model_page, "model-scores")
 
 
 # --- with a real run: the shown command, run for real, prints the stored value ---------------------------
