@@ -256,9 +256,13 @@ def test_run_spec_is_a_table_not_a_python_dict(client, owner):
     assert '<th scope="row"><code>limit</code></th><td><span class="muted">–</span></td>' in spec
     assert '<th scope="row"><code>pretrained</code></th><td><code>/models/acme</code></td>' in spec  # nested table
     assert '<th scope="row"><code>num_fewshot</code></th><td><code>25</code></td>' in spec  # a list of dicts
-    assert '<th scope="row"><code>items</code></th><td><code>a</code>, <code>b</code></td>' in spec  # a key named "items"
+    assert (
+        '<th scope="row"><code>items</code></th><td><code>a</code>, <code>b</code></td>' in spec
+    )  # a key named "items"
     model_page = client.get(reverse("leaderboard:model_detail", args=[model.pk])).content.decode()
-    assert '<th scope="row"><code>suite</code></th><td><code>openllm_v1</code></td>' in _section(model_page, "model-scores")
+    assert '<th scope="row"><code>suite</code></th><td><code>openllm_v1</code></td>' in _section(
+        model_page, "model-scores"
+    )
 
 
 # --- with a real run: the shown command, run for real, prints the stored value ---------------------------
