@@ -14,7 +14,8 @@ import stat
 from functools import lru_cache
 
 from django.conf import settings
-from django.utils.translation import gettext as _
+
+from runs.messages import Message
 
 # Letters, digits, _ . - ; no slash, no leading dot (no "..", no hidden files), at most 100 characters.
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
@@ -41,13 +42,7 @@ def _shown(name: str) -> str:
 def secret_name_check(name: str) -> str:
     """``name`` if it is a valid secret name, else SecretMissing saying what a name may hold."""
     if not isinstance(name, str) or not SECRET_NAME_RE.fullmatch(name):
-        raise SecretMissing(
-            _(
-                "“%(name)s” is not a secret name: use up to 100 ASCII letters, digits, _ . or -, without a slash and "
-                "not starting with a dot."
-            )
-            % {"name": _shown(name)}
-        )
+        raise SecretMissing(Message("secret.bad_name", name=_shown(name)))
     return name
 
 
@@ -57,20 +52,8 @@ def key_text_check(value: str, *, name: str | None = None) -> str:
     if len(value) <= MAX_KEY_CHARS and _KEY_RE.fullmatch(value):
         return value
     if name is None:
-        raise SecretMissing(
-            _(
-                "An API key is one line of at most %(n)s letters, digits and punctuation (no spaces, "
-                "control characters or non-ASCII letters)."
-            )
-            % {"n": MAX_KEY_CHARS}
-        )
-    raise SecretMissing(
-        _(
-            "The secret “%(name)s” is not an API key: an API key is one line of at most %(n)s letters, "
-            "digits and punctuation (no spaces, control characters or non-ASCII letters)."
-        )
-        % {"name": _shown(name), "n": MAX_KEY_CHARS}
-    )
+        raise SecretMissing(Message("secret.bad_key", n=MAX_KEY_CHARS))
+    raise SecretMissing(Message("secret.not_a_key", name=_shown(name), n=MAX_KEY_CHARS))
 
 
 def secret_file_read(name: str) -> str:
@@ -78,47 +61,36 @@ def secret_file_read(name: str) -> str:
     secret_name_check(name)
     folder = settings.ENDPOINT_SECRETS_DIR
     if not folder:
-        raise SecretMissing(
-            _("Named secret files are not set up on this site (the administrator sets ENDPOINT_SECRETS_DIR).")
-        )
+        raise SecretMissing(Message("secret.files_off"))
     root = os.path.realpath(folder)
     real = os.path.realpath(os.path.join(root, name))
     # A link is followed only while it stays inside the folder (Kubernetes mounts secrets as links into
     # a ..data folder next to them); the final open refuses a link swapped in since.
     if real == root or os.path.commonpath([root, real]) != root:
-        raise SecretMissing(_("The secret “%(name)s” is not a file inside the secrets folder.") % {"name": name})
+        raise SecretMissing(Message("secret.not_in_folder", name=name))
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise SecretMissing(_("There is no secret “%(name)s” in the secrets folder.") % {"name": name}) from None
+        raise SecretMissing(Message("secret.no_file", name=name)) from None
     except OSError:
-        raise SecretMissing(_("The secret “%(name)s” cannot be read.") % {"name": name}) from None
+        raise SecretMissing(Message("secret.unreadable", name=name)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise SecretMissing(_("The secret “%(name)s” is not a file inside the secrets folder.") % {"name": name})
+            raise SecretMissing(Message("secret.not_in_folder", name=name))
         if info.st_size > MAX_SECRET_BYTES:
-            raise SecretMissing(
-                _("The secret “%(name)s” is larger than %(kb)s KB: not an API key.")
-                % {"name": name, "kb": MAX_SECRET_BYTES // 1024}
-            )
+            raise SecretMissing(Message("secret.too_large", name=name, kb=MAX_SECRET_BYTES // 1024))
         data = os.read(fd, MAX_SECRET_BYTES + 1)
     except OSError:
-        raise SecretMissing(_("The secret “%(name)s” cannot be read.") % {"name": name}) from None
+        raise SecretMissing(Message("secret.unreadable", name=name)) from None
     finally:
         os.close(fd)
     if len(data) > MAX_SECRET_BYTES:
-        raise SecretMissing(
-            _("The secret “%(name)s” is larger than %(kb)s KB: not an API key.")
-            % {"name": name, "kb": MAX_SECRET_BYTES // 1024}
-        )
+        raise SecretMissing(Message("secret.too_large", name=name, kb=MAX_SECRET_BYTES // 1024))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretMissing(
-            _("The secret “%(name)s” is not UTF-8 text (a binary file?): an API key is one line of text.")
-            % {"name": name}
-        ) from None
+        raise SecretMissing(Message("secret.not_text", name=name)) from None
     return _secret_text(text, name=name)
 
 
@@ -127,22 +99,17 @@ def secret_env_read(name: str) -> str:
     secret_name_check(name)
     prefix = settings.ENDPOINT_SECRETS_ENV_PREFIX
     if not prefix:
-        raise SecretMissing(
-            _(
-                "Named secrets in environment variables are not set up on this site (the "
-                "administrator sets ENDPOINT_SECRETS_ENV_PREFIX)."
-            )
-        )
+        raise SecretMissing(Message("secret.env_off"))
     value = os.environ.get(prefix + name)
     if value is None:
-        raise SecretMissing(_("There is no secret “%(name)s” in the environment of this server.") % {"name": name})
+        raise SecretMissing(Message("secret.no_env", name=name))
     return _secret_text(value, name=name)
 
 
 def _secret_text(text: str, *, name: str) -> str:
     text = text.strip()
     if not text:
-        raise SecretMissing(_("The secret “%(name)s” is empty.") % {"name": name})
+        raise SecretMissing(Message("secret.empty", name=name))
     return key_text_check(text, name=name)
 
 
@@ -160,15 +127,11 @@ def fernet():
     """The MultiFernet of FIELD_ENCRYPTION_KEYS (the first encrypts; every one decrypts)."""
     keys = tuple(settings.FIELD_ENCRYPTION_KEYS)
     if not keys:
-        raise EncryptionNotConfigured(
-            _("API keys cannot be stored or read on this site: the administrator has not set FIELD_ENCRYPTION_KEY.")
-        )
+        raise EncryptionNotConfigured(Message("secret.no_encryption_key"))
     try:
         return _fernet(keys)
     except ValueError:
-        raise EncryptionNotConfigured(
-            _("API keys cannot be stored or read on this site: FIELD_ENCRYPTION_KEY is not a valid Fernet key.")
-        ) from None
+        raise EncryptionNotConfigured(Message("secret.bad_encryption_key")) from None
 
 
 def key_encrypt(plain: str) -> str:
@@ -181,13 +144,7 @@ def key_decrypt(token: str, *, endpoint_name: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except (InvalidToken, ValueError, UnicodeDecodeError):
-        raise SecretMissing(
-            _(
-                "The stored API key of %(endpoint)s cannot be decrypted with this site's "
-                "FIELD_ENCRYPTION_KEY: enter the key again."
-            )
-            % {"endpoint": endpoint_name}
-        ) from None
+        raise SecretMissing(Message("secret.undecryptable", endpoint=endpoint_name)) from None
 
 
 def key_rotate(token: str) -> str:

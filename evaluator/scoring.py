@@ -49,15 +49,12 @@ def score_samples(
     keys = list(dict.fromkeys(metric_keys))
     unknown = [k for k in keys if k not in METRICS and k not in criteria]
     if unknown:
-        raise ScoringError("unknown metric: " + ", ".join(unknown))
+        raise ScoringError(Message("scoring.unknown_metric", metrics=", ".join(unknown)))
     bad_criteria = [
         c.key for c in custom_criteria if not c.key.startswith(CUSTOM_PREFIX) or c.kind not in {"aspect", "rubric"}
     ]
     if bad_criteria:
-        raise ScoringError(
-            "custom criteria need a key starting with 'custom:' and kind 'aspect' or 'rubric': "
-            + ", ".join(bad_criteria)
-        )
+        raise ScoringError(Message("scoring.bad_criteria", keys=", ".join(bad_criteria)))
 
     results: list[SampleScore] = []
     remote_jobs: list[tuple[EvalSample, str]] = []

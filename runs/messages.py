@@ -112,6 +112,54 @@ MESSAGES: dict[str, Any] = {
     "folder.file_as_folder": _("%(path)s goes through a file as if it were a folder."),
     "folder.unreadable": _("%(path)s cannot be read: %(reason)s"),
     "folder.path_too_long": _("The path is longer than %(n)s bytes."),
+    # What a mirror check found (leaderboard.harness.mirror_layout.mirror_problem), kept as English in its report.
+    "mirror.not_found": _("dataset %(dataset)s is not in the dataset mirror (looked for the folder %(folder)s)"),
+    "mirror.empty": _("dataset %(dataset)s: its mirror folder %(folder)s is empty"),
+    "mirror.no_config": _(
+        "dataset %(dataset)s has no config %(config)s in the mirror folder %(folder)s (found: %(found)s)"
+    ),
+    "mirror.unreadable": _("cannot be read: %(error)s"),
+    # Raised as SecretMissing by evaluator/endpoint_secrets.py (forms, the connection check, the worker).
+    "secret.not_a_key": _(
+        "The secret “%(name)s” is not an API key: an API key is one line of at most %(n)s letters, "
+        "digits and punctuation (no spaces, control characters or non-ASCII letters)."
+    ),
+    "secret.bad_name": _(
+        "“%(name)s” is not a secret name: use up to 100 ASCII letters, digits, _ . or -, without a "
+        "slash and not starting with a dot."
+    ),
+    "secret.bad_key": _(
+        "An API key is one line of at most %(n)s letters, digits and punctuation (no spaces, "
+        "control characters or non-ASCII letters)."
+    ),
+    "secret.files_off": _(
+        "Named secret files are not set up on this site (the administrator sets ENDPOINT_SECRETS_DIR)."
+    ),
+    "secret.not_in_folder": _("The secret “%(name)s” is not a file inside the secrets folder."),
+    "secret.too_large": _("The secret “%(name)s” is larger than %(kb)s KB: not an API key."),
+    "secret.env_off": _(
+        "Named secrets in environment variables are not set up on this site (the administrator sets "
+        "ENDPOINT_SECRETS_ENV_PREFIX)."
+    ),
+    "secret.no_env": _("There is no secret “%(name)s” in the environment of this server."),
+    "secret.empty": _("The secret “%(name)s” is empty."),
+    "secret.no_encryption_key": _(
+        "API keys cannot be stored or read on this site: the administrator has not set FIELD_ENCRYPTION_KEY."
+    ),
+    "secret.no_file": _("There is no secret “%(name)s” in the secrets folder."),
+    "secret.unreadable": _("The secret “%(name)s” cannot be read."),
+    "secret.not_text": _("The secret “%(name)s” is not UTF-8 text (a binary file?): an API key is one line of text."),
+    "secret.bad_encryption_key": _(
+        "API keys cannot be stored or read on this site: FIELD_ENCRYPTION_KEY is not a valid Fernet key."
+    ),
+    "secret.undecryptable": _(
+        "The stored API key of %(endpoint)s cannot be decrypted with this site's "
+        "FIELD_ENCRYPTION_KEY: enter the key again."
+    ),
+    "scoring.unknown_metric": _("unknown metric: %(metrics)s"),
+    "scoring.bad_criteria": _(
+        "custom criteria need a key starting with 'custom:' and kind 'aspect' or 'rubric': %(keys)s"
+    ),
     # Raised as ScoringError in evaluator/ragas_adapter.py and evaluator/generation.py, recognised by their English.
     "scoring.embedding_missing": _("the embedding model folder %(path)s does not exist"),
     "scoring.embedding_unloadable": _("cannot load the embedding model from %(path)s: %(error)s"),

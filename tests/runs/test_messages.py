@@ -11,7 +11,15 @@ from django.utils import translation
 from evaluator.models import LLMEndpoint
 from runs.choices import RunKind, RunStatus
 from runs.executors import EvaluationFailed
-from runs.messages import MESSAGES, Message, message_parse, message_split, message_text, stored_texts_code
+from runs.messages import (
+    MESSAGES,
+    Message,
+    message_of,
+    message_parse,
+    message_split,
+    message_text,
+    stored_texts_code,
+)
 from runs.models import EvaluationRun, RunEvent
 from runs.services import run_cancel, run_create, run_finish, run_progress
 from tests.factories import run_create_row
@@ -84,6 +92,15 @@ def test_what_cannot_be_rendered_falls_back_to_the_stored_text():
         (
             "Cannot call the judge: The host judge.example is not among the endpoint hosts an administrator allowed "
             "(ENDPOINT_ALLOWED_HOSTS: localhost).",
+            "evaluator.judge_refused",
+        ),
+        (
+            "dataset 'Rowan/hellaswag' is not in the dataset mirror (looked for the folder /mirror/Rowan/hellaswag)",
+            "mirror.not_found",
+        ),
+        ("unknown metric: nope, other", "scoring.unknown_metric"),
+        (
+            "Cannot call the judge: There is no secret “JUDGE_KEY” in the secrets folder.",
             "evaluator.judge_refused",
         ),
     ],
@@ -237,3 +254,16 @@ def test_per_sample_reasons_are_shown_in_the_readers_language():
         assert message_recognised("the sample has no reference answer") == "샘플에 참조 답변이 없습니다"
         assert message_recognised("ragas exploded") == "ragas exploded"
     assert message_recognised(reason) == reason
+
+
+def test_a_secret_refusal_reads_in_the_readers_language():
+    """Raised with a code (evaluator.endpoint_secrets): a form shows it in the reader's language, a worker
+    stores the code, whatever language was active when it was raised."""
+    from evaluator.endpoint_secrets import SecretMissing, secret_name_check
+
+    with translation.override("en"), pytest.raises(SecretMissing) as raised:
+        secret_name_check("../etc/passwd")
+    message = message_of(raised.value)
+    assert isinstance(message, Message) and message.code == "secret.bad_name"
+    with translation.override("ko"):
+        assert "시크릿" in str(message) and "../etc/passwd" in str(message)
