@@ -182,6 +182,16 @@ class Site:
         for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
             subprocess.run([PYTHON, "manage.py", *command, "-v", "0"], cwd=BASE_DIR, env=self.env, check=True)
 
+    def mirror_verify(self, *, suite_name: str) -> None:
+        """Check the suite against DATASET_MIRROR and save the check, as deploy/upgrade.sh does."""
+        subprocess.run(
+            [PYTHON, "manage.py", "mirror_verify", "--no-fail", "--suite", suite_name, "-v", "0"],
+            cwd=BASE_DIR,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
     def start_web(self) -> None:
         self.web = Service(
             "gunicorn",

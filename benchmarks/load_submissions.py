@@ -324,8 +324,9 @@ def _setup(args, site: Site) -> tuple[dict[str, SiteClient], list[Form], Timings
     group_ids = _users_create()
     clock = time.monotonic()
     folders = _models_build(site, args.folders)
-    if args.executor == "real":  # the scripted executor reads no data
-        _mirror_prepare(site, source=Path(args.mirror), suite_name=args.suite, cut=args.limit is None)
+    # The scripted executor reads no data, but the submit form checks the suite against the mirror either way.
+    _mirror_prepare(site, source=Path(args.mirror), suite_name=args.suite, cut=args.limit is None)
+    site.mirror_verify(suite_name=args.suite)  # as deploy/upgrade.sh does before the site opens
     print(f"{len(folders)} tiny models and the mirror ready in {time.monotonic() - clock:.1f} s")
     site.start_web()
     site.start_worker()

@@ -7,7 +7,7 @@ from django.db import InterfaceError, OperationalError
 
 @shared_task(name="runs.execute_run", acks_late=True, ignore_result=True)
 def execute_run(run_id: int) -> None:
-    from runs.services import run_execute  # imported here: keeps worker start-up free of cycles
+    from runs.execution import run_execute  # imported here: keeps worker start-up free of cycles
 
     try:
         run_execute(run_id=run_id)

@@ -31,8 +31,9 @@ from evaluator.generation import DEFAULT_PROMPT_TEMPLATE
 from evaluator.models import LLMEndpoint
 from evaluator.services import dataset_create, evaluation_submit
 from runs.choices import RunKind, RunStatus
+from runs.execution import run_execute
 from runs.models import EvaluationRun
-from runs.services import run_cancel, run_claim, run_create, run_execute, run_progress, runs_reap
+from runs.services import run_cancel, run_claim, run_create, run_progress, runs_reap
 from tests.factories import registered_model_create, scored_run_create, user_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]

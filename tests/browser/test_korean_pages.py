@@ -14,7 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from runs.choices import RunKind
-from runs.services import run_create, run_execute
+from runs.execution import run_execute
+from runs.services import run_create
 from tests.browser.conftest import log_in, screenshot
 from tests.browser.test_csp import Watch, visit
 from tests.factories import registered_model_create, scored_run_create, user_create

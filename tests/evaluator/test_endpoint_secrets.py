@@ -20,8 +20,8 @@ from evaluator.endpoint_secrets import key_decrypt, key_encrypt
 from evaluator.models import LLMEndpoint, TargetKind
 from evaluator.services import evaluation_submit
 from runs.choices import RunStatus
+from runs.execution import run_execute
 from runs.models import EvaluationRun
-from runs.services import run_execute
 from tests.evaluator.canned_server import CannedServer, chat_reply
 from tests.evaluator.factories import dataset_make
 from tests.factories import user_create

@@ -15,8 +15,8 @@ from evaluator.models import LLMEndpoint, TargetKind
 from evaluator.services import evaluation_submit
 from evaluator.url_policy import HostUnresolved, UrlRefused, allowed_hosts_parse, url_check
 from runs.choices import RunStatus
+from runs.execution import run_execute
 from runs.models import EvaluationRun
-from runs.services import run_execute
 from tests.evaluator.canned_server import CannedServer, chat_reply
 from tests.evaluator.factories import dataset_make
 from tests.factories import user_create

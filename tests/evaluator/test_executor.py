@@ -10,8 +10,8 @@ from evaluator.datasets import RowData
 from evaluator.models import LLMEndpoint, MetricScore, SampleResult, TargetKind
 from evaluator.services import EvaluationSetupError, dataset_create, evaluation_submit
 from runs.choices import RunStatus
+from runs.execution import run_execute
 from runs.models import EvaluationRun, Score
-from runs.services import run_execute
 from tests.evaluator.loopback_judge import LoopbackJudge
 from tests.factories import user_create
 
@@ -382,8 +382,8 @@ def test_an_outcome_kept_on_disk_stores_its_samples_when_stored_later(dataset, t
     """The database was down at the finish: the outcome went to disk (run_outcome_save) with its samples, and
     `store_run_outcome` later stores them with the status, in one transaction."""
     from evaluator.executor import execute_evaluation
+    from runs.execution import run_outcome_save, run_outcome_store
     from runs.executors import RunContext
-    from runs.services import run_outcome_save, run_outcome_store
 
     settings.ARTIFACTS_DIR = str(tmp_path)
     run = evaluation_submit(

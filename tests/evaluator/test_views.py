@@ -12,8 +12,8 @@ from django.urls import reverse
 from evaluator.datasets import RowData
 from evaluator.models import GoldenDataset, JudgeReview, LLMEndpoint, MetricScore
 from runs.choices import RunStatus
+from runs.execution import run_execute
 from runs.models import EvaluationRun
-from runs.services import run_execute
 from tests.evaluator.loopback_judge import LoopbackJudge
 from tests.factories import user_create
 

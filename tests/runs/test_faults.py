@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from runs import services
+from runs import execution, services
 from runs.choices import RunKind, RunStatus
 from runs.executors import RunOutcome, ScoreRow
 from runs.models import EvaluationRun, Score
@@ -81,7 +81,7 @@ def _transitions(run_id):
 def test_results_are_stored_once_after_a_short_database_outage(proxied_db, caplog):
     run = run_create_row(spec={"cut_s": 3})
     started = time.monotonic()
-    assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
     assert proxied_db.cuts == 1
     assert time.monotonic() - started >= 3, "the results cannot have been stored while the database was away"
     assert "retrying" in caplog.text
@@ -94,21 +94,21 @@ def test_results_are_stored_once_after_a_short_database_outage(proxied_db, caplo
 def test_the_claim_waits_for_the_database(proxied_db, caplog):
     run = run_create_row(spec={})
     proxied_db.cut(2)
-    assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
     assert "cannot claim it" in caplog.text
     assert _transitions(run.pk) == [("queued", "running"), ("running", "succeeded")]
 
 
 def test_heartbeat_survives_a_database_outage(proxied_db):
     run = run_create_row(kind=RunKind.EVALUATOR)
-    assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
     assert SEEN["heartbeat_after_outage"] > SEEN["back_at"]
 
 
 def test_outcome_is_kept_on_disk_when_the_outage_outlasts_the_window(proxied_db, settings, caplog):
     settings.RUN_FINISH_RETRY_S = 1
     run = run_create_row(spec={"cut_s": 4})
-    assert services.run_execute(run_id=run.pk) == RunStatus.RUNNING
+    assert execution.run_execute(run_id=run.pk) == RunStatus.RUNNING
     saved = settings.ARTIFACTS_DIR / "runs" / str(run.pk) / "unsaved-outcome.json"
     assert saved.is_file()
     assert "store_run_outcome" in caplog.text
@@ -128,16 +128,16 @@ def test_outcome_is_kept_on_disk_when_the_outage_outlasts_the_window(proxied_db,
 def test_a_saved_outcome_wins_over_a_requeue_and_is_stored_once():
     # The worker gave up, then the reaper re-queued the run (its worker no longer reported it).
     run = run_create_row(status=RunStatus.QUEUED, attempts=1)
-    saved = services.run_outcome_save(
+    saved = execution.run_outcome_save(
         run_id=run.pk,
         finish={
             "status": RunStatus.SUCCEEDED,
             "outcome": RunOutcome(scores=[ScoreRow(task="t", metric="m", value=0.5, n_shot=5)]),
         },
     )
-    assert services.run_outcome_store(path=saved)
+    assert execution.run_outcome_store(path=saved)
     assert services.run_claim(run_id=run.pk) is None, "the re-sent message finds nothing to do"
-    assert not services.run_outcome_store(path=saved.with_suffix(".stored"))
+    assert not execution.run_outcome_store(path=saved.with_suffix(".stored"))
     assert list(Score.objects.filter(run=run).values_list("task", "value", "n_shot")) == [("t", 0.5, 5)]
     assert EvaluationRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
 

@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from runs import services
+from runs import execution, services
 from runs.choices import RunKind, RunStatus
 from runs.executors import RunOutcome, ScoreRow
 from runs.models import EvaluationRun, Score
@@ -49,7 +49,7 @@ def test_spec_hash_ignores_key_order():
 @pytest.mark.django_db(transaction=True)
 def test_successful_run_stores_scores_and_records_each_transition():
     run = run_create_row(spec={"suite": "s"})
-    assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert run.started_at and run.finished_at and run.worker_host
@@ -70,8 +70,8 @@ def test_successful_run_stores_scores_and_records_each_transition():
 @pytest.mark.django_db(transaction=True)
 def test_second_delivery_is_noop():
     run = run_create_row()
-    assert services.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
-    assert services.run_execute(run_id=run.pk) is None
+    assert execution.run_execute(run_id=run.pk) == RunStatus.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) is None
     assert executors.CALLS == [run.pk]
     assert Score.objects.filter(run=run).count() == 1
     assert EvaluationRun.objects.get(pk=run.pk).attempts == 1
@@ -88,7 +88,7 @@ def test_claim_is_exclusive():
 @pytest.mark.django_db(transaction=True)
 def test_cancel_mid_run_is_not_overwritten_by_the_finishing_worker():
     run = run_create_row(spec={"cancel_self": True})
-    services.run_execute(run_id=run.pk)
+    execution.run_execute(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     assert not Score.objects.filter(run=run).exists(), "a cancelled run must not show scores"
@@ -102,7 +102,7 @@ def test_running_executor_notices_cancel_through_heartbeat():
 
     run = run_create_row(spec={"wait_for_cancel": True})
     result = {}
-    worker = threading.Thread(target=lambda: result.update(status=services.run_execute(run_id=run.pk)))
+    worker = threading.Thread(target=lambda: result.update(status=execution.run_execute(run_id=run.pk)))
     worker.start()
     for _ in range(100):
         if EvaluationRun.objects.get(pk=run.pk).status == RunStatus.RUNNING:
@@ -128,8 +128,8 @@ def test_cancel_queued_run_then_delivery_does_nothing():
 def test_user_fixable_problem_fails_and_crash_errors():
     failed = run_create_row(spec={"fail": "Dataset allenai/ai2_arc is missing from /mirror"})
     crashed = run_create_row(spec={"crash": "boom"})
-    assert services.run_execute(run_id=failed.pk) == RunStatus.FAILED
-    assert services.run_execute(run_id=crashed.pk) == RunStatus.ERRORED
+    assert execution.run_execute(run_id=failed.pk) == RunStatus.FAILED
+    assert execution.run_execute(run_id=crashed.pk) == RunStatus.ERRORED
     failed.refresh_from_db()
     crashed.refresh_from_db()
     assert failed.error_message == "Dataset allenai/ai2_arc is missing from /mirror"
@@ -192,6 +192,6 @@ def test_reaper_sends_runs_never_sent_and_resends_only_after_the_period(settings
 def test_unknown_kind_fails_cleanly(settings):
     settings.RUN_EXECUTORS = {}
     run = run_create_row(status=RunStatus.QUEUED)
-    with mock.patch("runs.services._Heartbeat.start"):
-        assert services.run_execute(run_id=run.pk) == RunStatus.FAILED
+    with mock.patch("runs.execution._Heartbeat.start"):
+        assert execution.run_execute(run_id=run.pk) == RunStatus.FAILED
     assert "No executor is configured" in EvaluationRun.objects.get(pk=run.pk).error_message

@@ -5,7 +5,7 @@ from leaderboard.mirror_reports import SuiteNotServed
 from leaderboard.model_inspection import ModelFolderError
 from leaderboard.models import Precision, WeightType
 from leaderboard.services import benchmark_submit, model_get_or_register
-from runs.services import run_execute
+from runs.execution import run_execute
 
 
 class Command(BaseCommand):

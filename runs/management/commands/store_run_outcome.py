@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from runs.services import run_outcome_store
+from runs.execution import run_outcome_store
 
 
 class Command(BaseCommand):
