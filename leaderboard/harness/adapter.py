@@ -218,6 +218,32 @@ def evaluate_suite(
     )
     timing["finished"] = time.monotonic()
 
+    return _harness_result(
+        merged,
+        plan=plan,
+        model_args=model_args,
+        options=options,
+        suite=suite,
+        timing=timing,
+        mirror_dir=mirror_dir,
+        tasks_dir=tasks_dir,
+        samples_path=samples_path,
+    )
+
+
+def _harness_result(
+    merged: dict[str, Any],
+    *,
+    plan: TaskPlan,
+    model_args: dict[str, Any],
+    options: _LmEvalOptions,
+    suite: Suite | None,
+    timing: dict[str, float],
+    mirror_dir: Path | str,
+    tasks_dir: Path | str,
+    samples_path: Path | str | None,
+) -> HarnessResult:
+    """lm-eval's merged results as the run stores them, its samples written to ``samples_path``."""
     # As the lm-eval CLI records it (we passed a model object, which lm-eval records as its path).
     merged.setdefault("config", {}).update(model="hf", model_args=model_args)
     samples = merged.pop("samples", None)
