@@ -1,8 +1,10 @@
 """Comparing two benchmark runs: score deltas with their uncertainty, and the samples that flipped.
 
-A delta is ``b - a``. Its standard error is ``sqrt(se_a**2 + se_b**2)`` (the two runs' stderrs as
-lm-eval reported them, taken as independent); the delta is *significant* when
-``|delta| > 1.96 * se`` (a two-sided 95% test). Without both stderrs it is not judged.
+A delta is ``b - a``. When both runs have per-sample logs, it is judged by a *paired* test on the
+documents both scored (``leaderboard.paired_tests``: McNemar's exact test for 0/1 metrics, the paired
+t-test for continuous ones), else by the two stderrs taken as independent (``|delta| > 1.96 *
+sqrt(se_a**2 + se_b**2)``), and the row says which. P-values are Holm-adjusted across the column rows
+(and, separately, across the score rows) of one comparison; *significant* means adjusted p < 0.05.
 
 A sample *flipped* when it is correct in one run and incorrect in the other (``leaderboard.samples``
 decides "correct"), matched by task, lm-eval filter and ``doc_id``. Both runs use run a's
@@ -17,14 +19,38 @@ prompt, both runs' outputs and both scores), a few at a time (``FLIPS_SIDE_BY_SI
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+
 from leaderboard.harness.suites import SuiteError
-from leaderboard.samples import SamplesUnavailable, SampleView, correctness_metrics, sample_outcomes, samples_of_docs
+from leaderboard.paired_tests import (
+    ALPHA,
+    MCNEMAR,
+    PAIRED_T,
+    STDERR_Z,
+    PairedResult,
+    holm_adjust,
+    paired_compare,
+    stderr_z,
+)
+from leaderboard.samples import (
+    SamplesUnavailable,
+    SampleView,
+    correctness_metrics,
+    outcomes_from_values,
+    sample_values,
+    samples_of_docs,
+)
 
 SIGNIFICANCE_Z = 1.96
+TEST_LABELS = {
+    MCNEMAR: gettext_lazy("McNemar exact (paired samples)"),
+    PAIRED_T: gettext_lazy("paired t (samples)"),
+    STDERR_Z: gettext_lazy("stderrs only (no per-sample data)"),
+}
 FLIPS_SHOWN = 200  # doc ids listed per task and direction; the counts are always complete
 FLIPS_SIDE_BY_SIDE = 10  # flipped samples shown in full per direction
 
@@ -42,6 +68,14 @@ class ScoreDelta:
     delta: float | None = None
     delta_stderr: float | None = None
     significant: bool | None = None
+    # The test that judged it (leaderboard.paired_tests), with its Holm-adjusted p-value.
+    paired: PairedResult | None = None
+    p_adjusted: float | None = None
+    leaves: tuple[str, ...] = ()  # the lm-eval tasks whose samples the row's value averages
+
+    @property
+    def test_label(self) -> str:
+        return str(TEST_LABELS.get(self.paired.test, self.paired.test)) if self.paired else ""
 
 
 @dataclass
@@ -135,7 +169,11 @@ def _delta(task: str, metric: str, filter: str, a: Any, b: Any, label: str = "")
 
 
 def score_deltas(
-    *, scores_a: Iterable[Any], scores_b: Iterable[Any], columns: Iterable[Any] = ()
+    *,
+    scores_a: Iterable[Any],
+    scores_b: Iterable[Any],
+    columns: Iterable[Any] = (),
+    leaf_tasks: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[ScoreDelta], list[ScoreDelta]]:
     """Column rows (suite columns scored in both runs) and rows for every score present in both runs.
 
@@ -148,9 +186,58 @@ def score_deltas(
     for column in columns:
         key = (column.score_task, column.metric, column.filter)
         if key in by_key_a and key in by_key_b:
-            column_rows.append(_delta(*key, by_key_a[key], by_key_b[key], label=column.label))
+            row = _delta(*key, by_key_a[key], by_key_b[key], label=column.label)
+            names = list(getattr(column, "lm_eval_names", ()) or (column.score_task,))
+            row.leaves = tuple(leaf for name in names for leaf in (leaf_tasks or {}).get(name, [name]))
+            column_rows.append(row)
     rows = [_delta(*key, score, by_key_b[key]) for key, score in sorted(by_key_a.items()) if key in by_key_b]
+    for row in rows:
+        row.leaves = (row.task,)
     return column_rows, rows
+
+
+def rows_judge(
+    rows: list[ScoreDelta],
+    *,
+    values_a: Mapping[tuple[str, str, Any], float | None] | None,
+    values_b: Mapping[tuple[str, str, Any], float | None] | None,
+    metrics: Mapping[str, str],
+) -> None:
+    """Judge each row by a paired test on the samples both runs scored with the row's metric (else by the
+    stderrs), then Holm-adjust the rows' p-values together; sets ``paired``, ``p_adjusted`` and ``significant``."""
+    by_task = _values_by_task_filter(values_a or {}), _values_by_task_filter(values_b or {})
+    for row in rows:
+        row.paired = _row_test(row, by_task=by_task, metrics=metrics)
+    adjusted = holm_adjust([row.paired.p_value if row.paired else None for row in rows])
+    for row, p_adjusted in zip(rows, adjusted, strict=True):
+        row.p_adjusted = p_adjusted
+        row.significant = None if p_adjusted is None else p_adjusted < ALPHA
+
+
+def _values_by_task_filter(values: Mapping[tuple[str, str, Any], float | None]) -> dict[tuple[str, str], dict]:
+    grouped: dict[tuple[str, str], dict] = {}
+    for (task, filter_name, doc_id), value in values.items():
+        if value is not None:
+            grouped.setdefault((task, filter_name), {})[doc_id] = value
+    return grouped
+
+
+def _row_test(row: ScoreDelta, *, by_task, metrics: Mapping[str, str]) -> PairedResult | None:
+    if row.value_a is None or row.value_b is None:
+        return None
+    # The samples carry each task's correctness metric: they judge a row only when it is that metric.
+    if row.leaves and all(metrics.get(leaf) == row.metric for leaf in row.leaves):
+        pairs_a, pairs_b = [], []
+        for leaf in row.leaves:
+            docs_a, docs_b = by_task[0].get((leaf, row.filter), {}), by_task[1].get((leaf, row.filter), {})
+            for doc_id in docs_a.keys() & docs_b.keys():
+                pairs_a.append(docs_a[doc_id])
+                pairs_b.append(docs_b[doc_id])
+        if pairs_a:
+            return paired_compare(pairs_a, pairs_b)
+    if row.stderr_a is None or row.stderr_b is None:
+        return None
+    return stderr_z(value_a=row.value_a, value_b=row.value_b, stderr_a=row.stderr_a, stderr_b=row.stderr_b)
 
 
 def sample_flips(*, run_a, run_b, shown: int = FLIPS_SHOWN) -> list[TaskFlips]:
@@ -159,9 +246,19 @@ def sample_flips(*, run_a, run_b, shown: int = FLIPS_SHOWN) -> list[TaskFlips]:
     Raises:
         SamplesUnavailable: a run has no readable per-sample log.
     """
-    preferred: Mapping[str, str] = {**correctness_metrics(run_b), **correctness_metrics(run_a)}
-    outcomes_a = sample_outcomes(run_a, preferred=preferred)
-    outcomes_b = sample_outcomes(run_b, preferred=preferred)
+    preferred = shared_correctness_metrics(run_a=run_a, run_b=run_b)
+    outcomes_a = outcomes_from_values(sample_values(run_a, preferred=preferred))
+    outcomes_b = outcomes_from_values(sample_values(run_b, preferred=preferred))
+    return flips_from_outcomes(outcomes_a, outcomes_b, shown=shown)
+
+
+def shared_correctness_metrics(*, run_a, run_b) -> dict[str, str]:
+    """``{task: metric}`` judging both runs alike: run a's correctness metric, else run b's."""
+    return {**correctness_metrics(run_b), **correctness_metrics(run_a)}
+
+
+def flips_from_outcomes(outcomes_a: Mapping, outcomes_b: Mapping, *, shown: int = FLIPS_SHOWN) -> list[TaskFlips]:
+    """Per (task, filter): the documents correct in one run and incorrect in the other."""
     flips: dict[tuple[str, str], TaskFlips] = {}
     for key, correct_a in outcomes_a.items():
         if key not in outcomes_b:
@@ -228,11 +325,17 @@ def runs_compare(*, run_a, run_b, task: str = "", filter: str = "") -> RunCompar
     ``task`` and ``filter`` pick the task whose flipped samples are shown side by side; by default the first
     task that flipped."""
     column_rows, rows = score_deltas(
-        scores_a=run_a.scores.all(), scores_b=run_b.scores.all(), columns=run_suite_columns(run_a)
+        scores_a=run_a.scores.all(),
+        scores_b=run_b.scores.all(),
+        columns=run_suite_columns(run_a),
+        leaf_tasks=(run_a.details or {}).get("leaf_tasks") or {},
     )
     comparison = RunComparison(run_a=run_a, run_b=run_b, columns=column_rows, scores=rows, flips=[])
+    metrics = shared_correctness_metrics(run_a=run_a, run_b=run_b)
+    values_a = values_b = None
     try:
-        comparison.flips = sample_flips(run_a=run_a, run_b=run_b)
+        values_a, values_b = sample_values(run_a, preferred=metrics), sample_values(run_b, preferred=metrics)
+        comparison.flips = flips_from_outcomes(outcomes_from_values(values_a), outcomes_from_values(values_b))
         flipped = comparison.tasks_flipped
         chosen = next((f for f in flipped if f.task == task and (not filter or f.filter == filter)), None)
         chosen = chosen or (flipped[0] if flipped else None)
@@ -240,4 +343,6 @@ def runs_compare(*, run_a, run_b, task: str = "", filter: str = "") -> RunCompar
             comparison.side_by_side = flipped_side_by_side(run_a=run_a, run_b=run_b, flips=chosen)
     except SamplesUnavailable as exc:
         comparison.samples_problem = str(exc)
+    for group in (column_rows, rows):  # Holm within the columns, and within the score rows
+        rows_judge(group, values_a=values_a, values_b=values_b, metrics=metrics)
     return comparison

@@ -546,14 +546,26 @@ def samples_of_docs(
 
 def sample_outcomes(run, *, preferred: Mapping[str, str] | None = None) -> dict[tuple[str, str, Any], bool | None]:
     """``{(task, filter, doc_id): correct}`` over the whole per-sample log (one boolean per sample kept)."""
+    return outcomes_from_values(sample_values(run, preferred=preferred))
+
+
+def sample_values(run, *, preferred: Mapping[str, str] | None = None) -> dict[tuple[str, str, Any], float | None]:
+    """``{(task, filter, doc_id): the value of the task's correctness metric}`` over the whole per-sample log."""
     metrics = correctness_metrics(run) if preferred is None else preferred
-    outcomes: dict[tuple[str, str, Any], bool | None] = {}
+    values: dict[tuple[str, str, Any], float | None] = {}
     for sample in samples_iter(samples_file(run)):
         task = sample.get("task", "")
-        outcomes[(task, str(sample.get("filter", "none")), _hashable(sample.get("doc_id")))] = sample_is_correct(
-            sample, sample_correctness_metric(sample, metrics.get(task))
-        )
-    return outcomes
+        metric = sample_correctness_metric(sample, metrics.get(task))
+        key = (task, str(sample.get("filter", "none")), _hashable(sample.get("doc_id")))
+        values[key] = _number(sample.get(metric)) if metric else None
+    return values
+
+
+def outcomes_from_values(
+    values: Mapping[tuple[str, str, Any], float | None],
+) -> dict[tuple[str, str, Any], bool | None]:
+    """Correct or not, as ``sample_is_correct`` decides it, from ``sample_values``."""
+    return {key: None if value is None else value > CORRECT_ABOVE for key, value in values.items()}
 
 
 def _hashable(value: Any) -> Any:

@@ -66,7 +66,9 @@ def test_compare_page_shows_deltas_and_hides_other_users_private_runs(client):
     assert "org/public" in html and "team-b/secret" in html
     columns = html[html.index('id="compare-columns"') : html.index('id="compare-scores"')]
     arc = columns[columns.index('data-key="arc_challenge,acc_norm,none"') :].split("</tr>")[0]
-    assert "40.00" in arc and "55.00" in arc and "+15.00" in arc and "1.41" in arc  # ± sqrt(2)·1%
+    # No samples: the stderrs decide, 15 ± 1.96·√2·1 points, and the row says which test it used.
+    assert "40.00" in arc and "55.00" in arc and "+15.00" in arc and "12.23 … 17.77" in arc
+    assert 'data-test="stderr-z"' in arc
     assert 'class="significant"' in arc
     wino = columns[columns.index('data-key="winogrande,acc,none"') :].split("</tr>")[0]
     assert "+1.00" in wino and "significant" not in wino
