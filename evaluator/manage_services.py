@@ -46,7 +46,8 @@ def dataset_runs(*, dataset: GoldenDataset) -> list[int]:
 
 @transaction.atomic
 def endpoint_delete(*, endpoint: LLMEndpoint) -> None:
-    LLMEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()  # no run is submitted with it meanwhile
+    # Locked as evaluation_submit locks it: a submission meanwhile is either seen below or refused there.
+    LLMEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
     runs = endpoint_runs(endpoint=endpoint)
     if runs:
         raise InUse(

@@ -216,6 +216,19 @@ def _evaluation_setup_problems(
     return problems
 
 
+def _referenced_rows_lock(*, dataset_version, endpoints) -> None:
+    """Lock the dataset and endpoints the run will point at, as ``evaluator.manage_services``' deletes do: a
+    delete running meanwhile then either waits and sees this run, or has already removed the row, which
+    is refused here (instead of a foreign-key error at commit)."""
+    from evaluator.models import GoldenDataset, LLMEndpoint
+
+    wanted = {endpoint.pk for endpoint in endpoints if endpoint is not None}
+    dataset_there = GoldenDataset.objects.select_for_update().filter(pk=dataset_version.dataset_id).exists()
+    found = set(LLMEndpoint.objects.select_for_update().filter(pk__in=wanted).values_list("pk", flat=True))
+    if not dataset_there or found != wanted:
+        raise EvaluationSetupError([_("The dataset or an endpoint of this evaluation was just deleted.")])
+
+
 def _evaluation_target(*, target_kind: str, target_model, target_endpoint) -> dict:
     from evaluator.endpoints import endpoint_spec
     from evaluator.models import TargetKind
@@ -309,6 +322,7 @@ def evaluation_submit(
     if earlier is not None:
         return earlier
     with transaction.atomic():
+        _referenced_rows_lock(dataset_version=dataset_version, endpoints=(target_endpoint, judge))
         # Concurrent posts of one form meet at the unique submission key: one run, its EvaluatorRun
         # written in the same transaction, and the others get that run.
         run, created = run_create_or_existing(

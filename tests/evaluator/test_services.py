@@ -7,7 +7,15 @@ import pytest
 
 from evaluator.aggregates import confidence_interval
 from evaluator.datasets import RowData
-from evaluator.models import DatasetRow, DatasetVersion, EvaluatorRun, JudgeReview, MetricScore, TargetKind
+from evaluator.models import (
+    DatasetRow,
+    DatasetVersion,
+    EvaluatorRun,
+    JudgeReview,
+    LLMEndpoint,
+    MetricScore,
+    TargetKind,
+)
 from evaluator.selectors import run_results, runs_compare, sample_results_page
 from evaluator.services import (
     DatasetVersionLocked,
@@ -213,3 +221,18 @@ def test_an_unused_only_version_cannot_be_deleted():
     with pytest.raises(DatasetVersionLocked, match="at least one version"):
         dataset_version_delete(version=version)
     assert DatasetVersion.objects.filter(pk=version.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_deleted_while_the_form_was_open_is_refused_not_a_500():
+    dataset = dataset_make()
+    judge = endpoint_make()
+    LLMEndpoint.objects.filter(pk=judge.pk).delete()  # another request deleted it after the form was read
+    with pytest.raises(EvaluationSetupError, match="just deleted"):
+        evaluation_submit(
+            dataset_version=dataset.latest_version,
+            target_kind=TargetKind.PRECOMPUTED,
+            judge=judge,
+            metric_keys=["answer_accuracy"],
+        )
+    assert not EvaluatorRun.objects.exists()
